@@ -1,0 +1,64 @@
+"""The per-node change feed: what central tells each edge, in seq order."""
+
+from __future__ import annotations
+
+import json
+
+from peewee import IntegrityError, fn
+
+from central.models import Change, Node, Reservation, database
+from protocol import messages
+
+
+def append(puskesmas_id: int, type_: str, data: dict) -> None:
+    """Append a change for every node of a puskesmas; call inside the writer's transaction.
+
+    seq is max+1 per node; a concurrent writer taking the same seq hits the unique index,
+    and the savepoint retry takes the next one.
+    """
+    for node in Node.select().where(Node.puskesmas == puskesmas_id):
+        _append_to(node, type_, data)
+
+
+def _append_to(node: Node, type_: str, data: dict) -> None:
+    for _attempt in range(20):
+        try:
+            with database.atomic():
+                last = Change.select(fn.MAX(Change.seq)).where(Change.node == node).scalar() or 0
+                Change.create(node=node, seq=last + 1, type=type_, data=json.dumps(data))
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not append change for node {node.node_id}")
+
+
+def reservation_data(r: Reservation) -> dict:
+    """What an edge needs of a reservation: no name, NIK, birth date or BPJS number."""
+    return {
+        "rid": r.rid,
+        "poli": r.poli.code,
+        "date": r.date.isoformat(),
+        "slot": r.slot,
+        "payer": r.payer,
+        "status": r.status,
+    }
+
+
+def publish_reservation(r: Reservation) -> None:
+    """Queue a reservation (new, changed or cancelled) for its puskesmas' edge."""
+    append(r.puskesmas_id, messages.RESERVATION_UPSERT, reservation_data(r))
+
+
+def backfill_node(node: Node) -> None:
+    """Give a newly provisioned node the reservations that already exist for its puskesmas."""
+    for r in Reservation.select().where(
+        (Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")
+    ):
+        _append_to(node, messages.RESERVATION_UPSERT, reservation_data(r))
+
+
+def changes_after(node: Node, after: int, limit: int = 200) -> tuple[list[Change], int]:
+    """Changes with seq > after (oldest first, at most ``limit``) and the node's head seq."""
+    rows = list(Change.select().where((Change.node == node) & (Change.seq > after)).order_by(Change.seq).limit(limit))
+    head = Change.select(fn.MAX(Change.seq)).where(Change.node == node).scalar() or 0
+    return rows, head
