@@ -1,0 +1,130 @@
+"""The central patient web site and JSON API: ``create_app(config)`` builds the Flask app."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from peewee import SqliteDatabase
+from werkzeug.exceptions import HTTPException
+
+from central import api, web
+from central.config import CentralConfig
+from central.db import connect
+from central.models import Puskesmas
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+ERROR_TEXT = {
+    400: ("Permintaan tidak valid", "Permintaan tidak dapat diproses. Muat ulang halaman lalu coba lagi."),
+    401: ("Perlu masuk", "Silakan masuk terlebih dahulu."),
+    403: ("Akses ditolak", "Anda tidak memiliki akses ke halaman ini."),
+    404: ("Halaman tidak ditemukan", "Halaman yang Anda cari tidak ada atau sudah dipindahkan."),
+    405: ("Metode tidak diizinkan", "Cara permintaan ini tidak didukung untuk alamat tersebut."),
+    413: ("Data terlalu besar", "Data yang dikirim terlalu besar (maksimal 64 KB). Kurangi isian lalu coba lagi."),
+    415: ("Format tidak didukung", "Kirim data dalam format JSON (Content-Type: application/json)."),
+    500: ("Terjadi kesalahan", "Maaf, terjadi kesalahan pada sistem. Silakan coba lagi beberapa saat lagi."),
+}
+
+
+def create_app(config: CentralConfig) -> Flask:
+    """Build the app: bind the database, seed if asked and empty, register web and API.
+
+    Raises ValueError for an unsupported database URL and the driver's error when the
+    database server is unreachable.
+    """
+    app = Flask("central", static_folder="web/static", template_folder="web/templates")
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(days=30),
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions["rosma.config"] = config
+
+    db = connect(config.database_url)
+    app.extensions["rosma.db"] = db
+    if config.seed and not Puskesmas.select().exists():
+        from central.seed import seed
+
+        seed()
+    _init_connections(app, db)
+    _init_errors(app)
+    _init_headers(app)
+    web.init_app(app)
+    api.init_app(app)
+    return app
+
+
+def _init_connections(app: Flask, db) -> None:
+    if isinstance(db, SqliteDatabase):
+        return  # one long-lived connection (per thread; peewee opens it on first use)
+    db.close()
+
+    @app.before_request
+    def _open_db():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close_db(_exc):
+        if not db.is_closed():
+            db.close()
+
+
+def wants_json() -> bool:
+    """True when the request is for the JSON API."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str | None = None, fields: dict | None = None):
+    """An error as JSON (for /api) or as an Indonesian HTML page."""
+    title, default = ERROR_TEXT.get(status, ERROR_TEXT[500])
+    message = message or default
+    if wants_json():
+        body = {"error": message}
+        if fields:
+            body["fields"] = fields
+        return jsonify(body), status
+    return render_template("error.html", title=title, message=message, status=status), status
+
+
+def _init_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        status = e.code or 500
+        if status not in ERROR_TEXT:
+            return e
+        custom = getattr(e, "rosma_message", None)
+        return error_response(status, custom)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500)
+
+
+def _init_headers(app: Flask) -> None:
+    @app.after_request
+    def _secure_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+            # Pages and API answers hold personal data: keep them out of shared and disk caches.
+            response.headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,98 @@
+"""Checks for a patient's registration form. Pure: the caller passes today's WIB date.
+
+Whether a NIK is already registered needs the database; ``central.services`` checks that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from central.core.calendar import parse_date
+from protocol import nik as nikrules
+
+SEXES = {"L": "Laki-laki", "P": "Perempuan"}
+MAX_AGE_YEARS = 130
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+def normalise_phone(raw: str | None) -> str:
+    """An Indonesian phone number in the ``08...`` form, separators and +62/62 removed."""
+    number = re.sub(r"[\s.\-()]", "", raw or "")
+    if number.startswith("+62"):
+        number = "0" + number[3:]
+    elif number.startswith("62"):
+        number = "0" + number[2:]
+    return number
+
+
+def check_phone(raw: str | None) -> str | None:
+    """Error message for a mobile number, or None if it is a valid 08xx number of 10-14 digits."""
+    number = normalise_phone(raw)
+    if not number:
+        return "Nomor HP wajib diisi."
+    if not number.isdigit() or not number.startswith("08") or not 10 <= len(number) <= 14:
+        return "Nomor HP tidak valid. Contoh: 081234567890."
+    return None
+
+
+def validate_registration(form: dict, today: dt.date) -> tuple[dict, dict[str, str]]:
+    """Check a registration; returns (clean values, field errors in Indonesian).
+
+    Fields: name, nik, birth_date, sex, address, phone. The clean values are only complete
+    when the errors are empty.
+    """
+    errors: dict[str, str] = {}
+    clean: dict = {}
+
+    name = " ".join(str(form.get("name") or "").split())
+    if not name:
+        errors["name"] = "Nama lengkap wajib diisi."
+    elif len(name) > 120:
+        errors["name"] = "Nama terlalu panjang (maksimal 120 huruf)."
+    elif not _LETTER_RE.search(name):
+        errors["name"] = "Nama harus berisi huruf."
+    clean["name"] = name
+
+    raw_birth = str(form.get("birth_date") or "").strip()
+    birth = parse_date(raw_birth)
+    if not raw_birth:
+        errors["birth_date"] = "Tanggal lahir wajib diisi."
+    elif birth is None:
+        errors["birth_date"] = "Tanggal lahir tidak valid."
+    elif birth >= today:
+        errors["birth_date"] = "Tanggal lahir harus sebelum hari ini."
+    elif today.year - birth.year > MAX_AGE_YEARS:
+        errors["birth_date"] = "Tanggal lahir tidak valid."
+    clean["birth_date"] = birth
+
+    sex = str(form.get("sex") or "").strip().upper()
+    if sex not in SEXES:
+        errors["sex"] = "Pilih jenis kelamin."
+    clean["sex"] = sex
+
+    raw_nik = nikrules.normalise(str(form.get("nik") or ""))
+    if not raw_nik:
+        errors["nik"] = "NIK wajib diisi."
+    elif "birth_date" in errors:
+        if not (len(raw_nik) == 16 and raw_nik.isdigit()):
+            errors["nik"] = "NIK harus 16 digit angka."
+    else:
+        try:
+            raw_nik = nikrules.check(raw_nik, birth, sex if sex in SEXES else "")
+        except nikrules.NikError as e:
+            errors["nik"] = str(e)
+    clean["nik"] = raw_nik
+
+    address = " ".join(str(form.get("address") or "").split())
+    if not address:
+        errors["address"] = "Alamat wajib diisi."
+    elif len(address) > 250:
+        errors["address"] = "Alamat terlalu panjang (maksimal 250 huruf)."
+    clean["address"] = address
+
+    phone_error = check_phone(str(form.get("phone") or ""))
+    if phone_error:
+        errors["phone"] = phone_error
+    clean["phone"] = normalise_phone(str(form.get("phone") or ""))
+    return clean, errors

@@ -1,0 +1,133 @@
+"""Reservation rules: opening days, hour slots, the booking window and request checks.
+
+Pure: the caller passes ``today`` and ``now`` (a time of day) in Asia/Jakarta. The quota
+is not checked here; it needs a count from the database (see ``central.services``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from central.core.calendar import DAY_NAMES, parse_date
+
+SLOTS = ("08:00-09:00", "09:00-10:00", "10:00-11:00", "11:00-12:00")
+FRIDAY_SLOTS = SLOTS[:3]  # Friday prayers: service ends at 11:00
+PAYERS = {"UMUM": "Umum", "BPJS": "BPJS Kesehatan"}
+ACTIVE = "active"
+CANCELLED = "cancelled"
+CHECKED_IN = "checked_in"
+DONE = "done"
+# Statuses that still occupy a place in a slot's quota.
+HOLDING = (ACTIVE, CHECKED_IN, DONE)
+
+_BPJS_RE = re.compile(r"^\d{13}$")
+_STATUS_LABELS = {
+    ACTIVE: "Aktif",
+    CANCELLED: "Dibatalkan",
+    CHECKED_IN: "Sudah check-in",
+    DONE: "Selesai",
+}
+
+
+def slots_for(day: dt.date) -> tuple[str, ...]:
+    """The hour slots a puskesmas serves reservations on ``day``: none on Sunday."""
+    weekday = day.weekday()
+    if weekday == 6:
+        return ()
+    if weekday == 4:
+        return FRIDAY_SLOTS
+    return SLOTS
+
+
+def slot_end(slot: str) -> dt.time:
+    """End time of a slot such as ``08:00-09:00``; raises ValueError for a malformed slot."""
+    return dt.time.fromisoformat(slot.split("-")[1])
+
+
+def open_slots(day: dt.date, today: dt.date, now: dt.time) -> tuple[str, ...]:
+    """Slots still bookable on ``day``: for today, only slots that have not ended yet."""
+    slots = slots_for(day)
+    if day == today:
+        slots = tuple(s for s in slots if slot_end(s) > now)
+    return slots
+
+
+def available_dates(today: dt.date, days: int, now: dt.time | None = None) -> list[dt.date]:
+    """Open dates from today up to ``days`` days ahead (inclusive), oldest first.
+
+    With ``now`` given, today is left out once its last slot has ended.
+    """
+    dates = []
+    for offset in range(days + 1):
+        day = today + dt.timedelta(days=offset)
+        if not slots_for(day):
+            continue
+        if offset == 0 and now is not None and not open_slots(day, today, now):
+            continue
+        dates.append(day)
+    return dates
+
+
+def normalise_bpjs(raw: str | None) -> str:
+    """A BPJS card number without the spaces and dots people type into it."""
+    return re.sub(r"[\s.\-]", "", raw or "")
+
+
+def validate_request(
+    *,
+    today: dt.date,
+    now: dt.time,
+    days: int,
+    date: str | dt.date | None,
+    slot: str | None,
+    payer: str | None,
+    bpjs_no: str | None,
+) -> dict[str, str]:
+    """Field errors (field -> Indonesian message) for a reservation request; empty if valid.
+
+    Fields: ``date``, ``slot``, ``payer``, ``bpjs_no``. Puskesmas, poli and quota need the
+    database and are checked by the caller.
+    """
+    errors: dict[str, str] = {}
+    day = parse_date(date)
+    if day is None:
+        errors["date"] = "Pilih tanggal kunjungan."
+    elif day < today or day > today + dt.timedelta(days=days):
+        errors["date"] = f"Tanggal harus antara hari ini dan {days} hari ke depan."
+    elif not slots_for(day):
+        errors["date"] = f"Puskesmas tutup pada hari {DAY_NAMES[day.weekday()]}. Pilih tanggal lain."
+
+    slot = (slot or "").strip()
+    if not slot:
+        errors["slot"] = "Pilih jam kunjungan."
+    elif slot not in SLOTS:
+        errors["slot"] = "Jam kunjungan tidak valid."
+    elif day is not None and "date" not in errors:
+        if slot not in slots_for(day):
+            errors["slot"] = f"Jam {slot} tidak tersedia pada hari {DAY_NAMES[day.weekday()]}."
+        elif slot not in open_slots(day, today, now):
+            errors["slot"] = "Jam ini sudah lewat. Pilih jam yang lain."
+
+    payer = (payer or "").strip().upper()
+    if payer not in PAYERS:
+        errors["payer"] = "Pilih cara bayar: Umum atau BPJS."
+    elif payer == "BPJS":
+        number = normalise_bpjs(bpjs_no)
+        if not number:
+            errors["bpjs_no"] = "Nomor peserta BPJS wajib diisi untuk cara bayar BPJS."
+        elif not _BPJS_RE.match(number):
+            errors["bpjs_no"] = "Nomor peserta BPJS harus 13 digit angka."
+    return errors
+
+
+def status_label(status: str, day: dt.date, today: dt.date) -> str:
+    """How a reservation's status reads to its patient; an unused past booking is "Terlewat"."""
+    if status == ACTIVE and day < today:
+        return "Terlewat"
+    return _STATUS_LABELS.get(status, status)
+
+
+def can_cancel(status: str, day: dt.date, today: dt.date) -> bool:
+    """Only an active reservation for today or later can be cancelled."""
+    return status == ACTIVE and day >= today

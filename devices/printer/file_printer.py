@@ -1,0 +1,177 @@
+"""Printers without a status channel: a ticket directory, a raw device file, and none."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import select
+import stat
+import threading
+import time
+
+from devices.printer.base import (
+    ERR_DISCONNECTED,
+    ERR_FILE_WRITE,
+    ERR_NOT_RESPONDING,
+    MSG_DISCONNECTED,
+    MSG_READY,
+    PrinterError,
+    PrinterPort,
+    PrinterStatus,
+)
+from devices.printer.decode import decode_escpos
+from devices.printer.preview import ticket_png, ticket_text
+from devices.printer.ticket import TicketLayout, profile_geometry, render_ticket
+
+logger = logging.getLogger(__name__)
+
+_TICKET_FILE = re.compile(r"^ticket-(\d+)\.(?:escpos|txt|png)$")
+_GONE_ERRNOS = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.EIO}
+
+
+class DirectoryPrinter(PrinterPort):
+    """Writes each ticket as ticket-NNNN.escpos, .txt and .png in a directory.
+
+    Numbering continues after the highest existing file, so a restart never
+    overwrites a ticket; the directory is created on first use. Raises
+    PrinterError("Tiket gagal disimpan ke berkas") when it cannot write.
+    """
+
+    def __init__(self, directory: str, profile: str) -> None:
+        self.directory = directory
+        self.profile = profile
+        self._width, self._columns = profile_geometry(profile)
+        self._lock = threading.Lock()
+        self._next: int | None = None
+
+    def _scan_next(self) -> int:
+        numbers = [int(m.group(1)) for m in map(_TICKET_FILE.match, os.listdir(self.directory)) if m]
+        return max(numbers, default=0) + 1
+
+    def print_ticket(self, layout: TicketLayout) -> None:
+        """Write the three files of one ticket."""
+        data = render_ticket(layout, self.profile)
+        decoded = decode_escpos(data)
+        with self._lock:
+            try:
+                os.makedirs(self.directory, exist_ok=True)
+                number = self._next or self._scan_next()
+                while True:
+                    base = os.path.join(self.directory, f"ticket-{number:04d}")
+                    try:
+                        # "x" claims the number even if another process writes here too.
+                        with open(base + ".escpos", "xb") as raw:
+                            raw.write(data)
+                        break
+                    except FileExistsError:
+                        number += 1
+                self._next = number + 1
+                with open(base + ".txt", "w", encoding="utf-8") as text:
+                    text.write(ticket_text(decoded, self._columns))
+                ticket_png(decoded, self._width).save(base + ".png", "PNG")
+            except OSError as exc:
+                logger.error("Cannot write ticket into %s: %s", self.directory, exc)
+                raise PrinterError(ERR_FILE_WRITE) from exc
+        logger.info("Ticket written to %s.escpos", base)
+
+    def status(self) -> PrinterStatus:
+        """Ready when the directory exists (or can be created) and is writable."""
+        target = self.directory
+        while not os.path.exists(target) and os.path.dirname(target) != target:
+            target = os.path.dirname(target)
+        if os.path.isdir(target) and os.access(target, os.W_OK):
+            return PrinterStatus(True, MSG_READY)
+        return PrinterStatus(False, MSG_DISCONNECTED)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RawFilePrinter(PrinterPort):
+    """Appends the ESC/POS bytes of each ticket to a file or device node (e.g. /dev/usb/lp0).
+
+    Device nodes are written non-blocking with a deadline, so a stalled printer
+    gives PrinterError("Printer tidak merespons") instead of hanging. There is no
+    paper sensor on this path.
+    """
+
+    def __init__(self, path: str, profile: str, timeout: float = 10.0) -> None:
+        profile_geometry(profile)
+        self.path = path
+        self.profile = profile
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def _looks_like_device(self) -> bool:
+        try:
+            return stat.S_ISCHR(os.stat(self.path).st_mode)
+        except OSError:
+            return self.path.startswith("/dev/")
+
+    def print_ticket(self, layout: TicketLayout) -> None:
+        """Append one ticket; raises PrinterError if the device is gone or stalls."""
+        data = render_ticket(layout, self.profile)
+        device = self._looks_like_device()
+        with self._lock:
+            try:
+                if device:
+                    self._write_device(data)
+                else:
+                    with open(self.path, "ab") as out:
+                        out.write(data)
+            except TimeoutError as exc:
+                logger.warning("Printer %s stalled while printing", self.path)
+                raise PrinterError(ERR_NOT_RESPONDING) from exc
+            except OSError as exc:
+                logger.warning("Cannot write ticket to %s: %s", self.path, exc)
+                gone = device or (exc.errno in _GONE_ERRNOS and self.path.startswith("/dev/"))
+                raise PrinterError(ERR_DISCONNECTED if gone else ERR_FILE_WRITE) from exc
+        logger.info("Printed %d bytes to %s", len(data), self.path)
+
+    def _write_device(self, data: bytes) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            deadline = time.monotonic() + self.timeout
+            view = memoryview(data)
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self.path} accepted no data for {self.timeout} s")
+                _, writable, _ = select.select([], [fd], [], remaining)
+                if not writable:
+                    continue
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    continue
+        finally:
+            os.close(fd)
+
+    def status(self) -> PrinterStatus:
+        """Ready when the file (or its directory) is writable; never raises."""
+        if os.path.exists(self.path):
+            ok = os.access(self.path, os.W_OK)
+        else:
+            parent = os.path.dirname(self.path) or "."
+            ok = not self._looks_like_device() and os.access(parent, os.W_OK)
+        return PrinterStatus(ok, MSG_READY if ok else MSG_DISCONNECTED)
+
+    def close(self) -> None:
+        """Nothing to release: the file is opened per ticket."""
+
+
+class NullPrinter(PrinterPort):
+    """Prints nothing (a node without a printer); status is always ok."""
+
+    def print_ticket(self, layout: TicketLayout) -> None:
+        """Discard the ticket."""
+        logger.debug("No printer configured; ticket %s not printed", layout.number)
+
+    def status(self) -> PrinterStatus:
+        """Always ok."""
+        return PrinterStatus(True, "Printer tidak dipakai")
+
+    def close(self) -> None:
+        """Nothing to release."""

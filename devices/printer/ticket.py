@@ -1,0 +1,149 @@
+"""Queue ticket layout and its rendering to ESC/POS bytes (pure, no I/O)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from qrcode import QRCode
+from qrcode.constants import ERROR_CORRECT_M
+from escpos.capabilities import get_profile
+from escpos.constants import QR_ECLEVEL_M
+from escpos.printer import Dummy
+
+_DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+_ZONE_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
+THANK_YOU = "Terima kasih, mohon menunggu panggilan"
+HEADING = "NOMOR ANTRIAN"
+# Module size of the QR code in printer dots (0.75 mm at 203 dpi): big enough for phone cameras.
+_QR_MAX_BOX = 6
+_NUMBER_SIZE = 4
+
+
+@dataclass(frozen=True)
+class TicketLayout:
+    """Everything printed on one queue ticket.
+
+    ``issued_at`` must be timezone-aware (normally Asia/Jakarta); it is printed in
+    its own zone, e.g. "Rabu, 25-11-2026 08:31 WIB". Raises ValueError for a naive
+    ``issued_at`` or a negative ``waiting_ahead``.
+    """
+
+    puskesmas_name: str
+    puskesmas_address: str
+    number: str
+    queue_name: str
+    payer: str
+    issued_at: datetime
+    waiting_ahead: int
+    note: str = ""
+    qr_text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
+            raise ValueError("TicketLayout.issued_at must be timezone-aware")
+        if self.waiting_ahead < 0:
+            raise ValueError("TicketLayout.waiting_ahead must not be negative")
+
+
+def format_issued_at(moment: datetime) -> str:
+    """Format an aware datetime as "Rabu, 25-11-2026 08:31 WIB" (WITA/WIT for +8/+9)."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("datetime must be timezone-aware")
+    minutes = int(offset.total_seconds()) // 60
+    zone = _ZONE_NAMES.get(minutes // 60) if minutes % 60 == 0 else None
+    if zone is None:
+        sign = "+" if minutes >= 0 else "-"
+        zone = "UTC%s%02d:%02d" % (sign, abs(minutes) // 60, abs(minutes) % 60)
+    return f"{_DAY_NAMES[moment.weekday()]}, {moment:%d-%m-%Y %H:%M} {zone}"
+
+
+@lru_cache(maxsize=None)
+def profile_geometry(profile: str) -> tuple[int, int]:
+    """Return (paper width in dots, font A columns) of a python-escpos profile.
+
+    Raises ValueError for an unknown profile or one without a known paper width
+    (python-escpos print()s to stdout when it renders images for those).
+    """
+    try:
+        prof = get_profile(profile)
+    except KeyError:
+        raise ValueError(f"Unknown printer profile {profile!r}") from None
+    width = prof.profile_data.get("media", {}).get("width", {}).get("pixels")
+    if not isinstance(width, int):
+        raise ValueError(
+            f"Printer profile {profile!r} has no known paper width; "
+            "use a concrete model such as 'TM-T20II' (80 mm) or 'POS-5890' (58 mm)"
+        )
+    return width, prof.get_columns("a")
+
+
+def _clean(text: str) -> str:
+    # Layout fields may come from user data: control characters would inject printer commands.
+    return "".join(ch if ch.isprintable() else " " for ch in text).strip()
+
+
+def _lines(printer: Dummy, text: str, columns: int) -> None:
+    for line in textwrap.wrap(_clean(text), max(columns, 1)) or [""]:
+        printer.textln(line)
+
+
+def _qr_box_size(text: str, width: int) -> int:
+    code = QRCode(border=1, error_correction=ERROR_CORRECT_M)
+    code.add_data(text)
+    code.make(fit=True)
+    box = min(_QR_MAX_BOX, width // (code.modules_count + 2))
+    if box < 1:
+        raise ValueError("qr_text is too long to fit on the paper")
+    return box
+
+
+def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
+    """Render a ticket to ESC/POS bytes for the given python-escpos profile.
+
+    Pure: no device is touched. The output starts with ESC @ and ends with one cut
+    (profiles without a cutter, e.g. POS-5890, only get the paper feed). Raises
+    ValueError for an unusable profile or a QR text too long for the paper.
+    """
+    width, columns = profile_geometry(profile)
+    p = Dummy(profile=profile)
+    p.hw("INIT")
+    p.set(align="center", bold=True)
+    _lines(p, layout.puskesmas_name, columns)
+    p.set(bold=False)
+    if layout.puskesmas_address.strip():
+        _lines(p, layout.puskesmas_address, columns)
+    p.textln("-" * columns)
+    p.ln()
+    p.textln(HEADING)
+    number = _clean(layout.number)
+    size = max(1, min(_NUMBER_SIZE, columns // max(len(number), 1)))
+    p.set(bold=True, custom_size=True, width=size, height=size)
+    p.textln(number)
+    queue_name = _clean(layout.queue_name)
+    wide = len(queue_name) * 2 <= columns
+    p.set(double_height=True, double_width=wide)
+    _lines(p, queue_name, columns // 2 if wide else columns)
+    p.set(normal_textsize=True, bold=False)
+    p.textln(f"Jenis pasien: {_clean(layout.payer)}")
+    p.ln()
+    p.textln(format_issued_at(layout.issued_at))
+    p.textln(f"Menunggu: {layout.waiting_ahead} orang")
+    if layout.note.strip():
+        _lines(p, layout.note, columns)
+    if layout.qr_text:
+        p.qr(
+            layout.qr_text,
+            ec=QR_ECLEVEL_M,
+            size=_qr_box_size(layout.qr_text, width),
+            native=False,
+            center=True,
+        )
+    else:
+        p.ln()
+    _lines(p, THANK_YOU, columns)
+    p.cut()
+    return p.output

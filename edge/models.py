@@ -1,0 +1,122 @@
+"""The edge's peewee models (the day's tickets, check-ins, outbox). ``edge.db`` binds them."""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class Ticket(BaseModel):
+    key = CharField(unique=True, max_length=32)  # random id, also central's Visit.ticket_key
+    day = CharField(max_length=10)  # ISO date, WIB
+    queue = CharField(max_length=40)  # REG-A, REG-B, POLI-UMUM, ...
+    number = IntegerField()  # number within (day, queue) for tickets issued in that queue; 0 for transfers
+    label = CharField(max_length=8)  # A007, U003
+    kind = CharField(max_length=12)  # walkin, reservation, transfer
+    payer = CharField(max_length=4)  # UMUM, BPJS
+    poli = CharField(max_length=16, null=True)
+    rid = CharField(max_length=32, null=True)
+    priority = BooleanField(default=False)
+    state = CharField(max_length=12, default="waiting")
+    sort_time = CharField(max_length=40)  # ISO, for ordering
+    issued_at = CharField(max_length=40)
+    called_at = CharField(max_length=40, null=True)
+    destination = CharField(max_length=40, null=True)  # "Loket 1", "Poli Umum"
+    finished_at = CharField(max_length=40, null=True)
+    parent = CharField(max_length=32, null=True)  # ticket key this one was transferred from
+    note = CharField(max_length=80, default="")
+
+    class Meta:
+        indexes = ((("day", "queue", "state"), False),)
+
+
+class QueueCounter(BaseModel):
+    """Last number issued per (day, queue): numbers are never reused, even after a crash."""
+
+    day = CharField(max_length=10)
+    queue = CharField(max_length=40)
+    last = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("day", "queue"), True),)
+
+
+class CheckIn(BaseModel):
+    """One row per reservation checked in: the unique rid makes every QR single-use."""
+
+    rid = CharField(unique=True, max_length=32)
+    ticket_key = CharField(max_length=32)
+    at = CharField(max_length=40)
+
+
+class Reservation(BaseModel):
+    """Reservations for this puskesmas, from central's change feed (no personal data)."""
+
+    rid = CharField(unique=True, max_length=32)
+    poli = CharField(max_length=16)
+    date = CharField(max_length=10)
+    slot = CharField(max_length=11)
+    payer = CharField(max_length=4)
+    status = CharField(max_length=12)
+
+
+class Outbox(BaseModel):
+    """Events for central, written in the same transaction as the change they describe."""
+
+    seq = AutoField()  # contiguous: rows are never deleted before delivery
+    type = CharField(max_length=40)
+    at = CharField(max_length=40)
+    data = TextField()
+    delivered = BooleanField(default=False, index=True)
+
+
+class SyncState(BaseModel):
+    key = CharField(unique=True, max_length=40)
+    value = CharField(max_length=200)
+
+
+class PrintJob(BaseModel):
+    ticket_key = CharField(max_length=32)
+    status = CharField(max_length=10, default="pending")  # pending, printed, failed
+    attempts = IntegerField(default=0)
+    error = CharField(max_length=200, default="")
+    created_at = CharField(max_length=40)
+
+
+class Announcement(BaseModel):
+    ticket_key = CharField(max_length=32)
+    label = CharField(max_length=8)
+    destination = CharField(max_length=40)
+    status = CharField(max_length=10, default="pending")  # pending, done, failed
+    attempts = IntegerField(default=0)
+    path = CharField(max_length=300, default="")
+    created_at = CharField(max_length=40)
+
+
+class ScanLog(BaseModel):
+    """Outcome of each kiosk QR scan (never the scanned text itself)."""
+
+    id = AutoField()
+    at = CharField(max_length=40)
+    ok = BooleanField()
+    code = CharField(max_length=20)  # ok, again, format, signature, other-puskesmas, ...
+    message = CharField(max_length=200)
+    ticket_key = CharField(max_length=32, null=True)
+    label = CharField(max_length=8, null=True)
+
+
+MODELS = [Ticket, QueueCounter, CheckIn, Reservation, Outbox, SyncState, PrintJob, Announcement, ScanLog]

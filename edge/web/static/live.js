@@ -1,0 +1,27 @@
+// Live updates for kiosk and staff pages: device alerts, and a reload of the staff page when
+// the queue changes (server-sent events; the browser reconnects by itself).
+(function () {
+  var es = new EventSource("/api/events");
+  var main = document.querySelector("[data-live=reload]");
+  var pending = null;
+  es.addEventListener("queue", function () {
+    if (!main) return;
+    if (document.activeElement && document.activeElement.tagName === "SELECT") return;
+    clearTimeout(pending);
+    pending = setTimeout(function () { location.reload(); }, 300);
+  });
+  es.addEventListener("device", function (e) {
+    var d = JSON.parse(e.data);
+    var box = document.getElementById("device-alerts");
+    if (!box) return;
+    var old = box.querySelector('[data-device="' + d.device + '"]');
+    if (old) old.remove();
+    if (!d.ok) {
+      var div = document.createElement("div");
+      div.className = "alert";
+      div.dataset.device = d.device;
+      div.textContent = "⚠ " + d.message;
+      box.appendChild(div);
+    }
+  });
+})();

@@ -1,0 +1,256 @@
+"""Mosquitto 2.0 broker files: password file, ACL, config, and reload.
+
+Identity is the broker username: a node's username is its node id, and the listener sets
+``use_username_as_clientid true`` so a client cannot borrow another node's client id. The
+ACL lets a node write only ``rosma/v1/node/<its id>/up/#`` and read only its own
+``down/#``; the central sync user reads and writes everything under ``rosma/v1/``.
+
+File ownership: Mosquitto started as root drops to the ``user`` named in its config
+(default ``mosquitto``) *before* it opens the log, password and ACL files, and it re-reads
+the password and ACL files as that user on SIGHUP. So the files must be readable by the
+user the broker ends up running as. Two setups work:
+
+- A private broker (development, tests, CI): ``write_broker_config`` writes ``user <the
+  user running this code>``. Mosquitto then never changes identity (as root it stays root
+  and prints "should not be run as root"), and files written by this module with mode 0600
+  are readable by it. Do not expose such a broker beyond loopback.
+- The system broker (Debian's ``mosquitto.service``, root dropping to ``mosquitto``):
+  write the files with ``owner="mosquitto"``; rewriting an existing file keeps its owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import pwd
+import re
+import signal
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from protocol import topics
+from provisioning.files import lookup_owner, write_private_file
+
+log = logging.getLogger(__name__)
+
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd 2.0 default
+SALT_BYTES = 12  # mosquitto_passwd 2.0 salt length
+CENTRAL_TOPIC_FILTER = "rosma/v1/#"
+CONFIG_NAME = "mosquitto.conf"
+PASSWD_NAME = "passwd"
+ACL_NAME = "acl"
+LOG_NAME = "mosquitto.log"
+DATA_DIR_NAME = "data"
+
+# Broker usernames end up in ACL patterns (%u) and in "user:hash" lines, so they must not
+# contain MQTT wildcards, topic separators, colons, whitespace or control characters.
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HASH_RE = re.compile(r"^\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$")
+
+
+def hash_password(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """Hash a password the way ``mosquitto_passwd`` 2.0 does (``$7$``, PBKDF2-HMAC-SHA512).
+
+    The result is ``$7$<iterations>$<base64 salt>$<base64 64-byte digest>``; a random
+    12-byte salt is used when ``salt`` is None. Raises ValueError for an empty password or
+    salt, or iterations < 1.
+    """
+    if not password:
+        raise ValueError("password must not be empty")
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if salt is None:
+        salt = os.urandom(SALT_BYTES)
+    if not salt:
+        raise ValueError("salt must not be empty")
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    return f"$7${iterations}${_b64(salt)}${_b64(digest)}"
+
+
+def check_password(password: str, encoded: str) -> bool:
+    """True if ``password`` matches a ``$7$`` hash; raises ValueError for another format."""
+    match = _HASH_RE.match(encoded)
+    if not match:
+        raise ValueError("not a mosquitto $7$ password hash")
+    if not password:
+        return False
+    iterations, salt, expected = int(match[1]), base64.b64decode(match[2]), match[3]
+    return hmac.compare_digest(hash_password(password, salt, iterations).rsplit("$", 1)[1], expected)
+
+
+def check_username(username: str) -> str:
+    """Return ``username`` if it can be a broker username, else raise ValueError."""
+    if not isinstance(username, str) or not _USERNAME_RE.match(username):
+        raise ValueError(f"invalid broker username: {username!r}")
+    return username
+
+
+def write_password_file(path: str | os.PathLike[str], users: Mapping[str, str], owner: str | None = None) -> Path:
+    """Write a Mosquitto password file for ``users`` (username -> plaintext password).
+
+    Replaces the whole file atomically, mode 0600; see the module docstring for ``owner``.
+    Raises ValueError for a bad username or empty password; OSError, PermissionError or
+    KeyError as ``files.write_private_file``.
+    """
+    return _write_hashes(path, {name: hash_password(pw) for name, pw in _checked(users)}, owner)
+
+
+def read_password_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Return username -> hash from a password file; raises OSError, ValueError if malformed."""
+    entries: dict[str, str] = {}
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, encoded = line.partition(":")
+        if not sep or not encoded:
+            raise ValueError(f"{path}:{lineno}: expected 'username:hash'")
+        entries[name] = encoded
+    return entries
+
+
+def set_passwords(path: str | os.PathLike[str], users: Mapping[str, str], owner: str | None = None) -> Path:
+    """Add or replace ``users`` in a password file, keeping every other user's hash.
+
+    Creates the file if it is missing. Raises as ``write_password_file`` and
+    ``read_password_file``.
+    """
+    try:
+        entries = read_password_file(path)
+    except FileNotFoundError:
+        entries = {}
+    entries.update({name: hash_password(pw) for name, pw in _checked(users)})
+    return _write_hashes(path, entries, owner)
+
+
+def remove_users(path: str | os.PathLike[str], usernames: Iterable[str], owner: str | None = None) -> Path:
+    """Remove users from a password file (unknown names are ignored).
+
+    Connected clients keep their session until the broker reloads; see ``reload_broker``.
+    Raises as ``read_password_file`` and ``write_password_file``.
+    """
+    entries = read_password_file(path)
+    for name in usernames:
+        entries.pop(name, None)
+    return _write_hashes(path, entries, owner)
+
+
+def acl_text(central_user: str = "central") -> str:
+    """Return the ACL file content; raises ValueError for a bad ``central_user``."""
+    check_username(central_user)
+    return (
+        "# Rosma broker ACL, generated by provisioning.broker; do not edit by hand.\n"
+        "# A node's username is its node id. Patterns apply to every user, the central\n"
+        "# user included. Safe only with use_username_as_clientid true (or TLS identity).\n"
+        f"pattern write {topics.PREFIX}/%u/up/#\n"
+        f"pattern read {topics.PREFIX}/%u/down/#\n"
+        "\n"
+        f"user {central_user}\n"
+        f"topic readwrite {CENTRAL_TOPIC_FILTER}\n"
+    )
+
+
+def write_acl_file(path: str | os.PathLike[str], central_user: str = "central", owner: str | None = None) -> Path:
+    """Write the ACL file (mode 0600; ``owner`` as in the module docstring).
+
+    Raises ValueError for a bad ``central_user``; OSError, PermissionError or KeyError as
+    ``files.write_private_file``.
+    """
+    return write_private_file(path, acl_text(central_user), owner=owner)
+
+
+def write_broker_config(
+    dir: str | os.PathLike[str],
+    port: int,
+    bind: str = "127.0.0.1",
+    persistence: bool = True,
+    user: str | None = None,
+) -> Path:
+    """Write ``<dir>/mosquitto.conf`` for one password listener and return its path.
+
+    The config refers to ``<dir>/passwd`` and ``<dir>/acl`` (write them with
+    ``write_password_file``/``write_acl_file`` before starting the broker), persists to
+    ``<dir>/data/`` and logs to ``<dir>/mosquitto.log``. ``user`` is the account a broker
+    started as root runs as; None means the user running this code (see the module
+    docstring). When ``user`` is another account and this code runs as root, the data
+    directory and log file are handed to it.
+
+    Raises ValueError for a bad port, bind address or path; OSError if ``dir`` cannot be
+    created; KeyError for an unknown ``user``.
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, got {port!r}")
+    if not bind or any(ch.isspace() for ch in bind):
+        raise ValueError(f"invalid bind address: {bind!r}")
+    base = Path(dir).resolve()
+    if any(ch in str(base) for ch in "\r\n\0"):
+        raise ValueError(f"directory path not usable in mosquitto.conf: {base!r}")
+    data_dir = base / DATA_DIR_NAME
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_file = base / LOG_NAME
+    run_as = user if user is not None else _current_user()
+    if run_as is not None and os.geteuid() == 0 and run_as != "root":
+        uid, gid = lookup_owner(run_as)
+        log_file.touch(mode=0o600, exist_ok=True)
+        for target in (data_dir, log_file):
+            os.chown(target, uid, gid)
+    lines = [
+        "# Rosma private broker, generated by provisioning.broker.write_broker_config.",
+        *([f"user {run_as}"] if run_as is not None else []),
+        "per_listener_settings true",
+        f"persistence {'true' if persistence else 'false'}",
+        *([f"persistence_location {data_dir}", "autosave_interval 30"] if persistence else []),
+        f"log_dest file {log_file}",
+        "log_timestamp true",
+        "connection_messages true",
+        "max_queued_messages 1000",
+        "",
+        f"listener {port} {bind}",
+        "allow_anonymous false",
+        f"password_file {base / PASSWD_NAME}",
+        f"acl_file {base / ACL_NAME}",
+        "use_username_as_clientid true",
+    ]
+    config = base / CONFIG_NAME
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log.info("wrote broker config %s (listener %s:%d)", config, bind, port)
+    return config
+
+
+def reload_broker(pid: int) -> None:
+    """Ask a running Mosquitto to re-read its password and ACL files (SIGHUP).
+
+    Returns before the broker has reloaded; it logs "Reloading config." when it does.
+    Listener options (``use_username_as_clientid``, ports) need a restart. Raises
+    ProcessLookupError if no such process, PermissionError if it belongs to another user.
+    """
+    os.kill(pid, signal.SIGHUP)
+    log.info("sent SIGHUP to broker pid %d", pid)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _checked(users: Mapping[str, str]) -> list[tuple[str, str]]:
+    for name, password in users.items():
+        check_username(name)
+        if not isinstance(password, str) or not password:
+            raise ValueError(f"empty password for broker user {name!r}")
+    return list(users.items())
+
+
+def _write_hashes(path: str | os.PathLike[str], entries: Mapping[str, str], owner: str | None) -> Path:
+    text = "".join(f"{name}:{entries[name]}\n" for name in sorted(entries))
+    written = write_private_file(path, text, owner=owner)
+    log.info("wrote password file %s (%d users)", written, len(entries))
+    return written
+
+
+def _current_user() -> str | None:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers): leave mosquitto's default
+        return None
