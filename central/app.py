@@ -94,10 +94,7 @@ def error_response(status: int, message: str | None = None, fields: dict | None 
     title, default = ERROR_TEXT.get(status, ERROR_TEXT[500])
     message = message or default
     if wants_json():
-        body = {"error": message}
-        if fields:
-            body["fields"] = fields
-        return jsonify(body), status
+        return jsonify({"error": message, "fields": fields or {}}), status
     return render_template("error.html", title=title, message=message, status=status), status
 
 

@@ -40,14 +40,14 @@ class LocalBroker:
         *,
         port: int | None = None,
         host: str = "127.0.0.1",
-        central_user: str = "central",
+        central_user: str | Iterable[str] = "central",
         executable: str = "mosquitto",
     ) -> None:
         self.directory = Path(directory)
         self.users = dict(users)
         self.host = host
         self.port = port if port is not None else free_port(host)
-        self.central_user = central_user
+        self.central_user = central_user if isinstance(central_user, str) else list(central_user)
         self.executable = executable
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -28,7 +28,7 @@ _BATCH = 100
 _BASE_TIMEOUT_S = 30.0
 _PER_PHRASE_TIMEOUT_S = 2.0
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
-# The checkout or site-packages directory holding the ``devices`` package.
+# The directory holding the ``devices`` package (a checkout or site-packages).
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -134,9 +134,11 @@ class ClipLibrary:
             str(self.cache_dir), "--", *phrases,
         ]  # fmt: skip
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")])
-        )
+        if _PACKAGE_ROOT.name not in {"site-packages", "dist-packages"}:
+            # Running from a source checkout: let the child import the same code.
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")])
+            )
         timeout = _BASE_TIMEOUT_S + _PER_PHRASE_TIMEOUT_S * len(phrases)
         log.info("rendering %s voice clip(s) with voice %s", len(phrases), self.voice)
         try:

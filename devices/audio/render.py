@@ -27,12 +27,12 @@ def render(outdir: Path, phrases: list[str], voice: str, rate: int) -> None:
     pyttsx3's espeak driver keeps a single pending text, so each phrase gets its
     own save_to_file + runAndWait round.
     """
-    import pyttsx3  # noqa: PLC0415 -- only the child process may load pyttsx3
-
     errors: list[object] = []
     # The espeak driver print()s "Audio saved to ..." for every file.
     with contextlib.redirect_stdout(io.StringIO()):
         try:
+            import pyttsx3  # noqa: PLC0415 -- only the child process may load it
+
             engine = pyttsx3.init("espeak")
         except (RuntimeError, OSError, ImportError) as exc:
             raise AudioError("Mesin suara espeak-ng tidak tersedia") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,9 +10,13 @@ from functools import lru_cache
 
 from qrcode import QRCode
 from qrcode.constants import ERROR_CORRECT_M
-from escpos.capabilities import get_profile
+from qrcode.exceptions import DataOverflowError
+from escpos.capabilities import BaseProfile, get_profile
 from escpos.constants import QR_ECLEVEL_M
+from escpos.escpos import Escpos
 from escpos.printer import Dummy
+
+logger = logging.getLogger(__name__)
 
 _DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 _ZONE_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
@@ -19,6 +24,7 @@ THANK_YOU = "Terima kasih, mohon menunggu panggilan"
 HEADING = "NOMOR ANTRIAN"
 # Module size of the QR code in printer dots (0.75 mm at 203 dpi): big enough for phone cameras.
 _QR_MAX_BOX = 6
+_QR_MIN_BOX = 3  # 0.375 mm modules: smaller ones are hard for phone cameras
 _NUMBER_SIZE = 4
 
 
@@ -63,7 +69,7 @@ def format_issued_at(moment: datetime) -> str:
 
 @lru_cache(maxsize=None)
 def profile_geometry(profile: str) -> tuple[int, int]:
-    """Return (paper width in dots, font A columns) of a python-escpos profile.
+    """Return (paper width in dots, font A columns) of a python-escpos profile name.
 
     Raises ValueError for an unknown profile or one without a known paper width
     (python-escpos print()s to stdout when it renders images for those).
@@ -72,10 +78,14 @@ def profile_geometry(profile: str) -> tuple[int, int]:
         prof = get_profile(profile)
     except KeyError:
         raise ValueError(f"Unknown printer profile {profile!r}") from None
+    return _geometry(prof, profile)
+
+
+def _geometry(prof: BaseProfile, label: str) -> tuple[int, int]:
     width = prof.profile_data.get("media", {}).get("width", {}).get("pixels")
     if not isinstance(width, int):
         raise ValueError(
-            f"Printer profile {profile!r} has no known paper width; "
+            f"Printer profile {label!r} has no known paper width; "
             "use a concrete model such as 'TM-T20II' (80 mm) or 'POS-5890' (58 mm)"
         )
     return width, prof.get_columns("a")
@@ -86,30 +96,43 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text).strip()
 
 
-def _lines(printer: Dummy, text: str, columns: int) -> None:
+def _lines(printer: Escpos, text: str, columns: int) -> None:
     for line in textwrap.wrap(_clean(text), max(columns, 1)) or [""]:
         printer.textln(line)
 
 
-def _qr_box_size(text: str, width: int) -> int:
+def _qr_box_size(text: str, width: int) -> int | None:
+    """Dots per QR module so the code fits the paper, or None if it cannot fit."""
     code = QRCode(border=1, error_correction=ERROR_CORRECT_M)
     code.add_data(text)
-    code.make(fit=True)
+    try:
+        code.make(fit=True)
+    except (DataOverflowError, ValueError):
+        return None
     box = min(_QR_MAX_BOX, width // (code.modules_count + 2))
-    if box < 1:
-        raise ValueError("qr_text is too long to fit on the paper")
-    return box
+    return box if box >= _QR_MIN_BOX else None
 
 
 def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
     """Render a ticket to ESC/POS bytes for the given python-escpos profile.
 
     Pure: no device is touched. The output starts with ESC @ and ends with one cut
-    (profiles without a cutter, e.g. POS-5890, only get the paper feed). Raises
-    ValueError for an unusable profile or a QR text too long for the paper.
+    (profiles without a cutter, e.g. POS-5890, only get the paper feed). A QR text
+    too long for the paper is left out (logged as an error). Raises ValueError only
+    for an unknown profile or one without a known paper width.
     """
-    width, columns = profile_geometry(profile)
-    p = Dummy(profile=profile)
+    profile_geometry(profile)
+    printer = Dummy(profile=profile)
+    write_ticket(printer, layout)
+    return printer.output
+
+
+def write_ticket(p: Escpos, layout: TicketLayout) -> None:
+    """Send the ticket's commands to any python-escpos printer object (uses its profile).
+
+    render_ticket() is this on a Dummy; raises ValueError like render_ticket.
+    """
+    width, columns = _geometry(p.profile, p.profile.profile_data.get("name", "?"))
     p.hw("INIT")
     p.set(align="center", bold=True)
     _lines(p, layout.puskesmas_name, columns)
@@ -134,16 +157,14 @@ def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
     p.textln(f"Menunggu: {layout.waiting_ahead} orang")
     if layout.note.strip():
         _lines(p, layout.note, columns)
-    if layout.qr_text:
-        p.qr(
-            layout.qr_text,
-            ec=QR_ECLEVEL_M,
-            size=_qr_box_size(layout.qr_text, width),
-            native=False,
-            center=True,
-        )
+    box = _qr_box_size(layout.qr_text, width) if layout.qr_text else None
+    if box:
+        p.qr(layout.qr_text, ec=QR_ECLEVEL_M, size=box, native=False, center=True)
     else:
+        if layout.qr_text:
+            # A ticket without its QR is still a usable ticket; refusing to print is worse.
+            logger.error("QR text of %d characters does not fit the paper; printed without QR",
+                         len(layout.qr_text))  # fmt: skip
         p.ln()
     _lines(p, THANK_YOU, columns)
     p.cut()
-    return p.output

@@ -1,0 +1,56 @@
+"""How patients, puskesmas and reservations look in the API's JSON."""
+
+from __future__ import annotations
+
+from flask import url_for
+
+from central.core import reservations as rules
+from central.models import Patient, Puskesmas, Reservation
+from central.services import now_wib
+from protocol import nik as nikrules
+
+
+def patient(p: Patient) -> dict:
+    """A patient's own profile: the NIK masked, no birth date."""
+    return {
+        "id": p.id,
+        "name": p.name,
+        "nik": nikrules.mask(p.nik),
+        "sex": p.sex,
+        "address": p.address,
+        "phone": p.phone,
+    }
+
+
+def puskesmas(place: Puskesmas) -> dict:
+    """A puskesmas with its poli (``place.poli_list`` must be loaded)."""
+    return {
+        "code": place.code,
+        "name": place.name,
+        "address": place.address,
+        "kecamatan": place.kecamatan,
+        "phone": place.phone,
+        "hours": place.hours,
+        "info": place.info,
+        "polis": [{"code": x.code, "name": x.name, "slot_quota": x.slot_quota} for x in place.poli_list],
+    }
+
+
+def reservation(r: Reservation, with_qr: bool = False) -> dict:
+    """A reservation for its owner; the BPJS number masked, the QR text only when asked."""
+    body = {
+        "rid": r.rid,
+        "status": r.status,
+        "status_label": rules.status_label(r.status, r.date, now_wib().date()),
+        "puskesmas": {"code": r.puskesmas.code, "name": r.puskesmas.name},
+        "poli": {"code": r.poli.code, "name": r.poli.name},
+        "date": r.date.isoformat(),
+        "slot": r.slot,
+        "payer": r.payer,
+        "bpjs_no": ("*" * 9 + r.bpjs_no[-4:]) if r.bpjs_no else None,
+        "created_at": r.created_at.isoformat(timespec="seconds") + "Z",
+        "qr_png_url": url_for("api.reservation_qr", rid=r.rid),
+    }
+    if with_qr:
+        body["qr_text"] = r.qr_text
+    return body

@@ -1,0 +1,17 @@
+"""The patient web site: pages, login, reservations, PWA files."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from central.web import auth, booking, csrf, filters, pages
+
+
+def init_app(app: Flask) -> None:
+    """Register the web blueprints, CSRF protection, the login loader and template filters."""
+    csrf.init_app(app)
+    auth.init_app(app)
+    filters.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(booking.bp)

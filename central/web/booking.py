@@ -1,0 +1,126 @@
+"""Reservation pages: the booking form, a booking with its QR code, cancel, history."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
+
+from central import services
+from central.core import reservations as rules
+from central.core.calendar import format_date
+from central.web.auth import login_required
+from central.web.errors import http_error
+
+bp = Blueprint("booking", __name__)
+
+FIELDS = ("puskesmas", "payer", "bpjs_no", "poli", "date", "slot")
+
+
+def _days() -> int:
+    return current_app.extensions["rosma.config"].booking_days
+
+
+def _own(rid: str):
+    try:
+        return services.get_reservation(g.patient, rid)
+    except services.NotFoundError as e:
+        raise http_error(404, e.message) from None
+
+
+def _form_context(values: dict) -> dict:
+    places = services.list_puskesmas()
+    chosen = next((p for p in places if p.code == values.get("puskesmas")), None)
+    dates = services.booking_window(_days())
+    return {
+        "places": places,
+        "chosen": chosen,
+        "polis": {p.code: [[x.code, x.name] for x in p.poli_list] for p in places},
+        "dates": [(d.isoformat(), format_date(d)) for d in dates],
+        "slots": rules.SLOTS,
+        "payers": rules.PAYERS,
+    }
+
+
+@bp.route("/reservasi/baru", methods=["GET", "POST"])
+@login_required
+def new():
+    """The booking form. Without JavaScript, "Tampilkan poli" reloads it for the chosen puskesmas."""
+    values = {name: "" for name in FIELDS}
+    values["payer"] = "UMUM"
+    values["puskesmas"] = request.args.get("puskesmas", "").strip().lower()
+    errors: dict[str, str] = {}
+    error = None
+    status = 200
+    if request.method == "POST":
+        values = {name: request.form.get(name, "").strip() for name in FIELDS}
+        if request.form.get("step") != "poli":
+            try:
+                reservation = services.reserve(
+                    g.patient,
+                    values["puskesmas"],
+                    values["poli"],
+                    values["date"],
+                    values["slot"],
+                    values["payer"],
+                    values["bpjs_no"],
+                    days=_days(),
+                )
+            except services.ValidationError as e:
+                errors, status = e.errors, 400
+            except services.ServiceError as e:
+                error, status = e.message, e.status
+            else:
+                flash("Reservasi berhasil dibuat.", "ok")
+                return redirect(url_for("booking.detail", rid=reservation.rid))
+    context = _form_context(values)
+    return render_template("reservation_new.html", values=values, errors=errors, error=error, **context), status
+
+
+@bp.route("/reservasi/<rid>")
+@login_required
+def detail(rid: str):
+    """One booking with its QR code, ready to show at the APM kiosk."""
+    reservation = _own(rid)
+    qr_data = base64.b64encode(services.qr_png(reservation.qr_text)).decode()
+    today = services.now_wib().date()
+    return render_template(
+        "reservation.html",
+        r=reservation,
+        qr_data=qr_data,
+        can_cancel=rules.can_cancel(reservation.status, reservation.date, today),
+        show_qr=reservation.status == rules.ACTIVE and reservation.date >= today,
+    )
+
+
+@bp.route("/reservasi/<rid>/qr.png")
+@login_required
+def qr(rid: str):
+    """The booking's QR code as a PNG (only for its owner); ``?unduh=1`` downloads it."""
+    reservation = _own(rid)
+    response = Response(services.qr_png(reservation.qr_text), mimetype="image/png")
+    if request.args.get("unduh"):
+        response.headers["Content-Disposition"] = f'attachment; filename="rosma-{reservation.rid}.png"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/reservasi/<rid>/batal", methods=["POST"])
+@login_required
+def cancel(rid: str):
+    """Cancel the booking and go back to it."""
+    _own(rid)
+    try:
+        services.cancel(g.patient, rid)
+    except services.ServiceError as e:
+        flash(e.message, "error")
+    else:
+        flash("Reservasi sudah dibatalkan.", "ok")
+    return redirect(url_for("booking.detail", rid=rid))
+
+
+@bp.route("/riwayat")
+@login_required
+def history():
+    """Every booking of the patient, latest first."""
+    return render_template("history.html", reservations=services.history(g.patient))

@@ -1,0 +1,38 @@
+"""Template filters and globals: Indonesian dates, statuses and masked numbers."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from central.core import reservations as rules
+from central.core.calendar import format_date, format_date_short
+from central.services import now_wib
+from protocol import nik as nikrules
+
+
+def mask_tail(value: str | None, keep: int = 4) -> str:
+    """``*********1234``: only the last digits of a number, for its owner's screen."""
+    value = value or ""
+    return "•" * max(len(value) - keep, 0) + value[-keep:]
+
+
+def status_label(reservation) -> str:
+    """The reservation's status as its patient reads it."""
+    return rules.status_label(reservation.status, reservation.date, now_wib().date())
+
+
+def status_class(reservation) -> str:
+    """A CSS modifier for the status badge."""
+    label = status_label(reservation)
+    return {"Aktif": "ok", "Dibatalkan": "off", "Terlewat": "off"}.get(label, "info")
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    app.add_template_filter(format_date, "tanggal")
+    app.add_template_filter(format_date_short, "tanggal_pendek")
+    app.add_template_filter(mask_tail, "samarkan")
+    app.add_template_filter(nikrules.mask, "samarkan_nik")
+    app.add_template_filter(status_label, "status")
+    app.add_template_filter(status_class, "status_kelas")
+    app.jinja_env.globals["payer_label"] = rules.PAYERS

@@ -1,0 +1,82 @@
+"""Public pages: home, puskesmas info, and the files that make the site an installable app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, url_for
+
+from central import services
+from central.core import reservations as rules
+from central.web.errors import http_error
+
+bp = Blueprint("pages", __name__)
+
+THEME = "#0f766e"
+
+
+@bp.route("/")
+def home():
+    """Login/register choice (or the patient's next bookings) and the list of puskesmas."""
+    upcoming = []
+    if g.patient is not None:
+        today = services.now_wib().date()
+        upcoming = [
+            r for r in services.history(g.patient) if r.status == rules.ACTIVE and r.date >= today
+        ][::-1][:3]
+    return render_template("home.html", places=services.list_puskesmas(), upcoming=upcoming)
+
+
+@bp.route("/puskesmas/<code>")
+def puskesmas(code: str):
+    """Address, hours, services and poli of one puskesmas."""
+    try:
+        place = services.get_puskesmas(code)
+    except services.NotFoundError as e:
+        raise http_error(404, e.message) from None
+    info = [line for line in place.info.splitlines() if line.strip()]
+    return render_template("puskesmas.html", place=place, info=info, slots=rules.SLOTS)
+
+
+@bp.route("/offline")
+def offline():
+    """Shown by the service worker when there is no connection."""
+    return render_template("offline.html")
+
+
+@bp.route("/manifest.webmanifest")
+def manifest():
+    """The web app manifest (installable on Android)."""
+    icon = lambda name: url_for("static", filename=f"icons/{name}")  # noqa: E731
+    body = {
+        "name": "Rosma - Reservasi Puskesmas Kabupaten Bogor",
+        "short_name": "Rosma",
+        "description": "Reservasi dan antrean puskesmas Kabupaten Bogor.",
+        "lang": "id",
+        "start_url": url_for("pages.home"),
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#f4faf8",
+        "theme_color": THEME,
+        "icons": [
+            {"src": icon("icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": icon("icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": icon("maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+            {"src": icon("icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    response = jsonify(body)
+    response.mimetype = "application/manifest+json"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.route("/sw.js")
+def service_worker():
+    """The service worker, served from the root so its scope is the whole site."""
+    path = Path(current_app.static_folder, "sw.js")
+    response = Response(path.read_bytes(), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Service-Worker-Allowed"] = "/"
+    return response

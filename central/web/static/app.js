@@ -1,0 +1,135 @@
+// Rosma patient site: progressive enhancement only; every page works without this file.
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  if ("serviceWorker" in navigator) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    });
+  }
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) {
+        event.preventDefault();
+      }
+    });
+  });
+
+  var form = document.getElementById("reservasi-form");
+  if (!form) {
+    return;
+  }
+
+  var puskesmas = form.querySelector("#puskesmas");
+  var poli = form.querySelector("#poli");
+  var date = form.querySelector("#date");
+  var slot = form.querySelector("#slot");
+  var bpjsField = form.querySelector("#field-bpjs_no");
+  var bpjsHint = form.querySelector("#bpjs_no-hint");
+  var polis = JSON.parse(poli.getAttribute("data-polis") || "{}");
+  var slotLabels = {};
+  Array.prototype.forEach.call(slot.options, function (opt) {
+    slotLabels[opt.value] = opt.textContent;
+  });
+
+  function option(value, text) {
+    var opt = document.createElement("option");
+    opt.value = value;
+    opt.textContent = text;
+    return opt;
+  }
+
+  function fillPoli() {
+    var keep = poli.value;
+    var list = polis[puskesmas.value] || [];
+    poli.innerHTML = "";
+    poli.appendChild(option("", list.length ? "Pilih poli" : "Pilih puskesmas terlebih dahulu"));
+    list.forEach(function (item) {
+      var opt = option(item[0], item[1]);
+      if (item[0] === keep) {
+        opt.selected = true;
+      }
+      poli.appendChild(opt);
+    });
+  }
+
+  function payer() {
+    var checked = form.querySelector("input[name=payer]:checked");
+    return checked ? checked.value : "";
+  }
+
+  function toggleBpjs() {
+    bpjsField.hidden = payer() !== "BPJS";
+    if (bpjsHint) {
+      bpjsHint.textContent = "13 digit angka di kartu JKN / KIS.";
+    }
+  }
+
+  function resetSlots() {
+    Array.prototype.forEach.call(slot.options, function (opt) {
+      opt.disabled = false;
+      opt.hidden = false;
+      opt.textContent = slotLabels[opt.value];
+    });
+  }
+
+  var pending = 0;
+  function refreshSlots() {
+    resetSlots();
+    if (!puskesmas.value || !poli.value || !date.value) {
+      return;
+    }
+    var ticket = ++pending;
+    var url = "/api/v1/puskesmas/" + encodeURIComponent(puskesmas.value) + "/slots?poli=" +
+      encodeURIComponent(poli.value) + "&date=" + encodeURIComponent(date.value);
+    fetch(url, { headers: { Accept: "application/json" } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (data) {
+        if (!data || ticket !== pending) {
+          return;
+        }
+        var byslot = {};
+        data.slots.forEach(function (s) { byslot[s.slot] = s; });
+        Array.prototype.forEach.call(slot.options, function (opt) {
+          if (!opt.value) {
+            return;
+          }
+          var info = byslot[opt.value];
+          var base = slotLabels[opt.value];
+          if (!info) {
+            opt.disabled = true;
+            opt.hidden = true;
+          } else if (info.remaining <= 0) {
+            opt.disabled = true;
+            opt.textContent = base + " (penuh)";
+          } else if (!info.available) {
+            opt.disabled = true;
+            opt.textContent = base + " (sudah lewat)";
+          } else {
+            opt.textContent = base + " · sisa " + info.remaining;
+          }
+          if (opt.disabled && opt.selected) {
+            slot.value = "";
+          }
+        });
+      })
+      .catch(function () {});
+  }
+
+  puskesmas.addEventListener("change", function () {
+    fillPoli();
+    refreshSlots();
+  });
+  poli.addEventListener("change", refreshSlots);
+  date.addEventListener("change", refreshSlots);
+  form.querySelectorAll("input[name=payer]").forEach(function (radio) {
+    radio.addEventListener("change", toggleBpjs);
+  });
+
+  fillPoli();
+  toggleBpjs();
+  refreshSlots();
+})();

@@ -1,0 +1,59 @@
+// Rosma service worker: caches only the app shell (never pages with personal data)
+// and shows an offline page when there is no connection.
+"use strict";
+
+var CACHE = "rosma-shell-v1";
+var SHELL = [
+  "/offline",
+  "/static/style.css",
+  "/static/app.js",
+  "/static/icons/icon.svg",
+  "/static/icons/icon-192.png"
+];
+
+self.addEventListener("install", function (event) {
+  event.waitUntil(
+    caches.open(CACHE).then(function (cache) { return cache.addAll(SHELL); }).then(function () {
+      return self.skipWaiting();
+    })
+  );
+});
+
+self.addEventListener("activate", function (event) {
+  event.waitUntil(
+    caches.keys().then(function (names) {
+      return Promise.all(names.filter(function (n) { return n !== CACHE; }).map(function (n) {
+        return caches.delete(n);
+      }));
+    }).then(function () { return self.clients.claim(); })
+  );
+});
+
+self.addEventListener("fetch", function (event) {
+  var request = event.request;
+  if (request.method !== "GET") {
+    return;
+  }
+  var url = new URL(request.url);
+  if (url.origin !== self.location.origin) {
+    return;
+  }
+  if (request.mode === "navigate") {
+    event.respondWith(fetch(request).catch(function () { return caches.match("/offline"); }));
+    return;
+  }
+  if (url.pathname.indexOf("/static/") === 0) {
+    event.respondWith(
+      caches.match(request).then(function (hit) {
+        var network = fetch(request).then(function (response) {
+          if (response.ok) {
+            var copy = response.clone();
+            caches.open(CACHE).then(function (cache) { cache.put(request, copy); });
+          }
+          return response;
+        }).catch(function () { return hit; });
+        return hit || network;
+      })
+    );
+  }
+});

@@ -1,0 +1,177 @@
+"""The ``rosma`` command: run central, its sync worker or an edge node; provision; demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def central_run(args) -> int:
+    from central import config as cconfig
+    from central.app import create_app
+    from rosma.serve import serve
+
+    cfg = cconfig.load(args.config)
+    _logging(cfg.log_level)
+    app = create_app(cfg)
+    sync = _start_central_sync(cfg) if cfg.embedded_sync else None
+    serve(app, cfg.http_host, cfg.http_port, healthy=lambda: True, on_stop=lambda: sync and sync.close())
+    return 0
+
+
+def _start_central_sync(cfg):
+    from central.sync import CentralSync
+
+    sync = CentralSync(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username, cfg.mqtt_password)
+    sync.start()
+    return sync
+
+
+def central_sync(args) -> int:
+    import signal
+    import threading
+
+    import sdnotify
+
+    from central import config as cconfig
+    from central import db
+
+    cfg = cconfig.load(args.config)
+    _logging(cfg.log_level)
+    db.connect(cfg.database_url)
+    sync = _start_central_sync(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    n = sdnotify.SystemdNotifier()
+    n.notify("READY=1")
+    while not stop.wait(10):
+        if sync.poller.is_alive():
+            n.notify("WATCHDOG=1")
+    sync.close()
+    return 0
+
+
+def edge_run(args) -> int:
+    from edge import config as econfig
+
+    cfg = econfig.load(args.config)
+    _logging(cfg.log_level)
+    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(cfg.data_dir) / "escpos"))
+    from edge.app import Runtime, create_app
+    from rosma.serve import serve
+
+    runtime = Runtime(cfg)
+    app = create_app(cfg, runtime)
+    serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close)
+    return 0
+
+
+def provision(args) -> int:
+    from central import config as cconfig
+    from central import db
+    from rosma.provision import provision_node
+
+    cfg = cconfig.load(args.central_config)
+    _logging(cfg.log_level)
+    db.connect(cfg.database_url)
+    local = {k: v for k, v in vars(args).items() if k in ("printer_uri", "scanner_uri", "audio_uri", "http_port", "data_dir") and v is not None}
+    bundle = provision_node(
+        args.puskesmas, args.node_id or f"pkm-{args.puskesmas}", Path(args.broker_dir), Path(args.out),
+        mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, lokets=args.lokets, **local,
+    )
+    if args.broker_pid:
+        from provisioning import broker
+
+        broker.reload_broker(args.broker_pid)
+    print(f"node {bundle.node_id} provisioned for {bundle.puskesmas_name}; edge config written to {args.out}")
+    return 0
+
+
+def demo(args) -> int:
+    from rosma.demo import run_demo
+
+    return run_demo(Path(args.dir), args.puskesmas)
+
+
+def scan(args) -> int:
+    """Send a QR text to the demo's simulated scanner, as if a patient held up their phone."""
+    fifo = Path(args.fifo)
+    if not fifo.exists():
+        print(f"no demo scanner at {fifo}: start 'make demo' first", file=sys.stderr)
+        return 1
+    text = args.text
+    if args.png:
+        import zxingcpp
+        from PIL import Image
+
+        found = zxingcpp.read_barcodes(Image.open(args.png).convert("L"))
+        if not found:
+            print(f"no QR code found in {args.png}", file=sys.stderr)
+            return 1
+        text = found[0].text
+    if not text:
+        print("give the QR text or --png FILE", file=sys.stderr)
+        return 2
+    with open(fifo, "w") as fh:
+        fh.write(text.strip() + "\n")
+    print("scanned; see the kiosk page and the printer folder")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="rosma", description="Rosma reservation and queue system")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("central", help="central server").add_subparsers(dest="central_cmd", required=True)
+    cr = c.add_parser("run", help="run the patient web site and JSON API")
+    cr.add_argument("--config", required=True)
+    cr.set_defaults(func=central_run)
+    cs = c.add_parser("sync", help="run the MQTT sync worker")
+    cs.add_argument("--config", required=True)
+    cs.set_defaults(func=central_sync)
+
+    e = sub.add_parser("edge", help="edge node").add_subparsers(dest="edge_cmd", required=True)
+    er = e.add_parser("run", help="run the kiosk, staff and TV pages with the device workers")
+    er.add_argument("--config", required=True)
+    er.set_defaults(func=edge_run)
+
+    pv = sub.add_parser("provision", help="create an edge node for a puskesmas")
+    pv.add_argument("--central-config", required=True)
+    pv.add_argument("--puskesmas", required=True, help="puskesmas code, e.g. cibinong")
+    pv.add_argument("--node-id", help="default: pkm-<puskesmas>")
+    pv.add_argument("--broker-dir", required=True, help="directory with the broker's passwd and acl files")
+    pv.add_argument("--broker-pid", type=int, help="send SIGHUP to this Mosquitto so it reloads")
+    pv.add_argument("--mqtt-host", default="127.0.0.1")
+    pv.add_argument("--mqtt-port", type=int, default=1883)
+    pv.add_argument("--lokets", type=int, default=2)
+    pv.add_argument("--out", required=True, help="edge config file to write")
+    for opt in ("--printer-uri", "--scanner-uri", "--audio-uri", "--data-dir"):
+        pv.add_argument(opt)
+    pv.add_argument("--http-port", type=int)
+    pv.set_defaults(func=provision)
+
+    d = sub.add_parser("demo", help="run everything locally with simulated devices")
+    d.add_argument("--dir", default="var/demo")
+    d.add_argument("--puskesmas", default="cibinong")
+    d.set_defaults(func=demo)
+
+    s = sub.add_parser("scan", help="'scan' a QR text into the demo's simulated scanner")
+    s.add_argument("text", nargs="?", default="")
+    s.add_argument("--png", help="decode the QR code in this PNG (e.g. the downloaded reservation QR)")
+    s.add_argument("--fifo", default="var/demo/scanner.fifo")
+    s.set_defaults(func=scan)
+
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""``rosma demo``: the whole system on one machine with simulated devices.
+
+Starts a private Mosquitto from the project's config, central (SQLite, seed data, embedded
+sync) and one provisioned edge node whose printer writes ticket files (raw ESC/POS plus a
+readable .txt and a .png), whose scanner is a pseudo-terminal fed through a FIFO, and whose
+voice writes WAV files. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from provisioning.local_broker import LocalBroker
+from provisioning.toml_writer import toml_key, toml_value
+
+
+def write_toml(path: Path, values: dict) -> None:
+    path.write_text("".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in values.items()))
+    path.chmod(0o600)
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until ``url`` answers; raises RuntimeError if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)  # polling a server that is still starting
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def fifo_bridge(fifo: Path, master_fd: int, stop: threading.Event) -> None:
+    """Copy every line written to ``fifo`` into the scanner pty, as a scanner would send it."""
+    while not stop.is_set():
+        with open(fifo, "rb") as fh:  # blocks until a writer opens the FIFO
+            for line in fh:
+                os.write(master_fd, line.rstrip(b"\r\n") + b"\r\n")
+
+
+def run_demo(base: Path, puskesmas: str) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    base = base.resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    rosma = [sys.executable, "-m", "rosma.cli"]
+    central_port, edge_port, mqtt_port = 8080, 8081, 18830
+    for port in (central_port, edge_port, mqtt_port):
+        if not _port_free(port):
+            print(f"port {port} is in use; stop whatever uses it (an earlier demo?) and try again", file=sys.stderr)
+            return 1
+    central_cfg = base / "central.toml"
+    if not central_cfg.exists():
+        write_toml(central_cfg, {
+            "database_url": f"sqlite:///{base / 'central.db'}",
+            "secret_key": secrets.token_urlsafe(32),
+            "http_host": "0.0.0.0",
+            "http_port": central_port,
+            "mqtt_port": mqtt_port,
+            "mqtt_password": secrets.token_urlsafe(24),
+            "seed": True,
+            "embedded_sync": True,
+        })
+    from central import config as cconfig
+    from central import db
+    from central.seed import seed
+
+    cfg = cconfig.load(central_cfg)
+    db.connect(cfg.database_url)
+    seed()
+
+    procs: list[subprocess.Popen] = []
+    stop = threading.Event()
+    broker = LocalBroker(base / "broker", {"central": cfg.mqtt_password}, port=mqtt_port)
+    try:
+        print("==> starting Mosquitto (project config) on port", mqtt_port)
+        broker.start()
+        from rosma.provision import provision_node
+
+        master, slave = pty.openpty()
+        slave_path = os.ttyname(slave)
+        fifo = base / "scanner.fifo"
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        threading.Thread(target=fifo_bridge, args=(fifo, master, stop), daemon=True).start()
+        edge_cfg = base / "edge.toml"
+        bundle = provision_node(
+            puskesmas, f"pkm-{puskesmas}", broker.directory, edge_cfg, "127.0.0.1", mqtt_port,
+            printer_uri=f"file://{base / 'printer'}/", scanner_uri=f"serial://{slave_path}",
+            audio_uri=f"wavdir://{base / 'audio'}", http_host="0.0.0.0", http_port=edge_port, data_dir=str(base / "edge"),
+        )
+        (base / "printer").mkdir(exist_ok=True)
+        broker.add_users({bundle.node_id: bundle.mqtt_password})  # and reload the broker
+        db.database.close()
+        env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(base / "escpos")}
+        logs = base / "logs"
+        logs.mkdir(exist_ok=True)
+        print("==> starting central (SQLite, seed data, sync)")
+        procs.append(subprocess.Popen([*rosma, "central", "run", "--config", str(central_cfg)], env=env, stderr=open(logs / "central.log", "ab")))
+        wait_http(f"http://127.0.0.1:{central_port}/", procs[-1])
+        print("==> starting the edge node for", puskesmas)
+        procs.append(subprocess.Popen([*rosma, "edge", "run", "--config", str(edge_cfg)], env=env, stderr=open(logs / "edge.log", "ab")))
+        wait_http(f"http://127.0.0.1:{edge_port}/api/status", procs[-1])
+        print(f"""
+Rosma demo is running (Ctrl-C to stop).
+
+  Patient site (phone/web) : http://127.0.0.1:{central_port}/
+  Kiosk (APM)              : http://127.0.0.1:{edge_port}/kiosk
+  Staff (loket & poli)     : http://127.0.0.1:{edge_port}/staff
+  TV registration queue    : http://127.0.0.1:{edge_port}/tv/pendaftaran
+  TV poli queues           : http://127.0.0.1:{edge_port}/tv/poli
+
+  Scanner (pty)            : {slave_path}
+  Scan a reservation QR    : .venv/bin/rosma scan --png downloaded-qr.png   (or: .venv/bin/rosma scan 'RS1:...')
+  Printed tickets          : {base / 'printer'}/ticket-*.txt (and .png)
+  Announcements (WAV)      : {base / 'audio'}/
+  Logs                     : {logs}/
+""", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)  # idle until Ctrl-C or a child exits
+        print("a process exited; see the logs in", logs, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\n==> stopping")
+        return 0
+    finally:
+        stop.set()
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        broker.stop()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True

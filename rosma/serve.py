@@ -1,0 +1,51 @@
+"""Running a WSGI app under waitress with systemd notification and a health watchdog."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Callable
+
+import sdnotify
+from waitress import create_server
+
+log = logging.getLogger(__name__)
+
+
+def serve(app, host: str, port: int, healthy: Callable[[], bool], on_stop: Callable[[], None], threads: int = 32) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; then call ``on_stop``.
+
+    Under systemd (Type=notify) sends READY=1 once listening, and WATCHDOG=1 every 10 s while
+    ``healthy()`` is true, so a hung worker gets the service restarted.
+    """
+    server = create_server(app, host=host, port=port, threads=threads, channel_timeout=60, clear_untrusted_proxy_headers=True)
+    notifier = sdnotify.SystemdNotifier()
+    stop = threading.Event()
+
+    def shutdown(signum, frame):
+        log.info("stopping (signal %s)", signum)
+        stop.set()
+        server.close()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+
+    def watchdog():
+        while not stop.wait(10):
+            if healthy():
+                notifier.notify("WATCHDOG=1")
+            else:
+                log.error("health check failed; not petting the watchdog")
+
+    threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
+    log.info("listening on http://%s:%s", host, server.effective_port)
+    notifier.notify("READY=1")
+    try:
+        server.run()
+    except OSError:
+        if not stop.is_set():
+            raise
+    finally:
+        notifier.notify("STOPPING=1")
+        on_stop()
