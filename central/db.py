@@ -36,7 +36,6 @@ def connect(url: str) -> Database:
             password=u.password,
             host=u.hostname or "127.0.0.1",
             port=u.port or 5432,
-            autorollback=True,
         )
     else:
         raise ValueError(f"unsupported database URL scheme: {u.scheme!r} (use sqlite:/// or postgresql://)")

@@ -37,7 +37,7 @@ from provisioning.files import lookup_owner, write_private_file
 log = logging.getLogger(__name__)
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd 2.0 default
-SALT_BYTES = 12  # mosquitto_passwd 2.0 salt length
+SALT_BYTES = 12  # mosquitto_passwd 2.0 salt length; the broker accepts no other
 CENTRAL_TOPIC_FILTER = "rosma/v1/#"
 CONFIG_NAME = "mosquitto.conf"
 PASSWD_NAME = "passwd"
@@ -55,8 +55,9 @@ def hash_password(password: str, salt: bytes | None = None, iterations: int = PB
     """Hash a password the way ``mosquitto_passwd`` 2.0 does (``$7$``, PBKDF2-HMAC-SHA512).
 
     The result is ``$7$<iterations>$<base64 salt>$<base64 64-byte digest>``; a random
-    12-byte salt is used when ``salt`` is None. Raises ValueError for an empty password or
-    salt, or iterations < 1.
+    salt is used when ``salt`` is None. Mosquitto 2.0.11 rejects any salt that is not
+    exactly 12 bytes (a login then fails with "Not authorized"), so other lengths raise
+    ValueError, as do an empty password and iterations < 1.
     """
     if not password:
         raise ValueError("password must not be empty")
@@ -64,8 +65,8 @@ def hash_password(password: str, salt: bytes | None = None, iterations: int = PB
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     if salt is None:
         salt = os.urandom(SALT_BYTES)
-    if not salt:
-        raise ValueError("salt must not be empty")
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"salt must be {SALT_BYTES} bytes, got {len(salt)}")
     digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
     return f"$7${iterations}${_b64(salt)}${_b64(digest)}"
 
@@ -77,8 +78,9 @@ def check_password(password: str, encoded: str) -> bool:
         raise ValueError("not a mosquitto $7$ password hash")
     if not password:
         return False
-    iterations, salt, expected = int(match[1]), base64.b64decode(match[2]), match[3]
-    return hmac.compare_digest(hash_password(password, salt, iterations).rsplit("$", 1)[1], expected)
+    iterations, salt, expected = int(match[1]), base64.b64decode(match[2]), base64.b64decode(match[3])
+    actual = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    return hmac.compare_digest(actual, expected)
 
 
 def check_username(username: str) -> str:

@@ -64,21 +64,32 @@ class LocalBroker:
         return self.directory / broker.LOG_NAME
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
-        """Write the broker files, start Mosquitto and wait until it accepts TCP connections.
+        """Write the password file, ACL and config, then ``run`` the broker.
 
-        Raises FileNotFoundError if the executable is missing, RuntimeError if the broker
-        exits or is not listening within ``timeout`` seconds (the message holds its output).
+        Raises as ``run``, and OSError if the files cannot be written.
         """
-        exe = shutil.which(self.executable)
-        if exe is None:
-            raise FileNotFoundError(f"{self.executable} not found on PATH")
         self.directory.mkdir(parents=True, exist_ok=True)
         broker.write_password_file(self.directory / broker.PASSWD_NAME, self.users)
         broker.write_acl_file(self.directory / broker.ACL_NAME, self.central_user)
         config = broker.write_broker_config(self.directory, self.port, bind=self.host)
+        return self.run(config, timeout)
+
+    def run(self, config: str | Path, timeout: float = 10.0) -> LocalBroker:
+        """Start ``mosquitto -c config`` and wait until it accepts TCP connections.
+
+        ``config`` must listen on this object's host and port. Raises FileNotFoundError if
+        the executable is missing, RuntimeError if the broker exits or is not listening
+        within ``timeout`` seconds (the message holds its output).
+        """
+        if self.process is not None:
+            raise RuntimeError("broker already running")
+        exe = shutil.which(self.executable)
+        if exe is None:
+            raise FileNotFoundError(f"{self.executable} not found on PATH")
+        self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.directory / "mosquitto.out", "wb") as out:
             self.process = subprocess.Popen(
-                [exe, "-c", str(config)],
+                [exe, "-c", str(Path(config).resolve())],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -86,7 +97,7 @@ class LocalBroker:
             )
         log.info("started mosquitto pid %d on %s:%d", self.process.pid, self.host, self.port)
         try:
-            self._wait_listening(timeout)
+            self._poll(self._accepts_connections, timeout, "listen")
         except BaseException:
             self.stop()
             raise
@@ -161,9 +172,6 @@ class LocalBroker:
                 return True
         except OSError:
             return False
-
-    def _wait_listening(self, timeout: float) -> None:
-        self._poll(self._accepts_connections, timeout, "listen")
 
     def _poll(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

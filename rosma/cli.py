@@ -82,7 +82,10 @@ def provision(args) -> int:
     cfg = cconfig.load(args.central_config)
     _logging(cfg.log_level)
     db.connect(cfg.database_url)
-    local = {k: v for k, v in vars(args).items() if k in ("printer_uri", "scanner_uri", "audio_uri", "http_port", "data_dir") and v is not None}
+    local = {
+        k: v for k, v in vars(args).items()
+        if k in ("printer_uri", "scanner_uri", "audio_uri", "http_port", "data_dir", "clock_start") and v is not None
+    }
     bundle = provision_node(
         args.puskesmas, args.node_id or f"pkm-{args.puskesmas}", Path(args.broker_dir), Path(args.out),
         mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, lokets=args.lokets, **local,
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     for opt in ("--printer-uri", "--scanner-uri", "--audio-uri", "--data-dir"):
         pv.add_argument(opt)
     pv.add_argument("--http-port", type=int)
+    pv.add_argument("--clock-start", help="training/testing only: the edge clock starts at this ISO datetime")
     pv.set_defaults(func=provision)
 
     d = sub.add_parser("demo", help="run everything locally with simulated devices")

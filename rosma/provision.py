@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from central import feed, keys
-from central.models import Node, Puskesmas, database
+from central.models import Node, Poli, Puskesmas, database
 from provisioning import broker
 from provisioning.bundle import EdgeBundle, new_password
 from provisioning.files import write_private_file
@@ -63,7 +63,7 @@ def provision_node(
         mqtt_username=node_id,
         mqtt_password=password,
         qr_public_keys=keys.public_keys(),
-        polis=[{"code": p.code, "name": p.name, "prefix": p.prefix} for p in pkm.polis.order_by("id")],
+        polis=[{"code": p.code, "name": p.name, "prefix": p.prefix} for p in pkm.polis.order_by(Poli.id)],
         lokets=lokets,
         **{k: v for k, v in local.items() if k in bundle_fields},
     )

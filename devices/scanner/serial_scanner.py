@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from collections.abc import Callable
 import serial
 
 from devices.scanner.base import (
+    ERR_BUSY,
     ERR_LOST,
     ERR_MISSING,
     POLL_SECONDS,
@@ -44,7 +46,9 @@ class SerialScanner(ScannerPort):
             port = self._open()
         except (serial.SerialException, OSError, ValueError) as exc:
             logger.warning("Scanner %s cannot be opened: %s", self.port, exc)
-            raise ScannerError(ERR_MISSING) from exc
+            # pyserial reports a failed exclusive lock with the flock errno.
+            busy = getattr(exc, "errno", None) in (errno.EWOULDBLOCK, errno.EBUSY)
+            raise ScannerError(ERR_BUSY if busy else ERR_MISSING) from exc
         logger.info("Scanner %s opened", self.port)
         splitter = LineSplitter(self.port)
         try:

@@ -7,7 +7,8 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from edge.models import ScanLog
+from edge.models import Reservation, ScanLog
+from edge.sync import get_state
 from edge.services import CheckinRefused, QueueError
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ def status():
             "devices": r.status.snapshot(),
             "outbox_pending": r.sync.pending() if r.sync else None,
             "online": bool(r.sync and r.sync.connected.is_set()),
+            "change_seq": int(get_state("change_seq")),
+            "reservations": Reservation.select().count(),
+            "clock": r.clock.now().isoformat(timespec="seconds"),
         }
     )
 

@@ -17,8 +17,6 @@ from provisioning.local_broker import LocalBroker
 
 TIMEOUT = 5.0  # seconds to wait for any broker reply
 
-needs_mosquitto = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
-
 
 class Probe:
     """A paho MQTT v5 client whose callbacks feed events the test can wait on."""
@@ -104,6 +102,7 @@ class Probe:
             self._cond.notify_all()
 
 
+
 @pytest.fixture
 def passwords() -> dict[str, str]:
     """Broker users of the test broker: central and two nodes."""
@@ -123,22 +122,29 @@ def broker(tmp_path, passwords) -> Iterator[LocalBroker]:  # noqa: ANN001
 
 
 @pytest.fixture
-def probe(broker, passwords) -> Iterator[Callable[..., Probe]]:  # noqa: ANN001
-    """Factory: ``probe(username, password=<the user's>, client_id=<username>)``.
-
-    Probes are disconnected at the end of the test.
-    """
+def make_probe() -> Iterator[Callable[..., Probe]]:
+    """Factory ``make_probe(port, username, password, client_id)``; closed after the test."""
     made: list[Probe] = []
 
-    def make(username: str | None, password: str | None = None, client_id: str | None = None) -> Probe:
-        if password is None and username is not None:
-            password = passwords.get(username) or broker.users[username]
-        made.append(Probe(broker.port, username, password, client_id or username or "anonymous"))
+    def make(port: int, username: str | None, password: str | None, client_id: str) -> Probe:
+        made.append(Probe(port, username, password, client_id))
         return made[-1]
 
     yield make
     for p in made:
         p.close()
+
+
+@pytest.fixture
+def probe(broker, passwords, make_probe) -> Callable[..., Probe]:  # noqa: ANN001
+    """Factory ``probe(username, password=<the user's>, client_id=<username>)`` for ``broker``."""
+
+    def make(username: str | None, password: str | None = None, client_id: str | None = None) -> Probe:
+        if password is None and username is not None:
+            password = passwords.get(username) or broker.users[username]
+        return make_probe(broker.port, username, password, client_id or username or "anonymous")
+
+    return make
 
 
 @pytest.fixture

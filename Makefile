@@ -1,0 +1,27 @@
+# Rosma: the two commands a newcomer runs (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench setup lint clean
+
+setup:
+	bash scripts/bootstrap.sh
+
+## make demo: install what is missing, then run Mosquitto, central and one edge node with simulated devices
+demo: setup
+	$(PY) -m rosma.cli demo
+
+## make test: install what is missing (incl. Chromium, PostgreSQL), then run the whole suite
+test:
+	bash scripts/bootstrap.sh chromium sox postgresql
+	ROSMA_TEST_PG_URL="$${ROSMA_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" \
+	ESCPOS_CAPABILITIES_PICKLE_DIR="$(CURDIR)/var/escpos" \
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+## make bench: throughput and latency figures for docs/benchmarks.md
+bench: setup
+	ESCPOS_CAPABILITIES_PICKLE_DIR="$(CURDIR)/var/escpos" $(PY) -m benchmarks.run
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,175 @@
+"""Fixtures for central: an app on SQLite and on a real PostgreSQL, clients, patients."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+from central import services
+from central.app import create_app
+from central.config import CentralConfig, from_dict
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+SECRET = "test-secret-key-0123456789abcdef0123456789"
+
+# Valid NIKs (region 320101 = Kabupaten Bogor) with the matching birth date and sex.
+ANI = {"name": "Ani Lestari", "nik": "3201015708900002", "birth_date": "1990-08-17", "sex": "P",
+       "address": "Kp. Babakan RT 01/02, Cibinong", "phone": "081234567890"}
+BUDI = {"name": "Budi Santoso", "nik": "3201011203850001", "birth_date": "1985-03-12", "sex": "L",
+        "address": "Jl. Raya Ciawi No. 5", "phone": "+62 812-9876-5432"}
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+@pytest.fixture
+def central_config(tmp_path) -> CentralConfig:
+    """A config on a fresh SQLite file, with the seed puskesmas."""
+    return from_dict({"database_url": f"sqlite:///{tmp_path}/central.db", "secret_key": SECRET, "seed": True})
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for this test session, dropped at the end.
+
+    Fails (never skips) when the server at ROSMA_TEST_PG_URL is unreachable.
+    """
+    admin = os.environ.get("ROSMA_TEST_PG_URL", PG_DEFAULT)
+    name = "rosma_test_" + secrets.token_hex(4)
+    try:
+        conn = psycopg2.connect(admin, connect_timeout=5)
+    except psycopg2.OperationalError as e:
+        pytest.fail(
+            f"PostgreSQL is required but not reachable at {_redact(admin)} "
+            f"(set ROSMA_TEST_PG_URL to a server where user may CREATE DATABASE): {e}",
+            pytrace=False,
+        )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    yield _with_db(admin, name)
+    conn = psycopg2.connect(admin, connect_timeout=5)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def _truncate(url: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [row[0] for row in cur.fetchall()]
+        if tables:
+            assert all(re.fullmatch(r"[a-z_]+", t) for t in tables)
+            cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_config(request, tmp_path) -> CentralConfig:
+    """The same config on SQLite and on PostgreSQL (emptied before each test)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/central.db"
+    else:
+        url = request.getfixturevalue("pg_url")
+        _truncate(url)
+    return from_dict({"database_url": url, "secret_key": SECRET, "seed": True})
+
+
+@pytest.fixture
+def app(db_config):
+    """The central app on each database, seeded."""
+    application = create_app(db_config)
+    application.config["TESTING"] = True
+    yield application
+    db = application.extensions["rosma.db"]
+    if not db.is_closed():
+        db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def visit_date():
+    """An open day in the booking window that is not today (so no slot is over yet)."""
+    return services.booking_window(7)[1]
+
+
+@pytest.fixture
+def ani_data() -> dict:
+    """Registration data of a woman (NIK day + 40)."""
+    return dict(ANI)
+
+
+@pytest.fixture
+def budi_data() -> dict:
+    """Registration data of a man."""
+    return dict(BUDI)
+
+
+@pytest.fixture
+def ani(app, ani_data):
+    return services.register_patient(ani_data)
+
+
+@pytest.fixture
+def budi(app, budi_data):
+    return services.register_patient(budi_data)
+
+
+def _csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def csrf_from():
+    """Function: the CSRF token of the first form on a page."""
+    return _csrf_from
+
+
+@pytest.fixture
+def web_login():
+    """Function: log a test client in through /masuk; returns the session's CSRF token."""
+
+    def login(client, person: dict) -> str:
+        token = _csrf_from(client.get("/masuk").text)
+        data = {"csrf_token": token, "nik": person["nik"], "birth_date": person["birth_date"]}
+        response = client.post("/masuk", data=data)
+        assert response.status_code == 302, response.text
+        return _csrf_from(client.get("/reservasi/baru").text)
+
+    return login
+
+
+@pytest.fixture
+def auth_header():
+    """Function: the API Authorization header for a registered patient."""
+
+    def header(client, person: dict) -> dict:
+        response = client.post("/api/v1/login", json={"nik": person["nik"], "birth_date": person["birth_date"]})
+        assert response.status_code == 200, response.json
+        return {"Authorization": "Bearer " + response.json["token"]}
+
+    return header

@@ -1,0 +1,193 @@
+"""The JSON API under /api/v1 on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from central.models import Change, Node, Poli, Puskesmas, Reservation
+
+
+def _book(client, headers, day, **extra):
+    body = {"puskesmas": "ciawi", "poli": "UMUM", "date": day.isoformat(), "slot": "08:00-09:00", "payer": "UMUM"}
+    body.update(extra)
+    return client.post("/api/v1/reservations", json=body, headers=headers)
+
+
+def test_register_login_me_never_show_full_nik(client, ani_data):
+    response = client.post("/api/v1/patients", json=ani_data)
+    assert response.status_code == 201
+    assert response.json["patient"]["nik"] == "************0002"
+    assert ani_data["nik"] not in response.text
+
+    login = client.post("/api/v1/login", json={"nik": ani_data["nik"], "birth_date": ani_data["birth_date"]})
+    assert login.status_code == 200 and login.json["token_type"] == "Bearer"
+    assert ani_data["nik"] not in login.text
+
+    me = client.get("/api/v1/me", headers={"Authorization": "Bearer " + login.json["token"]})
+    assert me.status_code == 200
+    assert me.json["patient"]["name"] == "Ani Lestari"
+    assert ani_data["nik"] not in me.text and "1990-08-17" not in me.text
+
+
+def test_register_invalid_nik_fields(client, ani_data):
+    ani_data["nik"] = "320101570890000"
+    response = client.post("/api/v1/patients", json=ani_data)
+    assert response.status_code == 400
+    assert response.json["fields"]["nik"] == "NIK harus 16 digit angka."
+    assert response.json["error"]
+
+
+def test_register_duplicate_nik(client, ani, ani_data):
+    response = client.post("/api/v1/patients", json=ani_data)
+    assert response.status_code == 400
+    assert response.json["fields"] == {"nik": "NIK sudah terdaftar, silakan masuk."}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"nik": "3201015708900002", "birth_date": "1990-08-18"}, id="wrong-date"),
+        pytest.param({"nik": "3201011203850001", "birth_date": "1985-03-12"}, id="unknown-nik"),
+    ],
+)
+def test_login_generic_error(client, ani, body):
+    response = client.post("/api/v1/login", json=body)
+    assert response.status_code == 401
+    assert response.json == {"error": "NIK atau tanggal lahir salah.", "fields": {}}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"Authorization": "Bearer not-a-token"}, id="garbage"),
+        pytest.param({"Authorization": "Basic abc"}, id="wrong-scheme"),
+    ],
+)
+def test_bad_token_is_401(client, header):
+    response = client.get("/api/v1/me", headers=header)
+    assert response.status_code == 401
+    assert "masuk" in response.json["error"]
+
+
+def test_token_signed_with_other_secret_is_401(client, app, ani, ani_data, auth_header):
+    from itsdangerous import URLSafeTimedSerializer
+
+    from central.api.tokens import SALT
+
+    forged = URLSafeTimedSerializer("another-secret-another-secret-1234", salt=SALT).dumps({"p": ani.id})
+    response = client.get("/api/v1/me", headers={"Authorization": "Bearer " + forged})
+    assert response.status_code == 401
+
+
+def test_puskesmas_and_slots(client, visit_date):
+    response = client.get("/api/v1/puskesmas")
+    assert response.status_code == 200
+    places = {p["code"]: p for p in response.json["puskesmas"]}
+    assert {"cibinong", "ciawi", "cileungsi"} <= set(places)
+    assert [p["code"] for p in places["cibinong"]["polis"]] == ["UMUM", "GIGI", "KIA", "LANSIA"]
+
+    slots = client.get(f"/api/v1/puskesmas/ciawi/slots?poli=UMUM&date={visit_date.isoformat()}")
+    assert slots.status_code == 200
+    assert slots.json["slots"][0] == {"slot": "08:00-09:00", "quota": 10, "remaining": 10, "available": True}
+
+    assert client.get(f"/api/v1/puskesmas/nowhere/slots?poli=UMUM&date={visit_date}").status_code == 404
+    assert client.get(f"/api/v1/puskesmas/ciawi/slots?poli=LANSIA&date={visit_date}").status_code == 404
+    missing = client.get("/api/v1/puskesmas/ciawi/slots")
+    assert missing.status_code == 400 and set(missing.json["fields"]) == {"poli", "date"}
+    far = client.get("/api/v1/puskesmas/ciawi/slots?poli=UMUM&date=2099-01-01")
+    assert far.status_code == 400 and "date" in far.json["fields"]
+
+
+def test_reserve_get_qr_and_history(client, ani, ani_data, auth_header, visit_date):
+    node = Node.create(node_id="edge-ciawi", puskesmas=Puskesmas.get(code="ciawi"))
+    headers = auth_header(client, ani_data)
+    response = _book(client, headers, visit_date, payer="BPJS", bpjs_no="0001234567890")
+    assert response.status_code == 201
+    r = response.json["reservation"]
+    assert r["status"] == "active" and r["bpjs_no"] == "*********7890"
+    assert r["qr_text"].startswith("RS1:")
+
+    got = client.get(f"/api/v1/reservations/{r['rid']}", headers=headers)
+    assert got.status_code == 200 and got.json["reservation"]["qr_text"] == r["qr_text"]
+    assert got.json["reservation"]["qr_png_url"] == f"/api/v1/reservations/{r['rid']}/qr.png"
+
+    png = client.get(r["qr_png_url"], headers=headers)
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    assert zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)))[0].text == r["qr_text"]
+
+    history = client.get("/api/v1/reservations", headers=headers)
+    assert [x["rid"] for x in history.json["reservations"]] == [r["rid"]]
+    assert "qr_text" not in history.json["reservations"][0]
+    assert Change.select().where(Change.node == node).count() == 1
+
+
+def test_bpjs_without_number_is_field_error(client, ani, ani_data, auth_header, visit_date):
+    response = _book(client, auth_header(client, ani_data), visit_date, payer="BPJS")
+    assert response.status_code == 400
+    assert response.json["fields"]["bpjs_no"] == "Nomor peserta BPJS wajib diisi untuk cara bayar BPJS."
+    assert Reservation.select().count() == 0
+
+
+def test_quota_full_is_409(client, ani, budi, ani_data, budi_data, auth_header, visit_date):
+    Poli.update(slot_quota=1).where(Poli.code == "UMUM").execute()
+    assert _book(client, auth_header(client, ani_data), visit_date).status_code == 201
+    response = _book(client, auth_header(client, budi_data), visit_date)
+    assert response.status_code == 409
+    assert response.json["error"] == "Kuota jam ini sudah penuh. Silakan pilih jam atau tanggal lain."
+    assert Reservation.select().count() == 1
+
+
+def test_other_patient_gets_404(client, ani, budi, ani_data, budi_data, auth_header, visit_date):
+    rid = _book(client, auth_header(client, ani_data), visit_date).json["reservation"]["rid"]
+    other = auth_header(client, budi_data)
+    for url in (f"/api/v1/reservations/{rid}", f"/api/v1/reservations/{rid}/qr.png"):
+        response = client.get(url, headers=other)
+        assert response.status_code == 404
+        assert response.json["error"] == "Reservasi tidak ditemukan."
+    assert client.post(f"/api/v1/reservations/{rid}/cancel", headers=other).status_code == 404
+    assert Reservation.get(Reservation.rid == rid).status == "active"
+
+
+def test_cancel(client, ani, ani_data, auth_header, visit_date):
+    node = Node.create(node_id="edge-ciawi", puskesmas=Puskesmas.get(code="ciawi"))
+    headers = auth_header(client, ani_data)
+    rid = _book(client, headers, visit_date).json["reservation"]["rid"]
+    response = client.post(f"/api/v1/reservations/{rid}/cancel", headers=headers)
+    assert response.status_code == 200
+    assert response.json["reservation"]["status"] == "cancelled"
+    assert response.json["reservation"]["status_label"] == "Dibatalkan"
+    assert Change.select().where(Change.node == node).order_by(Change.seq.desc()).first().data.count("cancelled") == 1
+    again = client.post(f"/api/v1/reservations/{rid}/cancel", headers=headers)
+    assert again.status_code == 409
+
+
+def test_oversized_body_is_413_json(client):
+    response = client.post("/api/v1/patients", data=b'{"name": "' + b"a" * 70_000 + b'"}',
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert "terlalu besar" in response.json["error"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        pytest.param({"data": "nik=1", "content_type": "application/x-www-form-urlencoded"}, 415, id="form-body"),
+        pytest.param({"data": "{not json", "content_type": "application/json"}, 400, id="broken-json"),
+        pytest.param({"json": ["a", "list"]}, 400, id="json-list"),
+    ],
+)
+def test_body_must_be_a_json_object(client, kwargs, status):
+    response = client.post("/api/v1/login", **kwargs)
+    assert response.status_code == status
+    assert response.json["error"]
+
+
+def test_unknown_api_route_is_json_404(client):
+    response = client.get("/api/v1/tidak-ada")
+    assert response.status_code == 404
+    assert response.json["error"]

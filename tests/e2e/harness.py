@@ -1,0 +1,216 @@
+"""Starts Rosma as a user would: a private Mosquitto, ``rosma central run``, ``rosma central
+sync``, ``rosma provision`` and ``rosma edge run`` as separate processes, with the edge's
+scanner on a pty, its printer writing ticket files and its voice writing WAV files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import requests
+
+from provisioning.local_broker import LocalBroker, free_port
+from provisioning.toml_writer import toml_key, toml_value
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)  # polling an outside process; the predicate is the synchronisation
+
+
+class EventStream:
+    """Reads an SSE endpoint in a thread and queues (event, data) pairs."""
+
+    def __init__(self, url: str):
+        self.events: queue.Queue = queue.Queue()
+        self.resp = requests.get(url, stream=True, timeout=(5, 60))
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        event = None
+        try:
+            for line in self.resp.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event:
+                    self.events.put((event, json.loads(line[6:])))
+                    event = None
+        except (requests.RequestException, ValueError, AttributeError):
+            pass
+
+    def expect(self, event_type: str, pred=lambda d: True, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {event_type!r} event within {timeout:.0f} s")
+            try:
+                ev, data = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if ev == event_type and pred(data):
+                return data
+
+    def close(self):
+        self.resp.close()
+
+
+class System:
+    def __init__(self, base: Path, pg_url: str, edge_day: str, puskesmas: str = "cibinong"):
+        self.base = base
+        self.pg_url = pg_url
+        self.edge_day = edge_day
+        self.puskesmas = puskesmas
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs = base / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.central_port = free_port()
+        self.edge_port = free_port()
+        self.central_pw = secrets.token_urlsafe(16)
+        self.broker = LocalBroker(base / "broker", {"central": self.central_pw})
+        self.printer_dir = base / "printer"
+        self.audio_dir = base / "audio"
+        self.printer_dir.mkdir()
+        self.central_url = f"http://127.0.0.1:{self.central_port}"
+        self.edge_url = f"http://127.0.0.1:{self.edge_port}"
+        self.env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(base / "escpos"), "PYTHONUNBUFFERED": "1"}
+
+    # ---- processes -------------------------------------------------------------------------
+    def rosma(self, name: str, *args: str) -> subprocess.Popen:
+        with open(self.logs / f"{name}.log", "ab") as log:
+            p = subprocess.Popen([sys.executable, "-m", "rosma.cli", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = p
+        return p
+
+    def log_text(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def wait_http(self, url: str, name: str) -> None:
+        def up():
+            if self.procs[name].poll() is not None:
+                raise AssertionError(f"{name} exited:\n{self.log_text(name)[-3000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(up, 60, f"{name} at {url}")
+
+    def start(self) -> "System":
+        self.broker.start()
+        self.central_cfg = self.base / "central.toml"
+        self.central_cfg.write_text(
+            "".join(
+                f"{toml_key(k)} = {toml_value(v)}\n"
+                for k, v in {
+                    "database_url": self.pg_url,
+                    "secret_key": secrets.token_urlsafe(32),
+                    "http_port": self.central_port,
+                    "mqtt_port": self.broker.port,
+                    "mqtt_password": self.central_pw,
+                    "seed": True,
+                }.items()
+            )
+        )
+        self.rosma("central", "central", "run", "--config", str(self.central_cfg))
+        self.wait_http(self.central_url + "/", "central")
+        self.rosma("sync", "central", "sync", "--config", str(self.central_cfg))
+        self.master, slave = os.openpty()
+        self.scanner_path = os.ttyname(slave)
+        self.edge_cfg = self.base / "edge.toml"
+        p = self.rosma(
+            "provision", "provision", "--central-config", str(self.central_cfg), "--puskesmas", self.puskesmas,
+            "--broker-dir", str(self.broker.directory), "--broker-pid", str(self.broker.pid),
+            "--mqtt-port", str(self.broker.port), "--out", str(self.edge_cfg),
+            "--printer-uri", f"file://{self.printer_dir}/", "--scanner-uri", f"serial://{self.scanner_path}",
+            "--audio-uri", f"wavdir://{self.audio_dir}", "--http-port", str(self.edge_port),
+            "--data-dir", str(self.base / "edge"), "--clock-start", f"{self.edge_day}T08:30:00+07:00",
+        )
+        assert p.wait(60) == 0, self.log_text("provision")
+        cfg = tomllib.loads(self.edge_cfg.read_text())
+        self.node_id, self.node_pw = cfg["node_id"], cfg["mqtt_password"]
+        self.broker.users[self.node_id] = self.node_pw  # so a broker restart keeps the node's login
+        self.rosma("edge", "edge", "run", "--config", str(self.edge_cfg))
+        self.wait_http(self.edge_url + "/api/status", "edge")
+        return self
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for name, p in self.procs.items():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.broker.stop()
+        os.close(self.master)
+
+    # ---- the patient side (central JSON API) -------------------------------------------------
+    def patient(self, nik: str, birth_date: str, sex: str = "L") -> dict:
+        body = {"name": "Budi Santoso", "nik": nik, "birth_date": birth_date, "sex": sex,
+                "address": "Jl. Raya Bogor No. 1, Cibinong", "phone": "081234567890"}
+        r = requests.post(self.central_url + "/api/v1/patients", json=body, timeout=10)
+        assert r.status_code == 201, r.text
+        r = requests.post(self.central_url + "/api/v1/login", json={"nik": nik, "birth_date": birth_date}, timeout=10)
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def reserve(self, auth: dict, date: str, puskesmas: str | None = None, poli: str = "UMUM", slot: str = "09:00-10:00",
+                payer: str = "BPJS") -> dict:
+        body = {"puskesmas": puskesmas or self.puskesmas, "poli": poli, "date": date, "slot": slot, "payer": payer}
+        if payer == "BPJS":
+            body["bpjs_no"] = "0001234567890"
+        r = requests.post(self.central_url + "/api/v1/reservations", json=body, headers=auth, timeout=10)
+        assert r.status_code == 201, r.text
+        return r.json()["reservation"]
+
+    def qr_text_from_png(self, auth: dict, rid: str) -> str:
+        import io
+
+        import zxingcpp
+        from PIL import Image
+
+        r = requests.get(f"{self.central_url}/api/v1/reservations/{rid}/qr.png", headers=auth, timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
+        found = zxingcpp.read_barcodes(Image.open(io.BytesIO(r.content)).convert("L"))
+        assert len(found) == 1, "the QR PNG must hold exactly one readable QR code"
+        return found[0].text
+
+    # ---- the edge ------------------------------------------------------------------------------
+    def edge_status(self) -> dict:
+        return requests.get(self.edge_url + "/api/status", timeout=5).json()
+
+    def scan(self, text: str) -> None:
+        os.write(self.master, text.encode() + b"\r\n")
+
+    def events(self) -> EventStream:
+        return EventStream(self.edge_url + "/api/events")
+
+    def tickets_printed(self) -> list[Path]:
+        return sorted(self.printer_dir.glob("ticket-*.escpos"))
+
+    def wavs(self) -> list[Path]:
+        return sorted(self.audio_dir.glob("*.wav"))
