@@ -158,20 +158,28 @@ class CentralSync:
         self.client.publish(topics.down(node.node_id, kind), messages.encode(msg), qos=1)
 
     def _poll(self) -> None:
-        """Push changes written by the web process to nodes that have pulled since connect."""
+        """Push changes written by the web process to online nodes.
+
+        A node central has not talked to since it (re)connected gets an empty batch naming the
+        head seq: an edge that is behind answers with a pull from its own checkpoint.
+        """
         while not self.stop.wait(self.POLL_S):
             if not self.connected.is_set() or not self.client.is_connected():
                 continue
             try:
-                with self.lock:
-                    watched = dict(self.pushed)
-                if not watched:
-                    continue
-                heads = dict(
-                    Change.select(Change.node, fn.MAX(Change.seq)).where(Change.node.in_(list(watched))).group_by(Change.node).tuples()
-                )
-                for node_pk, head in heads.items():
-                    if head > watched[node_pk]:
-                        self._send_changes(Node.get_by_id(node_pk), watched[node_pk])
+                self._push_new_changes()
             except Exception:
                 log.exception("change-feed poll failed")
+
+    def _push_new_changes(self) -> None:
+        heads = dict(Change.select(Change.node, fn.MAX(Change.seq)).group_by(Change.node).tuples())
+        with self.lock:
+            watched = dict(self.pushed)
+        for node in Node.select().where(Node.online | Node.id.in_(list(watched))):
+            head = heads.get(node.id, 0)
+            if node.id not in watched:
+                self._publish(node, topics.DOWN_CHANGES, messages.ChangeBatch((), head))
+                with self.lock:
+                    self.pushed.setdefault(node.id, head)
+            elif head > watched[node.id]:
+                self._send_changes(node, watched[node.id])

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 ACK_TIMEOUT_S = 10.0
+PULL_EVERY_S = 300.0
 
 
 def get_state(key: str, default: str = "0") -> str:
@@ -171,11 +172,15 @@ class SyncClient:
                 self.publish_snapshot(self.board())
 
     def _pump(self) -> None:
+        last_pull = time.monotonic()
         while not self.stop.is_set():
             self.wake.wait(timeout=2.0)
             self.wake.clear()
             if not self.connected.is_set():
                 continue
+            if time.monotonic() - last_pull > PULL_EVERY_S:  # safety net besides central's pushes
+                self._pull()
+                last_pull = time.monotonic()
             try:
                 self._send_batch()
             except Exception:

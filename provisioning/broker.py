@@ -174,7 +174,7 @@ def write_acl_file(
 
 
 def write_broker_config(
-    dir: str | os.PathLike[str],
+    dir: str | os.PathLike[str],  # noqa: A002 - the name callers use
     port: int,
     bind: str = "127.0.0.1",
     persistence: bool = True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -49,10 +50,8 @@ def write_private_file(path: str | os.PathLike[str], text: str, owner: str | Non
             os.fsync(fh.fileno())
         os.replace(tmp_name, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     log.debug("wrote %s (%d bytes)", target, len(data))
     return target

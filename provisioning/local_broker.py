@@ -7,6 +7,7 @@ free loopback port, with the files written by ``provisioning.broker``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,15 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.02  # seconds between readiness probes
 RELOAD_MARKER = "Reloading config."
+
+
+def find_executable(name: str = "mosquitto") -> str | None:
+    """Path of ``name`` on PATH or in the sbin directories, or None if not installed.
+
+    Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
+    """
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+    return shutil.which(name, path=search)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -83,9 +93,9 @@ class LocalBroker:
         """
         if self.process is not None:
             raise RuntimeError("broker already running")
-        exe = shutil.which(self.executable)
+        exe = find_executable(self.executable)
         if exe is None:
-            raise FileNotFoundError(f"{self.executable} not found on PATH")
+            raise FileNotFoundError(f"{self.executable} not found on PATH or in sbin")
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.directory / "mosquitto.out", "wb") as out:
             self.process = subprocess.Popen(

@@ -11,9 +11,9 @@ from protocol import nik as nikrules
 
 
 def mask_tail(value: str | None, keep: int = 4) -> str:
-    """``*********1234``: only the last digits of a number, for its owner's screen."""
+    """``••••1234``: only the last digits of a number, for its owner's screen."""
     value = value or ""
-    return "•" * max(len(value) - keep, 0) + value[-keep:]
+    return "••••" + value[-keep:] if len(value) > keep else value
 
 
 def status_label(reservation) -> str:

@@ -7,7 +7,6 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, url_for
 
 from central import services
-from central.core import reservations as rules
 from central.web.errors import http_error
 
 bp = Blueprint("pages", __name__)
@@ -34,8 +33,17 @@ def puskesmas(code: str):
         place = services.get_puskesmas(code)
     except services.NotFoundError as e:
         raise http_error(404, e.message) from None
-    info = [line for line in place.info.splitlines() if line.strip()]
-    return render_template("puskesmas.html", place=place, info=info, slots=rules.SLOTS)
+    info = [_info_line(line) for line in place.info.splitlines() if line.strip()]
+    show_hours = "jam buka" not in place.info.lower()
+    return render_template("puskesmas.html", place=place, info=info, show_hours=show_hours)
+
+
+def _info_line(line: str) -> tuple[str, str]:
+    """``("Jam buka", "Senin-...")`` for a ``Label: text`` line, else ``("", line)``."""
+    label, sep, rest = line.partition(": ")
+    if sep and 0 < len(label) <= 24:
+        return label, rest.strip()
+    return "", line.strip()
 
 
 @bp.route("/offline")

@@ -1,22 +1,14 @@
 """Ticket printer: ESC/POS layout, printer adapters chosen by URI, a decoder and a fake.
 
-Importing this package sets ESCPOS_CAPABILITIES_PICKLE_DIR (unless already set) to
-``<system temp dir>/rosma-escpos`` before python-escpos is imported, because
-python-escpos otherwise leaves a new temp directory behind in every process.
+Importing this package first imports python-escpos with its import-time side
+effects undone (see ``_escpos_import``): ESCPOS_CAPABILITIES_PICKLE_DIR defaults
+to ``<system temp dir>/rosma-escpos``, no stray temp directory is left behind and
+the root logger is not configured behind the application's back.
 """
 
-import logging as _logging
-import os as _os
-import tempfile as _tempfile
+from devices.printer._escpos_import import import_escpos_quietly
 
-_pickle_dir = _os.environ.setdefault(
-    "ESCPOS_CAPABILITIES_PICKLE_DIR", _os.path.join(_tempfile.gettempdir(), "rosma-escpos")
-)
-try:
-    # escpos writes its capabilities cache there at import and fails if the directory is missing.
-    _os.makedirs(_pickle_dir, exist_ok=True)
-except OSError as _exc:
-    _logging.getLogger(__name__).warning("Cannot create escpos cache dir %s: %s", _pickle_dir, _exc)
+import_escpos_quietly()
 
 from devices.printer.base import PrinterError, PrinterPort, PrinterStatus  # noqa: E402
 from devices.printer.decode import DecodedTicket, decode_escpos  # noqa: E402

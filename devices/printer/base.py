@@ -64,4 +64,4 @@ class PrinterPort(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release the device; the port may be used again afterwards (it reopens lazily)."""
+        """Release the device; the port stays usable (it reopens lazily)."""

@@ -1,4 +1,4 @@
-"""A small ESC/POS decoder for the command subset python-escpos emits (tests, previews)."""
+"""A small ESC/POS decoder for the commands python-escpos emits (tests, previews)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,26 @@ from PIL import Image
 logger = logging.getLogger(__name__)
 
 ESC, GS, DLE, LF, CR, HT = 0x1B, 0x1D, 0x10, 0x0A, 0x0D, 0x09
-# ESC commands that take exactly one parameter byte and only change state we do not render.
+# ESC commands with one parameter byte that only change state we do not render.
 _ESC_ONE_ARG_IGNORED = frozenset(b"-M{3=GJVr+A")
 _GS_ONE_ARG_IGNORED = frozenset(b"Bb|Hfhw")
-_CODEPAGES = {0: "cp437", 2: "cp850", 3: "cp860", 4: "cp863", 5: "cp865", 16: "cp1252",
-              17: "cp866", 18: "cp852", 19: "cp858"}  # fmt: skip
+_CODEPAGES = {
+    0: "cp437",
+    2: "cp850",
+    3: "cp860",
+    4: "cp863",
+    5: "cp865",
+    16: "cp1252",
+    17: "cp866",
+    18: "cp852",
+    19: "cp858",
+}
 _ALIGN = {0: "left", 48: "left", 1: "center", 49: "center", 2: "right", 50: "right"}
 
 
 @dataclass(frozen=True)
 class TextLine:
-    """One printed text line with the style it started with (width/height are multipliers)."""
+    """One printed line with the style it started with (width/height: multipliers)."""
 
     text: str
     align: str = "left"
@@ -36,7 +45,7 @@ class Cut:
 
 @dataclass
 class Picture:
-    """A printed raster image, with the QR payloads found in it (if zxing-cpp is installed)."""
+    """A printed raster image and the QR payloads found in it (needs zxing-cpp)."""
 
     image: Image.Image
     qr_texts: list[str] = field(default_factory=list)
@@ -130,7 +139,12 @@ class _Decoder:
                     pass
                 elif byte >= 0x20 or byte == HT:
                     if self.line_style is None:
-                        self.line_style = (self.align, self.width, self.height, self.bold)
+                        self.line_style = (
+                            self.align,
+                            self.width,
+                            self.height,
+                            self.bold,
+                        )
                     self.raw.append(byte)
                 else:
                     self.out.unknown.append(bytes([byte]).hex())
@@ -206,7 +220,9 @@ class _Decoder:
             return
         width_bytes = header[2] | header[3] << 8
         height = header[4] | header[5] << 8
-        self.add_image(_bits_to_image(self.take(width_bytes * height), width_bytes, height))
+        self.add_image(
+            _bits_to_image(self.take(width_bytes * height), width_bytes, height)
+        )
 
     def gs_paren(self) -> None:
         kind = self.take(1)[0]
@@ -240,7 +256,9 @@ class _Decoder:
             # A white margin helps when the code touches the raster edge (border=1).
             framed = Image.new("L", (img.width + 16, img.height + 16), 255)
             framed.paste(img.convert("L"), (8, 8))
-            for result in zxingcpp.read_barcodes(framed, formats=zxingcpp.BarcodeFormat.QRCode):
+            for result in zxingcpp.read_barcodes(
+                framed, formats=zxingcpp.BarcodeFormat.QRCode
+            ):
                 picture.qr_texts.append(result.text)
                 self.out.qr_texts.append(result.text)
 

@@ -57,11 +57,13 @@ class EscposPrinter(PrinterPort):
         """Open the transport; may raise anything the driver raises."""
 
     def _read_paper(self, device: Escpos) -> int | None:
-        """Return python-escpos paper_status() (2 ok, 1 low, 0 out) or None when unknown."""
+        """Return paper_status() (2 ok, 1 low, 0 out), or None when unknown."""
         try:
             return device.paper_status()
         except Exception as exc:  # noqa: BLE001 - some printers cannot report; the write decides
-            logger.info("Printer %s gave no paper status (%s)", self.name, type(exc).__name__)
+            logger.info(
+                "Printer %s gave no paper status (%s)", self.name, type(exc).__name__
+            )
             return None
 
     def _device_or_connect(self) -> Escpos:
@@ -85,7 +87,7 @@ class EscposPrinter(PrinterPort):
         device.close()
 
     def print_ticket(self, layout: TicketLayout) -> None:
-        """Print one ticket; raises PrinterError when unplugged, out of paper or not responding."""
+        """Print one ticket; PrinterError if unplugged, out of paper or stalled."""
         data = render_ticket(layout, self.profile)
         with self._lock:
             started = time.monotonic()
@@ -109,7 +111,10 @@ class EscposPrinter(PrinterPort):
             if not self.keep_open:
                 self._release()
             logger.info(
-                "Printed %d bytes on %s in %.2f s", len(data), self.name, time.monotonic() - started
+                "Printed %d bytes on %s in %.2f s",
+                len(data),
+                self.name,
+                time.monotonic() - started,
             )
 
     def status(self) -> PrinterStatus:
@@ -118,7 +123,9 @@ class EscposPrinter(PrinterPort):
             try:
                 paper = self._read_paper(self._device_or_connect())
             except Exception:  # noqa: BLE001 - status must never raise
-                logger.debug("Status of printer %s unavailable", self.name, exc_info=True)
+                logger.debug(
+                    "Status of printer %s unavailable", self.name, exc_info=True
+                )
                 self._release()
                 return PrinterStatus(False, MSG_DISCONNECTED)
             finally:
@@ -137,19 +144,37 @@ class EscposPrinter(PrinterPort):
 
 
 class UsbPrinter(EscposPrinter):
-    """USB printer through pyusb (needs the system libusb-1.0 and permission on the device)."""
+    """USB printer through pyusb (needs system libusb-1.0 and device permission)."""
 
-    def __init__(self, vendor: int, product: int, profile: str, timeout: float = 5.0,
-                 in_ep: int = 0x82, out_ep: int = 0x01) -> None:  # fmt: skip
+    def __init__(
+        self,
+        vendor: int,
+        product: int,
+        profile: str,
+        timeout: float = 5.0,
+        in_ep: int = 0x82,
+        out_ep: int = 0x01,
+    ) -> None:
         super().__init__(f"usb://{vendor:04x}:{product:04x}", profile, timeout)
-        self.vendor, self.product, self.in_ep, self.out_ep = vendor, product, in_ep, out_ep
+        self.vendor, self.product, self.in_ep, self.out_ep = (
+            vendor,
+            product,
+            in_ep,
+            out_ep,
+        )
 
     def _connect(self) -> Escpos:
         from escpos.printer import Usb
 
-        # timeout=0 in python-escpos means "wait forever"; always pass a finite one (ms).
-        device = Usb(self.vendor, self.product, timeout=max(1, int(self.timeout * 1000)),
-                     in_ep=self.in_ep, out_ep=self.out_ep, profile=self.profile)  # fmt: skip
+        # timeout=0 in python-escpos means "wait forever"; pass a finite one (ms).
+        device = Usb(
+            self.vendor,
+            self.product,
+            timeout=max(1, int(self.timeout * 1000)),
+            in_ep=self.in_ep,
+            out_ep=self.out_ep,
+            profile=self.profile,
+        )
         device.open()
         return device
 
@@ -157,37 +182,55 @@ class UsbPrinter(EscposPrinter):
 class SerialPrinter(EscposPrinter):
     """Serial (RS-232 or USB-serial) printer through pyserial."""
 
-    def __init__(self, path: str, profile: str, baudrate: int = 9600, timeout: float = 5.0,
-                 dsrdtr: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        profile: str,
+        baudrate: int = 9600,
+        timeout: float = 5.0,
+        dsrdtr: bool = True,
+    ) -> None:
         super().__init__(f"serial://{path}", profile, timeout)
         self.path, self.baudrate, self.dsrdtr = path, baudrate, dsrdtr
 
     def _connect(self) -> Escpos:
         from escpos.printer import Serial
 
-        device = Serial(self.path, baudrate=self.baudrate, timeout=min(STATUS_TIMEOUT, self.timeout),
-                        dsrdtr=self.dsrdtr, profile=self.profile)  # fmt: skip
+        device = Serial(
+            self.path,
+            baudrate=self.baudrate,
+            timeout=min(STATUS_TIMEOUT, self.timeout),
+            dsrdtr=self.dsrdtr,
+            profile=self.profile,
+        )
         device.open()
-        # python-escpos sets no write timeout: with flow control a dead printer blocks forever.
+        # python-escpos sets no write timeout: with flow control a dead printer
+        # would block the writer forever.
         device.device.write_timeout = self.timeout
         return device
 
 
 class NetworkPrinter(EscposPrinter):
-    """Raw TCP (port 9100) printer; one connection per ticket, so others can print too."""
+    """Raw TCP (port 9100) printer; one connection per ticket so others can print."""
 
     keep_open = False
 
-    def __init__(self, host: str, port: int, profile: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, host: str, port: int, profile: str, timeout: float = 5.0
+    ) -> None:
         super().__init__(f"tcp://{host}:{port}", profile, timeout)
         self.host, self.port = host, port
 
     def _connect(self) -> Escpos:
         from escpos.printer import Network
 
-        device = Network(self.host, port=self.port, timeout=self.timeout, profile=self.profile)
+        device = Network(
+            self.host, port=self.port, timeout=self.timeout, profile=self.profile
+        )
         # Connect ourselves: Network.open() leaks its socket when the connection fails.
-        device.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        device.device = socket.create_connection(
+            (self.host, self.port), timeout=self.timeout
+        )
         return device
 
     def _read_paper(self, device: Escpos) -> int | None:
@@ -201,7 +244,8 @@ class NetworkPrinter(EscposPrinter):
     def _finish(self, device: Escpos) -> None:
         sock: socket.socket = device._device
         try:
-            # Half-close and drain: closing with unread input sends RST, which can drop queued data.
+            # Half-close and drain: closing with unread input sends RST, which can
+            # make the printer drop data it has not processed yet.
             sock.shutdown(socket.SHUT_WR)
             sock.settimeout(0.3)
             deadline = time.monotonic() + 0.3

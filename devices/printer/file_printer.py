@@ -1,4 +1,4 @@
-"""Printers without a status channel: a ticket directory, a raw device file, and none."""
+"""Printers without a status channel: a ticket directory, a raw file, and none."""
 
 from __future__ import annotations
 
@@ -47,7 +47,11 @@ class DirectoryPrinter(PrinterPort):
         self._next: int | None = None
 
     def _scan_next(self) -> int:
-        numbers = [int(m.group(1)) for m in map(_TICKET_FILE.match, os.listdir(self.directory)) if m]
+        numbers = [
+            int(m.group(1))
+            for m in map(_TICKET_FILE.match, os.listdir(self.directory))
+            if m
+        ]
         return max(numbers, default=0) + 1
 
     def print_ticket(self, layout: TicketLayout) -> None:
@@ -90,11 +94,11 @@ class DirectoryPrinter(PrinterPort):
 
 
 class RawFilePrinter(PrinterPort):
-    """Appends the ESC/POS bytes of each ticket to a file or device node (e.g. /dev/usb/lp0).
+    """Appends each ticket's ESC/POS bytes to a file or device (e.g. /dev/usb/lp0).
 
-    Device nodes are written non-blocking with a deadline, so a stalled printer
-    gives PrinterError("Printer tidak merespons") instead of hanging. There is no
-    paper sensor on this path.
+    Device nodes and FIFOs are written non-blocking with a deadline (``timeout``
+    seconds), so a stalled printer gives PrinterError("Printer tidak merespons")
+    instead of hanging. There is no paper sensor on this path.
     """
 
     def __init__(self, path: str, profile: str, timeout: float = 10.0) -> None:
@@ -106,7 +110,8 @@ class RawFilePrinter(PrinterPort):
 
     def _looks_like_device(self) -> bool:
         try:
-            return stat.S_ISCHR(os.stat(self.path).st_mode)
+            mode = os.stat(self.path).st_mode
+            return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
         except OSError:
             return self.path.startswith("/dev/")
 
@@ -126,8 +131,12 @@ class RawFilePrinter(PrinterPort):
                 raise PrinterError(ERR_NOT_RESPONDING) from exc
             except OSError as exc:
                 logger.warning("Cannot write ticket to %s: %s", self.path, exc)
-                gone = device or (exc.errno in _GONE_ERRNOS and self.path.startswith("/dev/"))
-                raise PrinterError(ERR_DISCONNECTED if gone else ERR_FILE_WRITE) from exc
+                gone = device or (
+                    exc.errno in _GONE_ERRNOS and self.path.startswith("/dev/")
+                )
+                raise PrinterError(
+                    ERR_DISCONNECTED if gone else ERR_FILE_WRITE
+                ) from exc
         logger.info("Printed %d bytes to %s", len(data), self.path)
 
     def _write_device(self, data: bytes) -> None:
@@ -138,7 +147,9 @@ class RawFilePrinter(PrinterPort):
             while view:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"{self.path} accepted no data for {self.timeout} s")
+                    raise TimeoutError(
+                        f"{self.path} accepted no data for {self.timeout} s"
+                    )
                 _, writable, _ = select.select([], [fd], [], remaining)
                 if not writable:
                     continue

@@ -30,7 +30,9 @@ def ticket_text(decoded: DecodedTicket, columns: int = 48) -> str:
                 out.append(element.text)
         elif isinstance(element, Picture):
             labels = [f"[QR: {text}]" for text in element.qr_texts]
-            labels = labels or [f"[gambar {element.image.width}x{element.image.height}]"]
+            labels = labels or [
+                f"[gambar {element.image.width}x{element.image.height}]"
+            ]
             out.extend(label.center(columns).rstrip() for label in labels)
         elif isinstance(element, NativeQr):
             out.append(f"[QR: {element.text}]".center(columns).rstrip())
@@ -52,7 +54,12 @@ def _text_image(line: TextLine, paper_width: int) -> Image.Image:
     width = max(1, int(font.getlength(line.text)) + 2)
     img = Image.new("L", (width, height), 255)
     ImageDraw.Draw(img).text(
-        (1, 0), line.text, font=font, fill=0, stroke_width=1 if line.bold else 0, stroke_fill=0
+        (1, 0),
+        line.text,
+        font=font,
+        fill=0,
+        stroke_width=1 if line.bold else 0,
+        stroke_fill=0,
     )
     if line.width != line.height:
         img = img.resize((max(1, width * line.width // line.height), height))
@@ -89,7 +96,9 @@ def ticket_png(decoded: DecodedTicket, width: int = 576) -> Image.Image:
     canvas = Image.new("L", (paper + 2 * _MARGIN, height), 255)
     y = _MARGIN
     for img, align in blocks:
-        x = {"center": (paper - img.width) // 2, "right": paper - img.width}.get(align, 0)
+        x = {"center": (paper - img.width) // 2, "right": paper - img.width}.get(
+            align, 0
+        )
         canvas.paste(img, (_MARGIN + x, y))
         y += img.height
     return canvas

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from devices.printer.base import PrinterPort
 from devices.printer.escpos_printer import NetworkPrinter, SerialPrinter, UsbPrinter
@@ -43,14 +43,19 @@ def open_printer(uri: str, profile: str = "TM-T20II") -> PrinterPort:
     parts = urlsplit(uri.strip())
     scheme = parts.scheme.lower()
     if scheme not in _ALLOWED:
-        raise ValueError(f"Unknown printer URI {uri!r}: use usb://, serial://, tcp://, file:// or none")
+        raise ValueError(
+            f"Unknown printer URI {uri!r}: "
+            "use usb://, serial://, tcp://, file:// or none"
+        )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = set(query) - _ALLOWED[scheme]
     if unknown:
-        raise ValueError(f"Printer URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}")
+        raise ValueError(
+            f"Printer URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}"
+        )
     try:
         if scheme == "usb":
-            return _usb(uri, parts.netloc, query, profile)
+            return _usb(parts.netloc, query, profile)
         if scheme == "serial":
             path = unquote(parts.path)
             if parts.netloc or not path or path == "/":
@@ -65,18 +70,22 @@ def open_printer(uri: str, profile: str = "TM-T20II") -> PrinterPort:
         if scheme == "tcp":
             if not parts.hostname:
                 raise ValueError("expected tcp://host:port")
-            return NetworkPrinter(parts.hostname, parts.port or 9100, profile, timeout=_seconds(query))
-        return _file(uri, parts, profile)
+            return NetworkPrinter(
+                parts.hostname, parts.port or 9100, profile, timeout=_seconds(query)
+            )
+        return _file(parts, profile)
     except ValueError as exc:
         if str(exc).startswith(f"Printer URI {uri!r}"):
             raise
         raise ValueError(f"Printer URI {uri!r} is invalid: {exc}") from None
 
 
-def _usb(uri: str, netloc: str, query: dict[str, str], profile: str) -> PrinterPort:
+def _usb(netloc: str, query: dict[str, str], profile: str) -> PrinterPort:
     match = _USB_IDS.match(netloc)
     if not match:
-        raise ValueError("expected usb://VVVV:PPPP with hexadecimal vendor and product ids")
+        raise ValueError(
+            "expected usb://VVVV:PPPP with hexadecimal vendor and product ids"
+        )
     return UsbPrinter(
         int(match.group(1), 16),
         int(match.group(2), 16),
@@ -87,7 +96,7 @@ def _usb(uri: str, netloc: str, query: dict[str, str], profile: str) -> PrinterP
     )
 
 
-def _file(uri: str, parts, profile: str) -> PrinterPort:
+def _file(parts: SplitResult, profile: str) -> PrinterPort:
     if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
         raise ValueError("expected file:///absolute/path")
     path = unquote(parts.path)

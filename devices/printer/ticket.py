@@ -6,15 +6,15 @@ import logging
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 
-from qrcode import QRCode
-from qrcode.constants import ERROR_CORRECT_M
-from qrcode.exceptions import DataOverflowError
 from escpos.capabilities import BaseProfile, get_profile
 from escpos.constants import QR_ECLEVEL_M
 from escpos.escpos import Escpos
 from escpos.printer import Dummy
+from qrcode import QRCode
+from qrcode.constants import ERROR_CORRECT_M
+from qrcode.exceptions import DataOverflowError
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ _DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 _ZONE_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
 THANK_YOU = "Terima kasih, mohon menunggu panggilan"
 HEADING = "NOMOR ANTRIAN"
-# Module size of the QR code in printer dots (0.75 mm at 203 dpi): big enough for phone cameras.
+# QR module size in printer dots (0.75 mm at 203 dpi): easy for phone cameras.
 _QR_MAX_BOX = 6
 _QR_MIN_BOX = 3  # 0.375 mm modules: smaller ones are hard for phone cameras
 _NUMBER_SIZE = 4
@@ -63,11 +63,11 @@ def format_issued_at(moment: datetime) -> str:
     zone = _ZONE_NAMES.get(minutes // 60) if minutes % 60 == 0 else None
     if zone is None:
         sign = "+" if minutes >= 0 else "-"
-        zone = "UTC%s%02d:%02d" % (sign, abs(minutes) // 60, abs(minutes) % 60)
+        zone = f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     return f"{_DAY_NAMES[moment.weekday()]}, {moment:%d-%m-%Y %H:%M} {zone}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def profile_geometry(profile: str) -> tuple[int, int]:
     """Return (paper width in dots, font A columns) of a python-escpos profile name.
 
@@ -92,7 +92,7 @@ def _geometry(prof: BaseProfile, label: str) -> tuple[int, int]:
 
 
 def _clean(text: str) -> str:
-    # Layout fields may come from user data: control characters would inject printer commands.
+    # Fields may hold user data: control characters would inject printer commands.
     return "".join(ch if ch.isprintable() else " " for ch in text).strip()
 
 
@@ -128,7 +128,7 @@ def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
 
 
 def write_ticket(p: Escpos, layout: TicketLayout) -> None:
-    """Send the ticket's commands to any python-escpos printer object (uses its profile).
+    """Send the ticket's commands to any python-escpos printer (uses its profile).
 
     render_ticket() is this on a Dummy; raises ValueError like render_ticket.
     """
@@ -162,9 +162,11 @@ def write_ticket(p: Escpos, layout: TicketLayout) -> None:
         p.qr(layout.qr_text, ec=QR_ECLEVEL_M, size=box, native=False, center=True)
     else:
         if layout.qr_text:
-            # A ticket without its QR is still a usable ticket; refusing to print is worse.
-            logger.error("QR text of %d characters does not fit the paper; printed without QR",
-                         len(layout.qr_text))  # fmt: skip
+            # A ticket without its QR is still usable; refusing to print is worse.
+            logger.error(
+                "QR text of %d characters does not fit the paper; printed without QR",
+                len(layout.qr_text),
+            )
         p.ln()
     _lines(p, THANK_YOU, columns)
     p.cut()

@@ -1,4 +1,4 @@
-"""QR/barcode scanner: adapters chosen by URI (serial, evdev), a key decoder and a fake."""
+"""QR/barcode scanner: adapters chosen by URI, a key decoder and a fake."""
 
 from devices.scanner.base import ScannerError, ScannerPort
 from devices.scanner.fake import FakeScanner

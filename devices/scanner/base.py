@@ -45,12 +45,19 @@ def deliver(on_scan: Callable[[str], None], text: str, source: str) -> None:
     if not text:
         return
     if len(text) > MAX_SCAN_CHARS:
-        logger.warning("Scan from %s dropped: %d characters (limit %d)", source, len(text), MAX_SCAN_CHARS)
+        logger.warning(
+            "Scan from %s dropped: %d characters (limit %d)",
+            source,
+            len(text),
+            MAX_SCAN_CHARS,
+        )
         return
     try:
         on_scan(text)
     except Exception:  # noqa: BLE001 - a handler bug must not kill the scanner loop
-        logger.exception("Scan handler failed for a %d-character scan from %s", len(text), source)
+        logger.exception(
+            "Scan handler failed for a %d-character scan from %s", len(text), source
+        )
 
 
 class LineSplitter:
@@ -75,8 +82,10 @@ class LineSplitter:
                 if self._dropped:
                     logger.warning(
                         "Scan from %s dropped: %d bytes (limit %d characters)",
-                        self.source, self._dropped, MAX_SCAN_CHARS,
-                    )  # fmt: skip
+                        self.source,
+                        self._dropped,
+                        MAX_SCAN_CHARS,
+                    )
                 elif self._buffer:
                     scans.append(self._buffer.decode("utf-8", errors="replace"))
                 self._buffer.clear()

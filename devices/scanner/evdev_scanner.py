@@ -1,7 +1,8 @@
-"""USB HID scanners that type like a keyboard, read through evdev with an exclusive grab."""
+"""USB HID scanners that type like a keyboard, read through evdev (grabbed)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import select
@@ -37,12 +38,14 @@ class EvdevScanner(ScannerPort):
     run() raises ScannerError; a later run() re-opens and grabs again.
     """
 
-    def __init__(self, path: str, open_device: Callable[[str], Any] = _open_input_device) -> None:
+    def __init__(
+        self, path: str, open_device: Callable[[str], Any] = _open_input_device
+    ) -> None:
         self.path = path
         self._open_device = open_device
 
     def run(self, on_scan: Callable[[str], None], stop: threading.Event) -> None:
-        """Deliver scans until ``stop`` is set; raises ScannerError if missing, busy or unplugged."""
+        """Deliver scans until ``stop``; ScannerError if missing, busy or unplugged."""
         try:
             device = self._open_device(self.path)
         except OSError as exc:
@@ -53,21 +56,23 @@ class EvdevScanner(ScannerPort):
                 device.grab()
             except OSError as exc:
                 logger.warning("Scanner %s cannot be grabbed: %s", self.path, exc)
-                raise ScannerError(ERR_BUSY if exc.errno == errno.EBUSY else ERR_LOST) from exc
+                raise ScannerError(
+                    ERR_BUSY if exc.errno == errno.EBUSY else ERR_LOST
+                ) from exc
             logger.info("Scanner %s opened and grabbed", self.path)
             self._loop(device, on_scan, stop)
         finally:
             for release in (device.ungrab, device.close):
-                try:
+                with contextlib.suppress(OSError):  # already gone after an unplug
                     release()
-                except OSError:
-                    pass  # already gone after an unplug
 
-    def _loop(self, device: Any, on_scan: Callable[[str], None], stop: threading.Event) -> None:
+    def _loop(
+        self, device: Any, on_scan: Callable[[str], None], stop: threading.Event
+    ) -> None:
         decoder = KeyDecoder()
         while not stop.is_set():
             try:
-                # A dead fd stays "readable"; read() then raises ENODEV, which ends the loop.
+                # A dead fd stays "readable"; read() then raises ENODEV: loop ends.
                 ready, _, _ = select.select([device.fd], [], [], POLL_SECONDS)
                 if not ready:
                     continue
@@ -78,6 +83,8 @@ class EvdevScanner(ScannerPort):
                 logger.warning("Scanner %s lost: %s", self.path, exc)
                 raise ScannerError(ERR_LOST) from exc
             for event in events:
-                text = decoder.feed(event.type, event.code, event.value, event.timestamp())
+                text = decoder.feed(
+                    event.type, event.code, event.value, event.timestamp()
+                )
                 if text is not None:
                     deliver(on_scan, text, self.path)

@@ -1,4 +1,4 @@
-"""Scanners without hardware: a scripted fake for tests and a no-op for nodes without one."""
+"""Scanners without hardware: a scripted fake for tests, and a no-op one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import queue
 import threading
 from collections.abc import Callable
 
-from devices.scanner.base import ERR_LOST, POLL_SECONDS, ScannerError, ScannerPort, deliver
+from devices.scanner.base import (
+    ERR_LOST,
+    POLL_SECONDS,
+    ScannerError,
+    ScannerPort,
+    deliver,
+)
 
 
 class FakeScanner(ScannerPort):

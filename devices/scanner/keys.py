@@ -11,21 +11,47 @@ PARTIAL_TIMEOUT = 0.3  # seconds without a key before a half-typed scan is throw
 _LETTERS = {getattr(e, f"KEY_{ch}"): ch.lower() for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 # US layout: code -> (unshifted, shifted)
 _SYMBOLS = {
-    e.KEY_1: ("1", "!"), e.KEY_2: ("2", "@"), e.KEY_3: ("3", "#"), e.KEY_4: ("4", "$"),
-    e.KEY_5: ("5", "%"), e.KEY_6: ("6", "^"), e.KEY_7: ("7", "&"), e.KEY_8: ("8", "*"),
-    e.KEY_9: ("9", "("), e.KEY_0: ("0", ")"), e.KEY_MINUS: ("-", "_"), e.KEY_EQUAL: ("=", "+"),
-    e.KEY_LEFTBRACE: ("[", "{"), e.KEY_RIGHTBRACE: ("]", "}"), e.KEY_BACKSLASH: ("\\", "|"),
-    e.KEY_SEMICOLON: (";", ":"), e.KEY_APOSTROPHE: ("'", '"'), e.KEY_GRAVE: ("`", "~"),
-    e.KEY_COMMA: (",", "<"), e.KEY_DOT: (".", ">"), e.KEY_SLASH: ("/", "?"),
+    e.KEY_1: ("1", "!"),
+    e.KEY_2: ("2", "@"),
+    e.KEY_3: ("3", "#"),
+    e.KEY_4: ("4", "$"),
+    e.KEY_5: ("5", "%"),
+    e.KEY_6: ("6", "^"),
+    e.KEY_7: ("7", "&"),
+    e.KEY_8: ("8", "*"),
+    e.KEY_9: ("9", "("),
+    e.KEY_0: ("0", ")"),
+    e.KEY_MINUS: ("-", "_"),
+    e.KEY_EQUAL: ("=", "+"),
+    e.KEY_LEFTBRACE: ("[", "{"),
+    e.KEY_RIGHTBRACE: ("]", "}"),
+    e.KEY_BACKSLASH: ("\\", "|"),
+    e.KEY_SEMICOLON: (";", ":"),
+    e.KEY_APOSTROPHE: ("'", '"'),
+    e.KEY_GRAVE: ("`", "~"),
+    e.KEY_COMMA: (",", "<"),
+    e.KEY_DOT: (".", ">"),
+    e.KEY_SLASH: ("/", "?"),
     e.KEY_SPACE: (" ", " "),
-}  # fmt: skip
+}
 # Keypad keys as sent with NumLock on (some scanners type digits on the keypad).
 _KEYPAD = {
-    e.KEY_KP0: "0", e.KEY_KP1: "1", e.KEY_KP2: "2", e.KEY_KP3: "3", e.KEY_KP4: "4",
-    e.KEY_KP5: "5", e.KEY_KP6: "6", e.KEY_KP7: "7", e.KEY_KP8: "8", e.KEY_KP9: "9",
-    e.KEY_KPMINUS: "-", e.KEY_KPPLUS: "+", e.KEY_KPASTERISK: "*", e.KEY_KPSLASH: "/",
+    e.KEY_KP0: "0",
+    e.KEY_KP1: "1",
+    e.KEY_KP2: "2",
+    e.KEY_KP3: "3",
+    e.KEY_KP4: "4",
+    e.KEY_KP5: "5",
+    e.KEY_KP6: "6",
+    e.KEY_KP7: "7",
+    e.KEY_KP8: "8",
+    e.KEY_KP9: "9",
+    e.KEY_KPMINUS: "-",
+    e.KEY_KPPLUS: "+",
+    e.KEY_KPASTERISK: "*",
+    e.KEY_KPSLASH: "/",
     e.KEY_KPDOT: ".",
-}  # fmt: skip
+}
 _SHIFTS = frozenset({e.KEY_LEFTSHIFT, e.KEY_RIGHTSHIFT})
 _ENTERS = frozenset({e.KEY_ENTER, e.KEY_KPENTER})
 KEY_UP, KEY_DOWN, KEY_HOLD = 0, 1, 2
@@ -47,7 +73,9 @@ class KeyDecoder:
         self._caps = False
         self._last_key: float | None = None
 
-    def feed(self, ev_type: int, code: int, value: int, timestamp: float | None = None) -> str | None:
+    def feed(
+        self, ev_type: int, code: int, value: int, timestamp: float | None = None
+    ) -> str | None:
         """Feed one event; return the scan when ENTER or KPENTER goes down, else None.
 
         Non-key events (EV_MSC, EV_SYN), key-up and autorepeat (value 2) are
@@ -66,7 +94,10 @@ class KeyDecoder:
         if value != KEY_DOWN:
             return None
         if timestamp is not None:
-            if self._last_key is not None and timestamp - self._last_key > self.partial_timeout:
+            if (
+                self._last_key is not None
+                and timestamp - self._last_key > self.partial_timeout
+            ):
                 self._chars.clear()
             self._last_key = timestamp
         if code == e.KEY_CAPSLOCK:
@@ -91,7 +122,7 @@ class KeyDecoder:
         return _KEYPAD.get(code)
 
     def reset(self) -> None:
-        """Forget any partial scan and modifier state (e.g. after the device was re-opened)."""
+        """Forget the partial scan and modifier state (e.g. after a re-open)."""
         self._chars.clear()
         self._shift.clear()
         self._caps = False

@@ -192,3 +192,31 @@ def test_seed_is_idempotent(app):
         "LANSIA": ("Poli Lansia", "L", 10),
     }
     assert "Layanan" in cibinong.info and "Jam buka" in cibinong.info
+
+
+def test_last_place_goes_to_exactly_one_of_two_racing_patients(app, ani, budi, visit_date):
+    import threading
+
+    from central.models import database
+
+    Poli.update(slot_quota=1).where(Poli.code == "UMUM").execute()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def book(patient):
+        try:
+            barrier.wait(timeout=5)
+            services.reserve(patient, "ciawi", "UMUM", visit_date, "08:00-09:00", "UMUM")
+            outcomes.append("ok")
+        except services.ConflictError:
+            outcomes.append("full")
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=book, args=(p,)) for p in (ani, budi)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert sorted(outcomes) == ["full", "ok"]
+    assert Reservation.select().count() == 1

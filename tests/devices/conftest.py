@@ -1,4 +1,4 @@
-"""Shared fixtures for printer and scanner tests: sample tickets, a fake network printer, a scanner runner."""
+"""Printer and scanner fixtures: sample tickets, a fake network printer, a runner."""
 
 from __future__ import annotations
 
@@ -35,11 +35,13 @@ def layout() -> TicketLayout:
 
 @pytest.fixture
 def qr_layout(layout: TicketLayout) -> TicketLayout:
-    return dataclasses.replace(layout, qr_text="https://antrian.example.id/t/A007?k=9f3c")
+    return dataclasses.replace(
+        layout, qr_text="https://antrian.example.id/t/A007?k=9f3c"
+    )
 
 
 class FakeNetworkPrinter:
-    """A raw-TCP (port 9100 style) printer on 127.0.0.1 that records each connection's bytes.
+    """A raw-TCP (port 9100) printer on 127.0.0.1 recording each connection's bytes.
 
     It answers DLE EOT 4 with ``paper`` (None = never answers), like an Epson printer.
     """
@@ -73,7 +75,9 @@ class FakeNetworkPrinter:
                         break
                     before = len(received)
                     received += chunk
-                    queries = received.count(PAPER_QUERY) - received[:before].count(PAPER_QUERY)
+                    queries = received.count(PAPER_QUERY) - received[:before].count(
+                        PAPER_QUERY
+                    )
                     if self.paper is not None and queries > 0:
                         conn.sendall(self.paper * queries)
                 self.jobs.append(bytes(received))
@@ -110,7 +114,7 @@ def closed_port() -> int:
 
 
 class ScannerRun:
-    """Runs a ScannerPort in a thread and records scans and the exception it ended with."""
+    """Runs a ScannerPort in a thread; records scans and the exception it ended with."""
 
     def __init__(self, scanner) -> None:
         self.scanner = scanner
@@ -128,7 +132,11 @@ class ScannerRun:
 
     def wait_for(self, count: int, timeout: float = 3.0) -> list[str]:
         deadline = time.monotonic() + timeout
-        while len(self.scans) < count and time.monotonic() < deadline and self.thread.is_alive():
+        while (
+            len(self.scans) < count
+            and time.monotonic() < deadline
+            and self.thread.is_alive()
+        ):
             time.sleep(0.01)
         return self.scans
 

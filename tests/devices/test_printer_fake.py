@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from devices.printer import FakePrinter, PrinterError, PrinterStatus, decode_escpos, render_ticket
+from devices.printer import (
+    FakePrinter,
+    PrinterError,
+    PrinterStatus,
+    decode_escpos,
+    render_ticket,
+)
 
 
 def test_records_layouts_and_rendered_bytes(layout, qr_layout):
@@ -21,8 +27,18 @@ def test_records_layouts_and_rendered_bytes(layout, qr_layout):
 @pytest.mark.parametrize(
     ("trigger", "error", "status"),
     [
-        pytest.param("trigger_fake_out_of_paper", "Kertas printer habis", "Kertas habis", id="out-of-paper"),
-        pytest.param("trigger_fake_unplugged", "Printer tidak terhubung", "Printer tidak terhubung", id="unplugged"),
+        pytest.param(
+            "trigger_fake_out_of_paper",
+            "Kertas printer habis",
+            "Kertas habis",
+            id="out-of-paper",
+        ),
+        pytest.param(
+            "trigger_fake_unplugged",
+            "Printer tidak terhubung",
+            "Printer tidak terhubung",
+            id="unplugged",
+        ),
     ],
 )
 def test_fault_raises_and_records_nothing(layout, trigger, error, status):

@@ -1,9 +1,9 @@
-"""Ticket rendering: what ends up on paper, read back through the in-repo ESC/POS decoder."""
+"""Ticket rendering: what ends up on paper, read back with the in-repo decoder."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,7 +46,9 @@ def test_bytes_start_with_init_and_end_with_the_cut(layout):
 def test_number_is_printed_very_large_and_centred(layout):
     decoded = decode_escpos(render_ticket(layout))
 
-    number = next(el for el in decoded.elements if isinstance(el, TextLine) and el.text == "A007")
+    number = next(
+        el for el in decoded.elements if isinstance(el, TextLine) and el.text == "A007"
+    )
     assert (number.width, number.height, number.align) == (4, 4, "center")
     assert number.bold
 
@@ -102,18 +104,33 @@ def test_ticket_png_looks_like_a_paper_ticket(qr_layout):
 @pytest.mark.parametrize(
     ("moment", "expected"),
     [
-        pytest.param(datetime(2026, 11, 25, 8, 31, tzinfo=ZoneInfo("Asia/Jakarta")),
-                     "Rabu, 25-11-2026 08:31 WIB", id="jakarta-wib"),
-        pytest.param(datetime(2026, 11, 29, 23, 5, tzinfo=ZoneInfo("Asia/Jakarta")),
-                     "Minggu, 29-11-2026 23:05 WIB", id="sunday-night"),
-        pytest.param(datetime(2026, 11, 27, 7, 0, tzinfo=ZoneInfo("Asia/Makassar")),
-                     "Jumat, 27-11-2026 07:00 WITA", id="makassar-wita"),
-        pytest.param(datetime(2026, 11, 23, 9, 15, tzinfo=ZoneInfo("Asia/Jayapura")),
-                     "Senin, 23-11-2026 09:15 WIT", id="jayapura-wit"),
-        pytest.param(datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc),
-                     "Selasa, 24-11-2026 01:00 UTC+00:00", id="utc-offset-shown"),
+        pytest.param(
+            datetime(2026, 11, 25, 8, 31, tzinfo=ZoneInfo("Asia/Jakarta")),
+            "Rabu, 25-11-2026 08:31 WIB",
+            id="jakarta-wib",
+        ),
+        pytest.param(
+            datetime(2026, 11, 29, 23, 5, tzinfo=ZoneInfo("Asia/Jakarta")),
+            "Minggu, 29-11-2026 23:05 WIB",
+            id="sunday-night",
+        ),
+        pytest.param(
+            datetime(2026, 11, 27, 7, 0, tzinfo=ZoneInfo("Asia/Makassar")),
+            "Jumat, 27-11-2026 07:00 WITA",
+            id="makassar-wita",
+        ),
+        pytest.param(
+            datetime(2026, 11, 23, 9, 15, tzinfo=ZoneInfo("Asia/Jayapura")),
+            "Senin, 23-11-2026 09:15 WIT",
+            id="jayapura-wit",
+        ),
+        pytest.param(
+            datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
+            "Selasa, 24-11-2026 01:00 UTC+00:00",
+            id="utc-offset-shown",
+        ),
     ],
-)  # fmt: skip
+)
 def test_issued_at_format(moment, expected):
     assert format_issued_at(moment) == expected
 
@@ -124,7 +141,9 @@ def test_naive_issued_at_is_rejected(layout):
 
 
 def test_control_characters_in_fields_cannot_inject_printer_commands(layout):
-    hostile = dataclasses.replace(layout, note="Reservasi\x1b@\x1dV\x00 08:00\n", queue_name="Poli\rUmum")
+    hostile = dataclasses.replace(
+        layout, note="Reservasi\x1b@\x1dV\x00 08:00\n", queue_name="Poli\rUmum"
+    )
     decoded = decode_escpos(render_ticket(hostile))
 
     assert decoded.cuts == 1
@@ -138,7 +157,9 @@ def test_control_characters_in_fields_cannot_inject_printer_commands(layout):
     [pytest.param("TM-T20II", 48, id="80mm"), pytest.param("POS-5890", 32, id="58mm")],
 )
 def test_every_line_fits_the_paper(profile, columns, layout):
-    long = dataclasses.replace(layout, queue_name="Poli Kesehatan Ibu dan Anak", number="KIA-0123")
+    long = dataclasses.replace(
+        layout, queue_name="Poli Kesehatan Ibu dan Anak", number="KIA-0123"
+    )
     decoded = decode_escpos(render_ticket(long, profile))
 
     for element in decoded.elements:
@@ -156,7 +177,10 @@ def test_58mm_printer_without_cutter_gets_no_cut_command(layout):
 
 @pytest.mark.parametrize(
     "profile",
-    [pytest.param("NoSuchPrinter", id="unknown-profile"), pytest.param("default", id="no-paper-width")],
+    [
+        pytest.param("NoSuchPrinter", id="unknown-profile"),
+        pytest.param("default", id="no-paper-width"),
+    ],
 )
 def test_unusable_profile_is_a_clear_error(profile, layout):
     with pytest.raises(ValueError, match=profile):
@@ -183,7 +207,9 @@ def test_decoder_reads_native_qr():
 
 
 def test_waiting_zero_and_no_note(layout):
-    quiet = dataclasses.replace(layout, waiting_ahead=0, note="", issued_at=layout.issued_at + timedelta(days=1))
+    quiet = dataclasses.replace(
+        layout, waiting_ahead=0, note="", issued_at=layout.issued_at + timedelta(days=1)
+    )
     lines = decode_escpos(render_ticket(quiet)).lines
 
     assert "Menunggu: 0 orang" in lines
@@ -193,12 +219,21 @@ def test_waiting_zero_and_no_note(layout):
 
 @pytest.mark.parametrize(
     ("profile", "length"),
-    [pytest.param("TM-T20II", 5000, id="beyond-qr-capacity"), pytest.param("POS-5890", 1500, id="too-dense-for-58mm")],
+    [
+        pytest.param("TM-T20II", 5000, id="beyond-qr-capacity"),
+        pytest.param("POS-5890", 1500, id="too-dense-for-58mm"),
+    ],
 )
-def test_qr_too_long_still_prints_the_ticket_without_it(layout, profile, length, caplog):
-    decoded = decode_escpos(render_ticket(dataclasses.replace(layout, qr_text="x" * length), profile))
+def test_qr_too_long_still_prints_the_ticket_without_it(
+    layout, profile, length, caplog
+):
+    decoded = decode_escpos(
+        render_ticket(dataclasses.replace(layout, qr_text="x" * length), profile)
+    )
 
     assert decoded.images == []
-    assert "A007" in decoded.lines and decoded.cuts == (1 if profile == "TM-T20II" else 0)
+    assert "A007" in decoded.lines and decoded.cuts == (
+        1 if profile == "TM-T20II" else 0
+    )
     assert "printed without QR" in caplog.text
     assert "xxxx" not in caplog.text

@@ -11,7 +11,15 @@ import time
 import pytest
 from PIL import Image
 
-from devices.printer import PrinterError, PrinterPort, PrinterStatus, decode_escpos, open_printer, render_ticket
+from devices.printer import (
+    PrinterError,
+    PrinterPort,
+    PrinterStatus,
+    decode_escpos,
+    open_printer,
+    render_ticket,
+)
+from devices.printer.file_printer import RawFilePrinter
 
 PAPER_OK, PAPER_NEAR_END, PAPER_OUT = b"\x12", b"\x1e", b"\x72"
 PAPER_QUERY = b"\x10\x04\x04"
@@ -22,7 +30,9 @@ CUT = b"\x1dV\x00"
     "uri",
     [
         pytest.param("usb://0416:5011", id="usb"),
-        pytest.param("usb://04b8:0e15?timeout=2&in_ep=0x81&out_ep=0x02", id="usb-endpoints"),
+        pytest.param(
+            "usb://04b8:0e15?timeout=2&in_ep=0x81&out_ep=0x02", id="usb-endpoints"
+        ),
         pytest.param("serial:///dev/ttyUSB0?baudrate=19200", id="serial"),
         pytest.param("tcp://192.0.2.1:9100", id="tcp"),
         pytest.param("tcp://printer.local", id="tcp-default-port"),
@@ -117,8 +127,39 @@ def test_single_file_gets_raw_bytes_appended(tmp_path, layout, qr_layout):
     printer.print_ticket(layout)
     printer.print_ticket(qr_layout)
 
-    assert target.read_bytes() == b"old" + render_ticket(layout) + render_ticket(qr_layout)
+    assert target.read_bytes() == b"old" + render_ticket(layout) + render_ticket(
+        qr_layout
+    )
     assert printer.status() == PrinterStatus(True, "Printer siap")
+
+
+def test_character_device_is_written_like_a_usblp_printer(layout):
+    printer = open_printer("file:///dev/null")
+
+    printer.print_ticket(layout)
+    assert printer.status().ok
+
+
+def test_fifo_without_reader_is_not_connected(tmp_path, layout):
+    os.mkfifo(tmp_path / "lp0")
+
+    with pytest.raises(PrinterError, match="Printer tidak terhubung"):
+        open_printer(f"file://{tmp_path}/lp0").print_ticket(layout)
+
+
+def test_stalled_device_times_out_instead_of_hanging(tmp_path, qr_layout):
+    fifo = tmp_path / "lp0"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # never reads: a stuck printer
+    try:
+        printer = RawFilePrinter(str(fifo), "TM-T20II", timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(PrinterError, match="Printer tidak merespons"):
+            for _ in range(20):  # fills the pipe buffer
+                printer.print_ticket(qr_layout)
+        assert time.monotonic() - started < 2
+    finally:
+        os.close(reader)
 
 
 def test_unplugged_usblp_device_is_a_printer_error(layout):
@@ -176,7 +217,9 @@ def test_tcp_printer_that_never_answers_status_still_prints(network_printer, lay
 
 
 def test_tcp_status_ready(network_printer):
-    assert open_printer(network_printer().uri).status() == PrinterStatus(True, "Printer siap")
+    assert open_printer(network_printer().uri).status() == PrinterStatus(
+        True, "Printer siap"
+    )
 
 
 def test_tcp_closed_port_fails_fast_in_indonesian(closed_port, layout):
@@ -192,7 +235,9 @@ def test_tcp_closed_port_fails_fast_in_indonesian(closed_port, layout):
 
 
 def test_tcp_unreachable_host_gives_up_after_the_timeout(layout):
-    printer = open_printer("tcp://192.0.2.1:9100?timeout=0.3")  # TEST-NET-1: never answers
+    printer = open_printer(
+        "tcp://192.0.2.1:9100?timeout=0.3"
+    )  # TEST-NET-1: never answers
     started = time.monotonic()
 
     with pytest.raises(PrinterError, match="Printer tidak terhubung"):
@@ -200,7 +245,9 @@ def test_tcp_unreachable_host_gives_up_after_the_timeout(layout):
     assert time.monotonic() - started < 2
 
 
-def test_tcp_printer_coming_online_later_works_without_reopening(network_printer, closed_port, layout):
+def test_tcp_printer_coming_online_later_works_without_reopening(
+    network_printer, closed_port, layout
+):
     printer = open_printer(f"tcp://127.0.0.1:{closed_port}")
     with pytest.raises(PrinterError):
         printer.print_ticket(layout)
@@ -252,7 +299,9 @@ class PtyPrinter:
                 return
             before = len(self.received)
             self.received += chunk
-            if self.received.count(PAPER_QUERY) > self.received[:before].count(PAPER_QUERY):
+            if self.received.count(PAPER_QUERY) > self.received[:before].count(
+                PAPER_QUERY
+            ):
                 os.write(self.master, self.paper)
 
     def wait_for(self, tail: bytes, timeout: float = 3.0) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -15,7 +16,7 @@ from devices.scanner.evdev_scanner import EvdevScanner
 
 
 class StandInDevice:
-    """Quacks like evdev.InputDevice: a selectable fd, read(), grab(), ungrab(), close()."""
+    """Quacks like evdev.InputDevice: selectable fd, read, grab, ungrab, close."""
 
     def __init__(self, grab_errno: int | None = None) -> None:
         self._r, self._w = os.pipe()
@@ -28,12 +29,23 @@ class StandInDevice:
         self.unplugged = False
 
     def type(self, text: str) -> None:
-        codes = {ch: getattr(e, f"KEY_{ch.upper()}") for ch in "abcdefghijklmnopqrstuvwxyz0123456789"}
+        codes = {
+            ch: getattr(e, f"KEY_{ch.upper()}")
+            for ch in "abcdefghijklmnopqrstuvwxyz0123456789"
+        }
         codes.update({"\n": e.KEY_ENTER, "-": e.KEY_MINUS})
         for i, ch in enumerate(text):
             for value in (1, 0):
-                self.events.put(InputEvent(1_700_000_000, i * 2000 + value, e.EV_KEY, codes[ch], value))
-                self.events.put(InputEvent(1_700_000_000, i * 2000 + value, e.EV_SYN, e.SYN_REPORT, 0))
+                self.events.put(
+                    InputEvent(
+                        1_700_000_000, i * 2000 + value, e.EV_KEY, codes[ch], value
+                    )
+                )
+                self.events.put(
+                    InputEvent(
+                        1_700_000_000, i * 2000 + value, e.EV_SYN, e.SYN_REPORT, 0
+                    )
+                )
         os.write(self._w, b"x")
 
     def unplug(self) -> None:
@@ -43,10 +55,8 @@ class StandInDevice:
     def read(self):
         if self.unplugged:
             raise OSError(errno.ENODEV, "No such device")
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self._r, 4096)
-        except BlockingIOError:
-            pass
         if self.events.empty():
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         while not self.events.empty():
@@ -77,7 +87,9 @@ def device():
 
 
 def scanner_for(device: StandInDevice) -> EvdevScanner:
-    return EvdevScanner("/dev/input/by-id/usb-Test_Scanner-event-kbd", open_device=lambda path: device)
+    return EvdevScanner(
+        "/dev/input/by-id/usb-Test_Scanner-event-kbd", open_device=lambda path: device
+    )
 
 
 def test_grabs_and_delivers_scans(run_scanner, device):
@@ -120,7 +132,10 @@ def test_device_grabbed_by_another_program(run_scanner):
     assert busy.closed
 
 
-@pytest.mark.parametrize("existing_file", [pytest.param(False, id="missing"), pytest.param(True, id="not-an-input-device")])
+@pytest.mark.parametrize(
+    "existing_file",
+    [pytest.param(False, id="missing"), pytest.param(True, id="not-an-input-device")],
+)
 def test_real_evdev_on_a_wrong_path(tmp_path, run_scanner, existing_file):
     path = tmp_path / "usb-Scanner-event-kbd"
     if existing_file:

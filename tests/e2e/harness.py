@@ -135,7 +135,7 @@ class System:
         )
         self.rosma("central", "central", "run", "--config", str(self.central_cfg))
         self.wait_http(self.central_url + "/", "central")
-        self.rosma("sync", "central", "sync", "--config", str(self.central_cfg))
+        self.start_sync()
         self.master, slave = os.openpty()
         self.scanner_path = os.ttyname(slave)
         self.edge_cfg = self.base / "edge.toml"
@@ -151,9 +151,20 @@ class System:
         cfg = tomllib.loads(self.edge_cfg.read_text())
         self.node_id, self.node_pw = cfg["node_id"], cfg["mqtt_password"]
         self.broker.users[self.node_id] = self.node_pw  # so a broker restart keeps the node's login
+        self.start_edge()
+        return self
+
+    def start_sync(self) -> None:
+        self.rosma("sync", "central", "sync", "--config", str(self.central_cfg))
+
+    def start_edge(self) -> None:
         self.rosma("edge", "edge", "run", "--config", str(self.edge_cfg))
         self.wait_http(self.edge_url + "/api/status", "edge")
-        return self
+
+    def stop_process(self, name: str) -> None:
+        p = self.procs[name]
+        p.terminate()
+        assert p.wait(20) == 0, f"{name} did not stop cleanly:\n{self.log_text(name)[-2000:]}"
 
     def stop(self) -> None:
         for p in self.procs.values():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 
@@ -13,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from provisioning.bundle import new_password
-from provisioning.local_broker import LocalBroker
+from provisioning.local_broker import LocalBroker, find_executable
 
 TIMEOUT = 5.0  # seconds to wait for any broker reply
 
@@ -75,32 +74,36 @@ class Probe:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # Break the probe <-> client cycle so the client is freed by reference counting:
+        # its __del__ then closes paho's internal socket pair. Freed by the cyclic GC
+        # instead, the sockets may be finalised first and raise ResourceWarning.
+        for name in ("on_connect", "on_disconnect", "on_message", "on_publish", "on_subscribe"):
+            setattr(self.client, name, None)
 
     def _wait_ack(self, mid: int) -> object:
         with self._cond:
             assert self._cond.wait_for(lambda: mid in self._acks, TIMEOUT), f"no ack for mid {mid}"
             return self._acks.pop(mid)
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connack = reason_code
         self.connected.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.disconnected.set()
 
-    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, message) -> None:
         self.messages.put((message.topic, message.payload))
 
-    def _on_ack(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_ack(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cond:
             self._acks[mid] = reason_code
             self._cond.notify_all()
 
-    def _on_suback(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_suback(self, client, userdata, mid, reason_codes, properties) -> None:
         with self._cond:
             self._acks[mid] = reason_codes
             self._cond.notify_all()
-
 
 
 @pytest.fixture
@@ -110,9 +113,9 @@ def passwords() -> dict[str, str]:
 
 
 @pytest.fixture
-def broker(tmp_path, passwords) -> Iterator[LocalBroker]:  # noqa: ANN001
+def broker(tmp_path, passwords) -> Iterator[LocalBroker]:
     """A private Mosquitto on a free loopback port, stopped at the end of the test."""
-    if shutil.which("mosquitto") is None:
+    if find_executable("mosquitto") is None:
         pytest.skip("mosquitto is not installed")
     running = LocalBroker(tmp_path / "broker", passwords).start()
     try:
@@ -136,7 +139,7 @@ def make_probe() -> Iterator[Callable[..., Probe]]:
 
 
 @pytest.fixture
-def probe(broker, passwords, make_probe) -> Callable[..., Probe]:  # noqa: ANN001
+def probe(broker, passwords, make_probe) -> Callable[..., Probe]:
     """Factory ``probe(username, password=<the user's>, client_id=<username>)`` for ``broker``."""
 
     def make(username: str | None, password: str | None = None, client_id: str | None = None) -> Probe:
@@ -148,7 +151,7 @@ def probe(broker, passwords, make_probe) -> Callable[..., Probe]:  # noqa: ANN00
 
 
 @pytest.fixture
-def connected(probe) -> Callable[..., Probe]:  # noqa: ANN001
+def connected(probe) -> Callable[..., Probe]:
     """Factory like ``probe`` that also asserts the connection was accepted."""
 
     def make(username: str, password: str | None = None, client_id: str | None = None) -> Probe:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,14 +18,14 @@ from protocol import topics
 from provisioning import broker as mb
 from provisioning.bundle import new_password
 from provisioning.files import write_private_file
-from provisioning.local_broker import LocalBroker, free_port
+from provisioning.local_broker import LocalBroker, find_executable, free_port
 
 pytestmark = pytest.mark.e2e
 
 NOT_AUTHORIZED = 135
 BAD_USERNAME_OR_PASSWORD = 134
 REPO = Path(__file__).resolve().parents[2]
-needs_mosquitto = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
+needs_mosquitto = pytest.mark.skipif(find_executable("mosquitto") is None, reason="mosquitto is not installed")
 
 EVENTS_A = topics.up("pkm-a", topics.UP_EVENTS)
 EVENTS_B = topics.up("pkm-b", topics.UP_EVENTS)
