@@ -65,13 +65,13 @@ class SyncClient:
 
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
+        self.status.set("sync", False, "Belum terhubung ke server pusat")
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 86400
         self.client.connect_async(self.config.mqtt_host, self.config.mqtt_port, keepalive=20, clean_start=False, properties=props)
         self.client.loop_start()
         self.thread.start()
         self.bus_thread.start()
-        self.status.set("sync", False, "Belum terhubung ke server pusat")
 
     def close(self) -> None:
         self.stop.set()

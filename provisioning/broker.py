@@ -189,8 +189,8 @@ def write_broker_config(
     docstring). When ``user`` is another account and this code runs as root, the data
     directory and log file are handed to it.
 
-    Raises ValueError for a bad port, bind address or path; OSError if ``dir`` cannot be
-    created; KeyError for an unknown ``user``.
+    Raises ValueError for a bad port, bind address, path or user name; OSError if ``dir``
+    cannot be created; KeyError for an unknown ``user`` (only looked up when root).
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError(f"port must be 1..65535, got {port!r}")
@@ -202,7 +202,7 @@ def write_broker_config(
     data_dir = base / DATA_DIR_NAME
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_file = base / LOG_NAME
-    run_as = user if user is not None else _current_user()
+    run_as = check_username(user) if user is not None else _current_user()
     if run_as is not None and os.geteuid() == 0 and run_as != "root":
         uid, gid = lookup_owner(run_as)
         log_file.touch(mode=0o600, exist_ok=True)

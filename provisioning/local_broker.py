@@ -131,8 +131,9 @@ class LocalBroker:
         """Send SIGHUP and wait until the broker has logged that it reloaded.
 
         Mosquitto reloads in its single main loop right after logging the marker, so any
-        connection made after this returns is checked against the new files. Raises
-        RuntimeError on timeout or if the broker has exited.
+        connection made after this returns is checked against the new files. Needs the
+        broker to log to ``log_path`` (the generated config does). Raises RuntimeError on
+        timeout or if the broker has exited.
         """
         before = self._log_text().count(RELOAD_MARKER)
         broker.reload_broker(self.pid)

@@ -4,10 +4,10 @@
 #
 #   scripts/bootstrap.sh [extra Debian packages...]    e.g. scripts/bootstrap.sh chromium postgresql
 #
-# Idempotent: a second run installs nothing and returns within a couple of seconds. Runs apt-get as
-# root, or through sudo otherwise. Starts no service. Rosma's development and test brokers
-# are private mosquitto processes on free ports, so the system mosquitto.service that
-# Debian's package enables is not needed (it is left as it is).
+# Idempotent: a second run installs nothing and takes a second or two. Runs apt-get as root,
+# or through sudo otherwise. Starts no service. Rosma's development and test brokers are
+# private mosquitto processes on free ports, so the system mosquitto.service that Debian's
+# package enables is not needed (it is left as it is).
 set -euo pipefail
 
 say() { printf '==> %s\n' "$*"; }

@@ -91,7 +91,10 @@ def staff_act(counter_id, key, action):
             flash("Tiket dicetak ulang.")
         else:
             t = svc.act(key, action, to_poli=request.form.get("poli"))
-            flash(f"{t.label}: {q.STATE_LABELS[t.state]}")
+            if action == "transfer":
+                flash(f"{t.label} diteruskan ke {rt().config.poli(request.form['poli'])['name']}.")
+            else:
+                flash(f"{t.label}: {q.STATE_LABELS[t.state]}")
     except QueueError as exc:
         flash(str(exc))
     return redirect(url_for("pages.staff_counter", counter_id=counter_id))

@@ -31,4 +31,5 @@
     back = setTimeout(function () { location.href = page.dataset.home; }, 15000);
   }
   es.addEventListener("scan", function (e) { show(JSON.parse(e.data)); });
+  es.onopen = function () { page.dataset.live = "1"; };
 })();

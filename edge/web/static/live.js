@@ -14,6 +14,7 @@
     var d = JSON.parse(e.data);
     var box = document.getElementById("device-alerts");
     if (!box) return;
+    if (box.dataset.only && box.dataset.only.split(" ").indexOf(d.device) < 0) return;
     var old = box.querySelector('[data-device="' + d.device + '"]');
     if (old) old.remove();
     if (!d.ok) {

@@ -57,13 +57,15 @@
       .catch(function () { document.getElementById("tv-status").textContent = "Menyambung ulang…"; });
   }
   function tick() {
-    var d = new Date();
-    document.getElementById("clock").textContent = d.toLocaleTimeString("id-ID", { hour: "2-digit", minute: "2-digit" });
+    // the edge's clock (WIB), not the TV's: cheap TVs often have the wrong time zone
+    fetch("/api/status", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (s) {
+      document.getElementById("clock").textContent = s.clock.slice(11, 16) + " WIB";
+    }).catch(function () {});
   }
   var es = new EventSource(root.dataset.events);
   es.addEventListener("queue", refresh);
   es.onopen = refresh;
   refresh();
   tick();
-  setInterval(tick, 10000);
+  setInterval(tick, 20000);
 })();

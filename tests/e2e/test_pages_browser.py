@@ -1,0 +1,97 @@
+"""The edge's pages in a real browser (Debian's Chromium): kiosk, staff page and TV, live.
+
+Screenshots go to var/screenshots/ so a person can look at what patients and staff see.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from harness import ROOT, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+SHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture
+def browser():
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> Path:
+    path = SHOTS / f"edge-{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def test_kiosk_staff_and_tv_pages_work_live(system, days, browser):
+    auth = system.patient("3201011705900001", "1990-05-17", "L")
+    good = system.reserve(auth, days[0])["qr_text"]
+    other_day = system.reserve(auth, days[1])["qr_text"]
+    wait_for(lambda: system.edge_status()["reservations"] >= 2, 30, "reservations at the edge")
+
+    tv = browser.new_page(viewport={"width": 1920, "height": 1080})
+    tv.goto(system.edge_url + "/tv/poli")
+    expect(tv.locator("#now-number")).to_have_text("–")
+
+    kiosk = browser.new_page(viewport={"width": 1280, "height": 800})
+    kiosk.goto(system.edge_url + "/kiosk")
+    expect(kiosk.get_by_text("Pasien Umum")).to_be_visible()
+    expect(kiosk.get_by_text("Pasien BPJS")).to_be_visible()
+    shot(kiosk, "kiosk")
+    kiosk.get_by_text("Pasien BPJS").click()
+    expect(kiosk.locator("#ticket-number")).to_have_text("B001")
+    shot(kiosk, "kiosk-walkin")
+
+    kiosk.goto(system.edge_url + "/kiosk/scan")
+    expect(kiosk.get_by_text("Arahkan QR reservasi ke pemindai")).to_be_visible()
+    expect(kiosk.locator("#scan-page[data-live='1']")).to_be_attached()  # listening before we scan
+    shot(kiosk, "kiosk-scan")
+    system.scan(other_day)
+    expect(kiosk.locator("#scan-message")).to_contain_text("bukan hari ini", timeout=15000)
+    shot(kiosk, "kiosk-scan-refused")
+    system.scan(good)
+    expect(kiosk.locator("#ticket-number")).to_have_text("U001", timeout=15000)
+    shot(kiosk, "kiosk-scan-ok")
+
+    staff = browser.new_page(viewport={"width": 1280, "height": 900})
+    staff.goto(system.edge_url + "/staff")
+    staff.get_by_text("Poli Umum").click()
+    expect(staff.get_by_text("1 menunggu")).to_be_visible()
+    staff.locator("#call-next").click()
+    expect(staff.locator("#current-number")).to_have_text("U001")
+    shot(staff, "staff-poli")
+
+    expect(tv.locator("#now-number")).to_have_text("U001", timeout=15000)
+    expect(tv.locator("#now-dest")).to_contain_text("Poli Umum")
+    shot(tv, "tv-poli")
+
+    loket = browser.new_page(viewport={"width": 1280, "height": 900})
+    loket.goto(system.edge_url + "/staff/loket-1")
+    loket.locator("#call-next").click()
+    expect(loket.locator("#current-number")).to_have_text("B001")
+    loket.locator("select[name=poli]").select_option("GIGI")
+    loket.get_by_text("Kirim ke poli").click()
+    expect(loket.get_by_text("Belum ada pasien dipanggil.")).to_be_visible()
+    shot(loket, "staff-loket")
+    tvreg = browser.new_page(viewport={"width": 1920, "height": 1080})
+    tvreg.goto(system.edge_url + "/tv/pendaftaran")
+    expect(tvreg.locator("#now-number")).to_have_text("B001")
+    shot(tvreg, "tv-pendaftaran")
+    board = tv.evaluate("fetch('/api/board').then(r => r.json())")
+    assert board["queues"]["POLI-GIGI"]["waiting"] == ["B001"]
+    for page in (tv, kiosk, staff, loket, tvreg):
+        html = page.content()
+        for secret in ("3201011705900001", "1990-05-17", "0001234567890", "Budi"):
+            assert secret not in html
