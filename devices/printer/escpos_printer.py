@@ -207,6 +207,8 @@ class SerialPrinter(EscposPrinter):
         # python-escpos sets no write timeout: with flow control a dead printer
         # would block the writer forever.
         device.device.write_timeout = self.timeout
+        # paper_status() reads 16 bytes but gets one: end the read soon after it.
+        device.device.inter_byte_timeout = 0.05
         return device
 
 
