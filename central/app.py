@@ -49,7 +49,6 @@ def create_app(config: CentralConfig) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(days=30),
-        JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
@@ -104,6 +103,8 @@ def _init_errors(app: Flask) -> None:
         status = e.code or 500
         if status not in ERROR_TEXT:
             return e
+        if status != 404:
+            log.info("request rejected: %s %s -> %s", request.method, request.path, status)
         custom = getattr(e, "rosma_message", None)
         return error_response(status, custom)
 

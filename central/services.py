@@ -83,6 +83,7 @@ def register_patient(form: dict, now: dt.datetime | None = None) -> Patient:
     if not errors and Patient.select().where(Patient.nik == clean["nik"]).exists():
         errors["nik"] = "NIK sudah terdaftar, silakan masuk."
     if errors:
+        log.info("registration rejected: fields=%s", ",".join(sorted(errors)))
         raise ValidationError(errors)
     try:
         with database.atomic():
@@ -213,6 +214,7 @@ def reserve(
         if poli is None:
             errors["poli"] = "Pilih poli yang tersedia di puskesmas ini."
     if errors:
+        log.info("reservation rejected patient=%s fields=%s", patient.id, ",".join(sorted(errors)))
         raise ValidationError(errors)
 
     day = parse_date(date)
@@ -228,6 +230,7 @@ def reserve(
             & (Reservation.status.in_((rules.ACTIVE, rules.CHECKED_IN)))
         )
         if already.exists():
+            log.info("reservation refused patient=%s: already booked that day", patient.id)
             raise ConflictError("Anda sudah punya reservasi di puskesmas ini pada tanggal tersebut.")
         taken = (
             Reservation.select()
@@ -240,6 +243,7 @@ def reserve(
             .count()
         )
         if taken >= poli.slot_quota:
+            log.info("reservation refused patient=%s poli=%s: slot full", patient.id, poli.id)
             raise ConflictError("Kuota jam ini sudah penuh. Silakan pilih jam atau tanggal lain.")
         rid = secrets.token_hex(8)
         qr_text = qrpass.sign(

@@ -9,6 +9,7 @@ import time
 from abc import abstractmethod
 
 from escpos.escpos import Escpos
+from escpos.printer import Network, Serial, Usb
 
 from devices.printer.base import (
     ERR_DISCONNECTED,
@@ -164,8 +165,6 @@ class UsbPrinter(EscposPrinter):
         )
 
     def _connect(self) -> Escpos:
-        from escpos.printer import Usb
-
         # timeout=0 in python-escpos means "wait forever"; pass a finite one (ms).
         device = Usb(
             self.vendor,
@@ -177,6 +176,14 @@ class UsbPrinter(EscposPrinter):
         )
         device.open()
         return device
+
+
+class _StatusSerial(Serial):
+    """python-escpos Serial whose status read ends with the one-byte answer."""
+
+    def _read(self) -> bytes:
+        # Serial._read asks for 16 bytes, so it always sat out the whole timeout.
+        return self.device.read(1)
 
 
 class SerialPrinter(EscposPrinter):
@@ -194,9 +201,7 @@ class SerialPrinter(EscposPrinter):
         self.path, self.baudrate, self.dsrdtr = path, baudrate, dsrdtr
 
     def _connect(self) -> Escpos:
-        from escpos.printer import Serial
-
-        device = Serial(
+        device = _StatusSerial(
             self.path,
             baudrate=self.baudrate,
             timeout=min(STATUS_TIMEOUT, self.timeout),
@@ -207,8 +212,6 @@ class SerialPrinter(EscposPrinter):
         # python-escpos sets no write timeout: with flow control a dead printer
         # would block the writer forever.
         device.device.write_timeout = self.timeout
-        # paper_status() reads 16 bytes but gets one: end the read soon after it.
-        device.device.inter_byte_timeout = 0.05
         return device
 
 
@@ -224,8 +227,6 @@ class NetworkPrinter(EscposPrinter):
         self.host, self.port = host, port
 
     def _connect(self) -> Escpos:
-        from escpos.printer import Network
-
         device = Network(
             self.host, port=self.port, timeout=self.timeout, profile=self.profile
         )

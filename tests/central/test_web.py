@@ -177,3 +177,30 @@ def test_pwa_files(client):
     worker = client.get("/sw.js")
     assert worker.status_code == 200 and "serviceWorker" not in worker.text and "fetch" in worker.text
     assert worker.headers["Service-Worker-Allowed"] == "/"
+
+
+def test_unexpected_error_is_an_indonesian_page(db_config):
+    from central.app import create_app
+
+    app = create_app(db_config)
+
+    def boom():
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/boom", "boom", boom)
+    app.add_url_rule("/api/v1/boom", "api_boom", boom)
+    client = app.test_client()
+    page = client.get("/boom")
+    assert page.status_code == 500 and "Maaf, terjadi kesalahan" in page.text
+    api = client.get("/api/v1/boom")
+    assert api.status_code == 500 and api.json["error"].startswith("Maaf")
+    app.extensions["rosma.db"].close()
+
+
+def test_postgresql_connection_closed_after_each_request(app, client, db_config):
+    client.get("/")
+    db = app.extensions["rosma.db"]
+    if db_config.database_url.startswith("postgresql"):
+        assert db.is_closed()
+    else:
+        assert not db.is_closed()
