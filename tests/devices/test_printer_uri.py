@@ -175,8 +175,10 @@ def test_unplugged_usblp_device_is_a_printer_error(layout):
 
 def test_tcp_ticket_reaches_the_printer(network_printer, layout):
     fake = network_printer()
+    started = time.monotonic()
     open_printer(fake.uri).print_ticket(layout)
 
+    assert time.monotonic() - started < 0.5
     (job,) = fake.wait_jobs(1)
     assert job == PAPER_QUERY + render_ticket(layout)
     decoded = decode_escpos(job)
@@ -334,7 +336,10 @@ def test_serial_ticket_reaches_the_printer(pty_printer, qr_layout):
     fake = pty_printer()
     printer = open_printer(f"serial://{fake.path}?baudrate=19200&dsrdtr=0")
     try:
+        started = time.monotonic()
         printer.print_ticket(qr_layout)
+        # The one-byte status answer must not make every ticket wait for a timeout.
+        assert time.monotonic() - started < 0.5
         received = fake.wait_for(CUT)
     finally:
         printer.close()

@@ -1,0 +1,134 @@
+"""``make bench``: the edge's hot paths, measured in one run so figures compare as ratios.
+
+- ticket issuance at the kiosk (one SQLite transaction with the outbox and print job), with
+  synchronous=FULL (what the edge uses) against NORMAL;
+- QR pass verification (what the kiosk does per scan), valid and forged;
+- central storing a batch of edge events;
+- rendering one call announcement from cached clips.
+Prints a Markdown table; docs/benchmarks.md records a run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def _timed(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _row(name: str, samples: list[float], unit_per: str) -> str:
+    mean = statistics.fmean(samples)
+    p99 = sorted(samples)[int(len(samples) * 0.99) - 1]
+    return f"| {name} | {len(samples)} | {1 / mean:,.0f} {unit_per}/s | {mean * 1e3:.2f} ms | {p99 * 1e3:.2f} ms |"
+
+
+def bench_issuance(tmp: Path, synchronous: str, n: int) -> list[float]:
+    from edge import db as edge_db
+    from edge.bus import Bus
+    from edge.config import from_dict
+    from edge.core.clock import Clock
+    from edge.services import QueueService
+
+    cfg = from_dict({"node_id": "pkm-bench", "puskesmas_code": "bench", "data_dir": str(tmp / synchronous),
+                     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}]})
+    edge_db.PRAGMAS["synchronous"] = synchronous
+    edge_db.connect(cfg.db_path)
+    svc = QueueService(cfg, Bus(), Clock())
+    try:
+        return _timed(lambda: svc.issue_walkin("UMUM"), n)
+    finally:
+        edge_db.database.close()
+        edge_db.PRAGMAS["synchronous"] = "FULL"
+
+
+def bench_qr(n: int) -> tuple[list[float], list[float]]:
+    import datetime as dt
+
+    from protocol import qrpass
+
+    key = qrpass.SigningKey.generate()
+    p = qrpass.Pass("a1b2c3d4e5f6a7b8", "cibinong", "UMUM", "2026-11-26", "09:00-10:00", "BPJS", 2_000_000_000)
+    text = qrpass.sign(p, key)
+    forged = text[:100] + ("A" if text[100] != "A" else "B") + text[101:]
+    keys = {key.kid: key.public}
+    day = dt.date(2026, 11, 26)
+
+    def bad():
+        try:
+            qrpass.verify(forged, keys, "cibinong", day, 0)
+        except qrpass.PassError:
+            pass
+
+    return _timed(lambda: qrpass.verify(text, keys, "cibinong", day, 0), n), _timed(bad, n)
+
+
+def bench_central_apply(tmp: Path, batches: int, size: int) -> list[float]:
+    from central import db as central_db
+    from central.models import Node, Puskesmas
+    from central.sync import apply_batch
+    from protocol import messages
+
+    central_db.connect(f"sqlite:///{tmp / 'central.db'}")
+    pkm = Puskesmas.create(code="bench", name="Bench", address="-", kecamatan="-")
+    node = Node.create(node_id="pkm-bench", puskesmas=pkm)
+    seq = 0
+
+    def one():
+        nonlocal seq
+        evs = []
+        for _ in range(size):
+            seq += 1
+            evs.append(messages.EventRecord(seq, messages.TICKET_ISSUED, "2026-11-26T08:00:00+07:00", {
+                "ticket": f"k{seq}", "day": "2026-11-26", "queue": "REG-A", "label": "A001", "kind": "walkin",
+                "payer": "UMUM", "poli": None, "rid": None, "issued_at": "2026-11-26T08:00:00+07:00", "parent": None}))
+        apply_batch(node, messages.EventBatch(tuple(evs)))
+
+    try:
+        return [t / size for t in _timed(one, batches)]
+    finally:
+        central_db.database.close()
+
+
+def bench_announce(tmp: Path, n: int) -> list[float]:
+    from devices.audio import Announcer, ClipLibrary, open_audio
+    from edge.core import speech
+
+    ann = Announcer(ClipLibrary(tmp / "clips"), open_audio("none"))
+    phrases = speech.call_phrases("A123", "Loket 2")
+    ann.render(phrases)  # renders and caches the clips once
+    return _timed(lambda: ann.render(phrases), n)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(tmp / "escpos"))
+        full = bench_issuance(tmp, "FULL", 300)
+        normal = bench_issuance(tmp, "NORMAL", 300)
+        ok, forged = bench_qr(2000)
+        apply = bench_central_apply(tmp, 50, 50)
+        announce = bench_announce(tmp, 50)
+    print("| operation | samples | throughput | mean | p99 |")
+    print("|---|---|---|---|---|")
+    print(_row("edge: issue a walk-in ticket (synchronous=FULL)", full, "tickets"))
+    print(_row("edge: issue a walk-in ticket (synchronous=NORMAL)", normal, "tickets"))
+    print(_row("edge: verify a valid QR pass", ok, "passes"))
+    print(_row("edge: reject a forged QR pass", forged, "passes"))
+    print(_row("central: store one edge event (batches of 50)", apply, "events"))
+    print(_row("edge: render one call announcement (cached clips)", announce, "calls"))
+    print()
+    print(f"FULL / NORMAL mean issuance time: {statistics.fmean(full) / statistics.fmean(normal):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
