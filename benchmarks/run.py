@@ -36,7 +36,7 @@ def bench_issuance(tmp: Path, synchronous: str, n: int) -> list[float]:
     from edge import db as edge_db
     from edge.bus import Bus
     from edge.config import from_dict
-    from edge.core.clock import Clock
+    from protocol.clock import Clock
     from edge.services import QueueService
 
     cfg = from_dict({"node_id": "pkm-bench", "puskesmas_code": "bench", "data_dir": str(tmp / synchronous),

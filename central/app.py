@@ -75,7 +75,8 @@ def _init_connections(app: Flask, db) -> None:
 
     @app.before_request
     def _open_db():
-        db.connect(reuse_if_open=True)
+        if request.endpoint != "static":
+            db.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _close_db(_exc):

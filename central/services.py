@@ -202,6 +202,7 @@ def reserve(
     """
     now = now or now_wib()
     today = now.date()
+    slot = (slot or "").strip()
     errors = rules.validate_request(
         today=today, now=now.time(), days=days, date=date, slot=slot, payer=payer, bpjs_no=bpjs_no
     )

@@ -11,7 +11,7 @@ from flask import Flask
 from edge import db as edge_db
 from edge.bus import Bus
 from edge.config import EdgeConfig
-from edge.core.clock import Clock
+from protocol.clock import Clock
 from edge.services import QueueService
 
 log = logging.getLogger(__name__)

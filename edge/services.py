@@ -16,7 +16,7 @@ from peewee import IntegrityError
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.core import queue as q
-from edge.core.clock import WIB, Clock
+from protocol.clock import WIB, Clock
 from edge.models import Announcement, CheckIn, Outbox, PrintJob, QueueCounter, Reservation, ScanLog, Ticket, database
 from protocol import messages, qrpass
 

@@ -18,7 +18,7 @@ from devices.printer import PrinterError, TicketLayout, open_printer
 from devices.scanner import ScannerError, open_scanner
 from edge.bus import Bus
 from edge.core import speech
-from edge.core.clock import WIB
+from protocol.clock import WIB
 from edge.models import Announcement, PrintJob, Ticket, database
 from edge.services import CheckinRefused, QueueService
 

@@ -38,6 +38,8 @@ def provision_node(
     http_port, data_dir, printer_profile, clock_start). Raises ValueError for an unknown
     puskesmas or a node id already used by another puskesmas.
     """
+    if node_id == central_user:
+        raise ValueError(f"node id {node_id!r} is the central broker user's name")
     pkm = Puskesmas.get_or_none(Puskesmas.code == puskesmas_code)
     if pkm is None:
         raise ValueError(f"unknown puskesmas code: {puskesmas_code!r}")

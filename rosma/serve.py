@@ -26,7 +26,7 @@ def serve(app, host: str, port: int, healthy: Callable[[], bool], on_stop: Calla
     def shutdown(signum, frame):
         log.info("stopping (signal %s)", signum)
         stop.set()
-        server.close()
+        raise _Stop
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
@@ -43,9 +43,15 @@ def serve(app, host: str, port: int, healthy: Callable[[], bool], on_stop: Calla
     notifier.notify("READY=1")
     try:
         server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
+    except _Stop:
+        pass
     finally:
         notifier.notify("STOPPING=1")
-        on_stop()
+        on_stop()  # ends long-lived responses (event streams) and the workers
+        # let requests in progress finish before the sockets go away
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.close()
+
+
+class _Stop(Exception):
+    """Raised from the signal handler to leave waitress's loop in the main thread."""

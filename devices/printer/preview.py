@@ -48,19 +48,14 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def _text_image(line: TextLine, paper_width: int) -> Image.Image:
     font = _font(_BASE_FONT_PX * line.height)
-    height = int(font.getbbox("Ag")[3]) + 4 * line.height
+    stroke = line.height if line.bold else 0  # emphasis scales with the glyphs
+    height = int(font.getbbox("Ag")[3]) + 4 * line.height + 2 * stroke
     if not line.text:
         return Image.new("L", (1, height), 255)
-    width = max(1, int(font.getlength(line.text)) + 2)
+    width = max(1, int(font.getlength(line.text)) + 2 + 2 * stroke)
     img = Image.new("L", (width, height), 255)
-    ImageDraw.Draw(img).text(
-        (1, 0),
-        line.text,
-        font=font,
-        fill=0,
-        stroke_width=1 if line.bold else 0,
-        stroke_fill=0,
-    )
+    draw = ImageDraw.Draw(img)
+    draw.text((1 + stroke, stroke), line.text, font=font, fill=0, stroke_width=stroke)
     if line.width != line.height:
         img = img.resize((max(1, width * line.width // line.height), height))
     if img.width > paper_width:

@@ -148,7 +148,8 @@ def write_ticket(p: Escpos, layout: TicketLayout) -> None:
     p.textln(number)
     queue_name = _clean(layout.queue_name)
     wide = len(queue_name) * 2 <= columns
-    p.set(double_height=True, double_width=wide)
+    # ESC ! (sent for any size change) clears bold: set bold in the same call.
+    p.set(bold=True, double_height=True, double_width=wide)
     _lines(p, queue_name, columns // 2 if wide else columns)
     p.set(normal_textsize=True, bold=False)
     p.textln(f"Jenis pasien: {_clean(layout.payer)}")

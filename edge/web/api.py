@@ -63,15 +63,21 @@ def status():
 def events():
     """Server-sent events: queue changes, calls, scans and device status, as they happen."""
     sub = rt().bus.subscribe()
+    stopping = rt().stop
 
     def stream():
         try:
             yield "retry: 2000\n\n"
-            while True:
-                ev = sub.get(timeout=15.0)
+            idle = 0.0
+            while not stopping.is_set():
+                ev = sub.get(timeout=1.0)
                 if ev is None:
-                    yield ": keep-alive\n\n"
+                    idle += 1.0
+                    if idle >= 15:
+                        idle = 0.0
+                        yield ": keep-alive\n\n"
                     continue
+                idle = 0.0
                 if ev.get("type") in SSE_TYPES:
                     yield f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n"
         finally:

@@ -43,8 +43,7 @@ def site(central_config):
     app.extensions["rosma.db"].close()
 
 
-@pytest.fixture
-def page(site):
+def _phone(site, javascript: bool):
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -52,7 +51,7 @@ def page(site):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(
             viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
-            locale="id-ID", timezone_id="Asia/Jakarta", base_url=site,
+            locale="id-ID", timezone_id="Asia/Jakarta", base_url=site, java_script_enabled=javascript,
         )
         tab = context.new_page()
         tab.problems = []
@@ -61,6 +60,18 @@ def page(site):
         yield tab
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def page(site):
+    """A phone-sized Chromium tab on the site."""
+    yield from _phone(site, javascript=True)
+
+
+@pytest.fixture
+def page_without_js(site):
+    """The same, with JavaScript switched off."""
+    yield from _phone(site, javascript=False)
 
 
 def _console(tab, msg) -> None:
@@ -140,3 +151,30 @@ def test_register_login_reserve_and_show_qr(page):
     shot(page, "riwayat")
 
     assert page.problems == []
+
+
+def test_reservation_form_works_without_javascript(page_without_js):
+    from central import services
+
+    services.register_patient(
+        {"name": "Budi Santoso", "nik": "3201011203850001", "birth_date": "1985-03-12", "sex": "L",
+         "address": "Jl. Raya Ciawi No. 5", "phone": "081298765432"}
+    )
+    page = page_without_js
+    page.goto("/masuk")
+    page.get_by_label("NIK").fill("3201011203850001")
+    page.get_by_label("Tanggal lahir").fill("1985-03-12")
+    page.get_by_role("button", name="Masuk").click()
+    page.goto("/reservasi/baru")
+    expect(page.locator("#field-bpjs_no")).to_be_visible()
+    page.get_by_label("1. Puskesmas").select_option("citeureup")
+    page.get_by_role("button", name="Tampilkan poli").click()
+    expect(page.get_by_label("3. Poli").locator("option")).to_have_text(["Pilih poli", "Poli Umum", "Poli KIA", "Poli Lansia"])
+    page.get_by_label("Umum", exact=True).check()
+    page.get_by_label("3. Poli").select_option("LANSIA")
+    page.get_by_label("4. Tanggal").select_option(index=1)
+    page.get_by_label("5. Jam").select_option("09:00-10:00")
+    shot(page, "reservasi-tanpa-js")
+    page.get_by_role("button", name="Buat reservasi").click()
+    expect(page.get_by_text("Tunjukkan QR ini ke mesin antrian (APM) di puskesmas pada hari kunjungan.")).to_be_visible()
+    expect(page.get_by_text("Poli Lansia")).to_be_visible()

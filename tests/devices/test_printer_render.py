@@ -43,14 +43,20 @@ def test_bytes_start_with_init_and_end_with_the_cut(layout):
     assert data.endswith(b"\x1dV\x00")
 
 
-def test_number_is_printed_very_large_and_centred(layout):
+def _line(decoded, text: str) -> TextLine:
+    return next(el for el in decoded.elements if getattr(el, "text", None) == text)
+
+
+def test_number_and_queue_name_stand_out(layout):
     decoded = decode_escpos(render_ticket(layout))
 
-    number = next(
-        el for el in decoded.elements if isinstance(el, TextLine) and el.text == "A007"
-    )
+    number = _line(decoded, "A007")
     assert (number.width, number.height, number.align) == (4, 4, "center")
     assert number.bold
+    queue = _line(decoded, "Loket Pendaftaran")
+    assert (queue.width, queue.height, queue.bold) == (2, 2, True)
+    payer = _line(decoded, "Jenis pasien: BPJS")
+    assert (payer.width, payer.height, payer.bold) == (1, 1, False)
 
 
 def test_qr_on_the_ticket_scans_back_to_the_same_text(qr_layout):
@@ -237,3 +243,8 @@ def test_qr_too_long_still_prints_the_ticket_without_it(
     )
     assert "printed without QR" in caplog.text
     assert "xxxx" not in caplog.text
+
+
+def test_negative_waiting_count_is_rejected(layout):
+    with pytest.raises(ValueError, match="waiting_ahead"):
+        dataclasses.replace(layout, waiting_ahead=-1)

@@ -10,7 +10,7 @@ import pytest
 from edge import db as edge_db
 from edge.bus import Bus
 from edge.config import from_dict
-from edge.core.clock import Clock
+from protocol.clock import Clock
 from edge.models import Announcement, CheckIn, Outbox, PrintJob, Ticket
 from edge.services import CheckinRefused, QueueError, QueueService
 from protocol import messages, qrpass

@@ -1,4 +1,4 @@
-"""Wall-clock time in Asia/Jakarta (WIB), the day the queues run on.
+"""Wall-clock time in Asia/Jakarta (WIB): the day queues run on and reservations are for.
 
 A clock may start at a configured moment and then run at normal speed; training setups and
 end-to-end tests use this so that "today" is a known day at any hour. Production leaves it
