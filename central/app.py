@@ -9,10 +9,11 @@ from flask import Flask, jsonify, render_template, request
 from peewee import SqliteDatabase
 from werkzeug.exceptions import HTTPException
 
-from central import api, web
+from central import api, services, web
 from central.config import CentralConfig
 from central.db import connect
 from central.models import Puskesmas
+from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ def create_app(config: CentralConfig) -> Flask:
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["rosma.config"] = config
+    services.set_clock(Clock(config.clock_start))
+    if config.clock_start:
+        log.warning("clock starts at %s (training/demo setting)", config.clock_start)
 
     db = connect(config.database_url)
     app.extensions["rosma.db"] = db

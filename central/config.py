@@ -26,6 +26,7 @@ class CentralConfig:
     seed: bool = _f(False, "load the Kabupaten Bogor seed puskesmas on start if the database is empty")
     embedded_sync: bool = _f(False, "run the MQTT sync worker inside the web process (embedded default)")
     log_level: str = _f("INFO", "logging level")
+    clock_start: str = _f("", "training/demo only: ISO datetime the clock starts at; empty = system clock")
 
     def __post_init__(self):
         if len(self.secret_key) < 32:

@@ -19,10 +19,11 @@ from qrcode.constants import ERROR_CORRECT_M
 
 from central import feed, keys
 from central.core import reservations as rules
-from central.core.calendar import WIB, end_of_day_ts, parse_date
+from central.core.calendar import end_of_day_ts, parse_date
 from central.core.patients import validate_registration
 from central.models import Patient, Poli, Puskesmas, Reservation, database
 from protocol import nik as nikrules
+from protocol.clock import Clock
 from protocol import qrpass
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,18 @@ class NotFoundError(ServiceError):
     status = 404
 
 
+_clock = Clock()
+
+
+def set_clock(clock: Clock) -> None:
+    """Use ``clock`` for "now" (create_app sets it from the config; demos may start it at a set time)."""
+    global _clock
+    _clock = clock
+
+
 def now_wib() -> dt.datetime:
     """The current time in Asia/Jakarta."""
-    return dt.datetime.now(WIB)
+    return _clock.now()
 
 
 def booking_window(days: int, now: dt.datetime | None = None) -> list[dt.date]:

@@ -8,6 +8,7 @@ voice writes WAV files. Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pty
 import secrets
@@ -60,6 +61,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
         if not _port_free(port):
             print(f"port {port} is in use; stop whatever uses it (an earlier demo?) and try again", file=sys.stderr)
             return 1
+    clock_start = demo_clock_start()
     central_cfg = base / "central.toml"
     if not central_cfg.exists():
         write_toml(central_cfg, {
@@ -72,6 +74,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
             "seed": True,
             "embedded_sync": True,
         })
+    _set_toml_key(central_cfg, "clock_start", clock_start)
     from central import config as cconfig
     from central import db
     from central.seed import seed
@@ -99,6 +102,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
             puskesmas, f"pkm-{puskesmas}", broker.directory, edge_cfg, "127.0.0.1", mqtt_port,
             printer_uri=f"file://{base / 'printer'}/", scanner_uri=f"serial://{slave_path}",
             audio_uri=f"wavdir://{base / 'audio'}", http_host="0.0.0.0", http_port=edge_port, data_dir=str(base / "edge"),
+            clock_start=clock_start,
         )
         (base / "printer").mkdir(exist_ok=True)
         broker.add_users({bundle.node_id: bundle.mqtt_password})  # and reload the broker
@@ -126,7 +130,7 @@ Rosma demo is running (Ctrl-C to stop).
   Printed tickets          : {base / 'printer'}/ticket-*.txt (and .png)
   Announcements (WAV)      : {base / 'audio'}/
   Logs                     : {logs}/
-""", flush=True)
+{clock_note(clock_start)}""", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)  # idle until Ctrl-C or a child exits
         print("a process exited; see the logs in", logs, file=sys.stderr)
@@ -145,6 +149,36 @@ Rosma demo is running (Ctrl-C to stop).
             except subprocess.TimeoutExpired:
                 p.kill()
         broker.stop()
+
+
+def demo_clock_start() -> str:
+    """Outside service hours the demo runs on a clock that starts at the next 07:30 WIB.
+
+    Reservations are for service days and hours, and the kiosk only checks in today's; so a
+    demo started in the evening would have nothing to check in without this.
+    """
+    from protocol.clock import WIB
+
+    now = dt.datetime.now(WIB)
+    if now.weekday() != 6 and dt.time(7, 0) <= now.time() < dt.time(11, 0):
+        return ""
+    day = now.date() + dt.timedelta(days=0 if now.time() < dt.time(7, 0) else 1)
+    while day.weekday() == 6:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(7, 30), WIB).isoformat()
+
+
+def clock_note(clock_start: str) -> str:
+    if not clock_start:
+        return ""
+    when = dt.datetime.fromisoformat(clock_start)
+    return (f"  Demo clock               : starts at {when:%d-%m-%Y %H:%M} WIB (outside service hours now),\n"
+            f"                             so reserve for that day and check in right away.\n")
+
+
+def _set_toml_key(path: Path, key: str, value: str) -> None:
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(f"{key} =")]
+    path.write_text("\n".join(lines + [f"{toml_key(key)} = {toml_value(value)}"]) + "\n")
 
 
 def _interrupt(signum, frame):
