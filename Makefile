@@ -14,7 +14,7 @@ demo: setup
 
 ## make test: install what is missing (incl. Chromium, PostgreSQL), then run the whole suite
 test:
-	bash scripts/bootstrap.sh chromium sox postgresql
+	bash scripts/bootstrap.sh chromium sox systemd postgresql
 	ROSMA_TEST_PG_URL="$${ROSMA_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" \
 	ESCPOS_CAPABILITIES_PICKLE_DIR="$(CURDIR)/var/escpos" \
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

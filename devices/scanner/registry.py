@@ -22,7 +22,7 @@ def open_scanner(uri: str) -> ScannerPort:
     - ``serial+<pyserial URL>``: any pyserial URL handler, written with a
       ``serial+`` prefix, e.g. ``serial+socket://192.0.2.10:4001`` or
       ``serial+rfc2217://host:port``; the rest is passed to serial.serial_for_url
-    - ``evdev:///dev/input/by-id/usb-XXXX-event-kbd``: a keyboard-emulating scanner
+    - ``evdev:///dev/input/by-id/usb-<vendor>_<model>-event-kbd``: a keyboard-emulating scanner
     - ``none``: no scanner; run() just waits for stop
 
     Raises ValueError naming the URI when it is malformed or the scheme unknown.

@@ -115,8 +115,7 @@ def passwords() -> dict[str, str]:
 @pytest.fixture
 def broker(tmp_path, passwords) -> Iterator[LocalBroker]:
     """A private Mosquitto on a free loopback port, stopped at the end of the test."""
-    if find_executable("mosquitto") is None:
-        pytest.skip("mosquitto is not installed")
+    assert find_executable("mosquitto") is not None, "mosquitto is not installed (make test installs it)"
     running = LocalBroker(tmp_path / "broker", passwords).start()
     try:
         yield running

@@ -25,7 +25,10 @@ pytestmark = pytest.mark.e2e
 NOT_AUTHORIZED = 135
 BAD_USERNAME_OR_PASSWORD = 134
 REPO = Path(__file__).resolve().parents[2]
-needs_mosquitto = pytest.mark.skipif(find_executable("mosquitto") is None, reason="mosquitto is not installed")
+def _require_mosquitto():
+    """make test installs mosquitto; a missing one is a broken setup, not a reason to skip."""
+    assert find_executable("mosquitto") is not None, "mosquitto is not installed (make test installs it)"
+
 
 EVENTS_A = topics.up("pkm-a", topics.UP_EVENTS)
 EVENTS_B = topics.up("pkm-b", topics.UP_EVENTS)
@@ -196,7 +199,6 @@ def test_broker_logs_connections(broker, connected):
     assert re.search(r"New client connected from 127\.0\.0\.1:\d+ as pkm-a ", broker.log_path.read_text())
 
 
-@needs_mosquitto
 def test_production_template_runs(tmp_path, make_probe):
     """The checked-in template is a valid config once its paths point into a scratch dir."""
     users = {"central": new_password()}
@@ -221,14 +223,11 @@ def test_production_template_runs(tmp_path, make_probe):
     assert "Error" not in local.output()
 
 
-@needs_mosquitto
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to see mosquitto drop privileges")
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can start a broker that drops privileges")
 def test_root_broker_dropping_to_mosquitto_reads_files_it_owns(make_probe):
     """Debian's setup: root drops to 'mosquitto' before reading passwd/acl, also on reload."""
-    try:
-        pwd.getpwnam("mosquitto")
-    except KeyError:
-        pytest.skip("no mosquitto user")
+    _require_mosquitto()
+    pwd.getpwnam("mosquitto")  # Debian's mosquitto package creates this user
     # Not tmp_path: pytest's base temp directory is 0700, so 'mosquitto' cannot enter it.
     with tempfile.TemporaryDirectory(prefix="rosma-broker-") as scratch:
         base = Path(scratch)
