@@ -155,7 +155,7 @@ def decode(kind: str, payload: bytes) -> Any:
             events = []
             for e in _list(body.get("events"), "events"):
                 e = _dict(e, "event")
-                if e.get("type") not in EVENT_TYPES:
+                if not isinstance(e.get("type"), str) or e["type"] not in EVENT_TYPES:
                     raise MessageError(f"unknown event type {e.get('type')!r}")
                 events.append(EventRecord(_int(e.get("seq"), "seq"), e["type"], _str(e.get("at"), "at"), _dict(e.get("data"), "data")))
             seqs = [e.seq for e in events]
@@ -166,7 +166,7 @@ def decode(kind: str, payload: bytes) -> Any:
             changes = []
             for c in _list(body.get("changes"), "changes"):
                 c = _dict(c, "change")
-                if c.get("type") not in CHANGE_TYPES:
+                if not isinstance(c.get("type"), str) or c["type"] not in CHANGE_TYPES:
                     raise MessageError(f"unknown change type {c.get('type')!r}")
                 changes.append(ChangeRecord(_int(c.get("seq"), "seq"), c["type"], _dict(c.get("data"), "data")))
             return ChangeBatch(tuple(changes), _int(body.get("head"), "head"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_NIK_RE = re.compile(r"^\d{16}$")
+_NIK_RE = re.compile(r"[0-9]{16}")  # ASCII digits only: "\d" would admit other scripts' digits
 
 
 class NikError(ValueError):
@@ -28,7 +28,7 @@ def check(nik: str, birth_date: dt.date, sex: str) -> str:
     ``sex`` is "L" (laki-laki) or "P" (perempuan). Raises NikError with the reason.
     """
     nik = normalise(nik)
-    if not _NIK_RE.match(nik):
+    if not _NIK_RE.fullmatch(nik):
         raise NikError("NIK harus 16 digit angka.")
     if nik[:6] == "000000" or nik[12:] == "0000":
         raise NikError("NIK tidak valid.")

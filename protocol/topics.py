@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "rosma/v1/node"
-NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}\Z")  # \Z: "$" would allow a trailing newline
 
 # Up (edge -> central)
 UP_EVENTS = "events"  # outbox batch

@@ -31,7 +31,7 @@ def check_phone(raw: str | None) -> str | None:
     number = normalise_phone(raw)
     if not number:
         return "Nomor HP wajib diisi."
-    if not number.isdigit() or not number.startswith("08") or not 10 <= len(number) <= 14:
+    if not (number.isascii() and number.isdigit()) or not number.startswith("08") or not 10 <= len(number) <= 14:
         return "Nomor HP tidak valid. Contoh: 081234567890."
     return None
 
@@ -75,7 +75,7 @@ def validate_registration(form: dict, today: dt.date) -> tuple[dict, dict[str, s
     if not raw_nik:
         errors["nik"] = "NIK wajib diisi."
     elif "birth_date" in errors:
-        if not (len(raw_nik) == 16 and raw_nik.isdigit()):
+        if not (len(raw_nik) == 16 and raw_nik.isascii() and raw_nik.isdigit()):
             errors["nik"] = "NIK harus 16 digit angka."
     else:
         try:
