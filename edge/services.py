@@ -162,8 +162,8 @@ class QueueService:
                 queue = q.poli_queue(p.poli)
                 start = q.slot_start(dt.date.fromisoformat(p.date), p.slot, WIB)
                 note = f"Reservasi {p.slot}"
-                if known is None:
-                    note += " (belum tersinkron)"
+                if known is None:  # booked after the last sync: the signature is enough to admit
+                    log.info("checking in a reservation not yet synced to this node")
                 t = self._issue(
                     queue, "reservation", p.payer, poli=p.poli, rid=p.rid,
                     sort_time=q.reservation_sort_time(start, now), prefix=poli["prefix"], note=note,

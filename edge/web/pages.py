@@ -80,6 +80,17 @@ def staff_next(counter_id):
     return redirect(url_for("pages.staff_counter", counter_id=counter_id))
 
 
+@bp.post("/staff/<counter_id>/prioritas")
+def staff_priority(counter_id):
+    """A priority number (lansia, disabilitas, ibu hamil) issued by staff at the loket."""
+    try:
+        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True)
+        flash(f"Nomor prioritas {t.label} dibuat dan dicetak.")
+    except QueueError as exc:
+        flash(str(exc))
+    return redirect(url_for("pages.staff_counter", counter_id=counter_id))
+
+
 @bp.post("/staff/<counter_id>/<key>/<action>")
 def staff_act(counter_id, key, action):
     if action not in ("recall", "serve", "finish", "no_show", "transfer", "reprint"):

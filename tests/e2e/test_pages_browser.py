@@ -84,6 +84,9 @@ def test_kiosk_staff_and_tv_pages_work_live(system, days, browser):
     loket.locator("select[name=poli]").select_option("GIGI")
     loket.get_by_text("Kirim ke poli").click()
     expect(loket.get_by_text("Belum ada pasien dipanggil.")).to_be_visible()
+    loket.locator("section.priority select").select_option("UMUM")
+    loket.locator("#priority").click()
+    expect(loket.get_by_text("Nomor prioritas A001 dibuat dan dicetak.")).to_be_visible()
     shot(loket, "staff-loket")
     tvreg = browser.new_page(viewport={"width": 1920, "height": 1080})
     tvreg.goto(system.edge_url + "/tv/pendaftaran")
@@ -91,6 +94,7 @@ def test_kiosk_staff_and_tv_pages_work_live(system, days, browser):
     shot(tvreg, "tv-pendaftaran")
     board = tv.evaluate("fetch('/api/board').then(r => r.json())")
     assert board["queues"]["POLI-GIGI"]["waiting"] == ["B001"]
+    assert board["queues"]["REG-A"]["waiting"] == ["A001"]
     for page in (tv, kiosk, staff, loket, tvreg):
         html = page.content()
         for secret in ("3201011705900001", "1990-05-17", "0001234567890", "Budi"):
