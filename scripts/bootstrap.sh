@@ -71,13 +71,13 @@ needs_install=0
 if [ ! -e "$stamp" ]; then
   needs_install=1
 else
-  for f in "$repo_root/setup.cfg" "$repo_root/pyproject.toml"; do
+  for f in "$repo_root/setup.cfg" "$repo_root/pyproject.toml" "$repo_root/constraints.txt"; do
     if [ -e "$f" ] && [ "$f" -nt "$stamp" ]; then needs_install=1; fi
   done
 fi
 if [ "$needs_install" -eq 1 ]; then
   say "installing Rosma and its test extras into .venv"
-  (cd "$repo_root" && "$venv/bin/python" -m pip install --quiet -e '.[test]')
+  (cd "$repo_root" && "$venv/bin/python" -m pip install --quiet -c constraints.txt -e '.[test]')
   touch "$stamp"
 else
   say ".venv is up to date (setup.cfg not newer than .venv/.installed)"

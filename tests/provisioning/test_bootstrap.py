@@ -88,7 +88,7 @@ def test_fresh_machine_installs_missing_packages_and_venv(sandbox):
     assert "apt-get update" in calls
     assert "apt-get install -y --no-install-recommends sox chromium" in calls
     assert any(c.startswith("python3 -m venv ") and c.endswith("/.venv") for c in calls)
-    assert "python -m pip install --quiet -e .[test]" in calls
+    assert "python -m pip install --quiet -c constraints.txt -e .[test]" in calls
     assert (repo / ".venv" / ".installed").exists()
 
 
@@ -108,7 +108,7 @@ def test_reinstalls_when_setup_cfg_changes(sandbox):
 
     calls = run(sandbox)
 
-    assert "python -m pip install --quiet -e .[test]" in calls
+    assert "python -m pip install --quiet -c constraints.txt -e .[test]" in calls
     assert stamp.stat().st_mtime > 1_000_000_000
 
 
