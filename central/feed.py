@@ -16,7 +16,7 @@ def append(puskesmas_id: int, type_: str, data: dict) -> None:
     seq is max+1 per node; a concurrent writer taking the same seq hits the unique index,
     and the savepoint retry takes the next one.
     """
-    for node in Node.select().where(Node.puskesmas == puskesmas_id):
+    for node in Node.select().where((Node.puskesmas == puskesmas_id) & ~Node.node_id.contains("~")):
         _append_to(node, type_, data)
 
 

@@ -82,7 +82,7 @@ class Reservation(BaseModel):
 class Node(BaseModel):
     """An edge node (one per puskesmas) and its sync checkpoints."""
 
-    node_id = CharField(unique=True, max_length=63)
+    node_id = CharField(unique=True, max_length=80)  # retired rows: "<node id>~<row id>"
     puskesmas = ForeignKeyField(Puskesmas, backref="nodes")
     created_at = DateTimeField(default=utcnow)
     up_seq = IntegerField(default=0)  # highest edge event seq stored, contiguous from 1
@@ -132,6 +132,7 @@ class Visit(BaseModel):
     day = DateField()
     issued_at = CharField(max_length=40)
     called_at = CharField(max_length=40, null=True)
+    serving_at = CharField(max_length=40, null=True)
     done_at = CharField(max_length=40, null=True)
     destination = CharField(max_length=40, null=True)
     state = CharField(max_length=12, default="waiting")

@@ -16,7 +16,7 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from peewee import fn
+from peewee import InterfaceError, OperationalError, fn
 
 from central import feed
 from central.models import Change, EdgeEvent, Node, Reservation, Visit, database, utcnow
@@ -69,8 +69,12 @@ def _apply_event(node: Node, ev: messages.EventRecord) -> None:
         visit.done_at, visit.state = d["at"], "done"
         if visit.rid:
             Reservation.update(status="done").where(Reservation.rid == visit.rid).execute()
+    elif ev.type == messages.TICKET_SERVING:
+        visit.serving_at, visit.state = d["at"], "serving"
     elif ev.type == messages.TICKET_NO_SHOW:
         visit.done_at, visit.state = d["at"], "no_show"
+    elif ev.type == messages.TICKET_CANCELLED:
+        visit.done_at, visit.state = d["at"], "cancelled"
     elif ev.type == messages.TICKET_TRANSFERRED:
         visit.done_at, visit.state = d["at"], "transferred"
     visit.save()
@@ -102,6 +106,17 @@ class CentralSync:
         self.client.loop_start()
         self.poller.start()
 
+    def healthy(self) -> bool:
+        """True while the poller runs and the database answers (for the systemd watchdog)."""
+        if not self.poller.is_alive():
+            return False
+        try:
+            database.execute_sql("SELECT 1")
+            return True
+        except (OperationalError, InterfaceError):
+            database.close()
+            return False
+
     def close(self) -> None:
         self.stop.set()
         self.client.disconnect()
@@ -128,6 +143,11 @@ class CentralSync:
                 return
             body = messages.decode(t.kind, msg.payload)
             self._handle(node, body)
+        except (OperationalError, InterfaceError) as exc:
+            # the database went away (restart, network): drop this thread's connection so the
+            # next message reconnects; the edge resends what was not acknowledged
+            log.error("database error while handling %s: %s", msg.topic, exc)
+            database.close()
         except (ValueError, KeyError, TypeError, messages.MessageError) as exc:
             log.warning("dropped a malformed message on %s: %s", msg.topic, exc)
         except Exception:
@@ -168,6 +188,9 @@ class CentralSync:
                 continue
             try:
                 self._push_new_changes()
+            except (OperationalError, InterfaceError) as exc:
+                log.error("database error in the change-feed poll: %s", exc)
+                database.close()
             except Exception:
                 log.exception("change-feed poll failed")
 

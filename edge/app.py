@@ -16,6 +16,9 @@ from edge.services import QueueService
 
 log = logging.getLogger(__name__)
 
+WEB_THREADS = 32
+STREAM_SLOTS = WEB_THREADS - 8
+
 
 class Runtime:
     """Everything the edge runs besides the web pages, started and stopped together."""
@@ -32,6 +35,8 @@ class Runtime:
         self.service = QueueService(config, self.bus, self.clock)
         self.status = DeviceStatus(self.bus)
         self.stop = threading.Event()
+        # event streams hold a web thread each; keep threads free for kiosk and staff requests
+        self.stream_slots = threading.BoundedSemaphore(STREAM_SLOTS)
         self.workers = []
         self.sync = None
         if start_workers:

@@ -1,14 +1,18 @@
 """In-process event bus joining the web app, the device workers and the sync client.
 
 Subscribers get their own bounded queue; a slow subscriber (e.g. a TV that lost its
-connection) loses old events rather than blocking the queue. Events are dicts with a "type".
+connection) loses old events rather than blocking the queue. Events are dicts with a "type";
+the bus numbers them ("id") and keeps the last few hundred, so a screen that reconnects can
+be sent what it missed (SSE Last-Event-ID).
 """
 
 from __future__ import annotations
 
 import logging
+import itertools
 import queue
 import threading
+from collections import deque
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +34,16 @@ class Subscription:
 
 
 class Bus:
-    def __init__(self):
+    def __init__(self, history: int = 500):
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._history: deque = deque(maxlen=history)
+
+    def since(self, last_id: int) -> list[dict]:
+        """Events after ``last_id`` still in the history, oldest first."""
+        with self._lock:
+            return [e for e in self._history if e["id"] > last_id]
 
     def subscribe(self, maxsize: int = 256) -> Subscription:
         sub = Subscription(self, maxsize)
@@ -47,6 +58,8 @@ class Bus:
 
     def publish(self, event: dict) -> None:
         with self._lock:
+            event = {**event, "id": next(self._ids)}
+            self._history.append(event)
             subs = list(self._subs)
         for sub in subs:
             try:

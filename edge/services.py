@@ -23,6 +23,16 @@ from protocol import messages, qrpass
 log = logging.getLogger(__name__)
 
 
+# the outbox event for each state a ticket can be moved into (calls have their own event)
+STATE_EVENTS = {
+    q.SERVING: messages.TICKET_SERVING,
+    q.DONE: messages.TICKET_DONE,
+    q.NO_SHOW: messages.TICKET_NO_SHOW,
+    q.CANCELLED: messages.TICKET_CANCELLED,
+    q.TRANSFERRED: messages.TICKET_TRANSFERRED,
+}
+
+
 class QueueError(ValueError):
     """An operation was refused; ``str(e)`` is for the kiosk or staff (Indonesian)."""
 
@@ -248,11 +258,10 @@ class QueueService:
             t.destination = destination
             Announcement.create(ticket_key=t.key, label=t.label, destination=destination, created_at=now)
             self._outbox(messages.TICKET_CALLED, {"ticket": t.key, "label": t.label, "destination": destination, "at": now, "recall": action == "recall"})
-        elif t.state in q.FINAL_STATES:
-            t.finished_at = now
-            type_ = {q.DONE: messages.TICKET_DONE, q.NO_SHOW: messages.TICKET_NO_SHOW, q.TRANSFERRED: messages.TICKET_TRANSFERRED}.get(t.state)
-            if type_:
-                self._outbox(type_, {"ticket": t.key, "at": now})
+        else:
+            if t.state in q.FINAL_STATES:
+                t.finished_at = now
+            self._outbox(STATE_EVENTS[t.state], {"ticket": t.key, "at": now})
         t.save()
         if action in ("call", "recall"):
             self.bus.publish({"type": "announce"})

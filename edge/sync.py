@@ -16,6 +16,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+from peewee import fn
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -153,6 +154,13 @@ class SyncClient:
 
     # ---- up: outbox ----------------------------------------------------------------------
     def _acked(self, upto: int) -> None:
+        highest = Outbox.select(fn.MAX(Outbox.seq)).scalar() or 0
+        if upto > highest:
+            # central has more of this node than the node ever wrote: it is a different node
+            # behind the same id (re-provisioned without a fresh record). Never mark on that.
+            log.error("central acknowledged seq %d but the outbox ends at %d; not marking anything", upto, highest)
+            self.status.set("sync", False, "Server pusat mencatat node ini berbeda; hubungi admin Dinkes")
+            return
         with database.atomic("IMMEDIATE"):
             n = Outbox.update(delivered=True).where((Outbox.seq <= upto) & (~Outbox.delivered)).execute()
         with self.lock:

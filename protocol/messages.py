@@ -17,12 +17,17 @@ MAX_BYTES = 256 * 1024
 # Event types the edge sends up (outbox rows).
 TICKET_ISSUED = "ticket.issued"
 TICKET_CALLED = "ticket.called"
+TICKET_SERVING = "ticket.serving"
+TICKET_CANCELLED = "ticket.cancelled"
 TICKET_DONE = "ticket.done"
 TICKET_NO_SHOW = "ticket.no_show"
 TICKET_TRANSFERRED = "ticket.transferred"
 RESERVATION_CHECKED_IN = "reservation.checked_in"
 EVENT_TYPES = frozenset(
-    {TICKET_ISSUED, TICKET_CALLED, TICKET_DONE, TICKET_NO_SHOW, TICKET_TRANSFERRED, RESERVATION_CHECKED_IN}
+    {
+        TICKET_ISSUED, TICKET_CALLED, TICKET_SERVING, TICKET_DONE, TICKET_NO_SHOW, TICKET_CANCELLED,
+        TICKET_TRANSFERRED, RESERVATION_CHECKED_IN,
+    }
 )
 
 # Change types central sends down (change-feed rows).

@@ -53,7 +53,7 @@ def central_sync(args) -> int:
     n = sdnotify.SystemdNotifier()
     n.notify("READY=1")
     while not stop.wait(10):
-        if sync.poller.is_alive():
+        if sync.healthy():
             n.notify("WATCHDOG=1")
     sync.close()
     return 0
@@ -65,12 +65,12 @@ def edge_run(args) -> int:
     cfg = econfig.load(args.config)
     _logging(cfg.log_level)
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(cfg.data_dir) / "escpos"))
-    from edge.app import Runtime, create_app
+    from edge.app import WEB_THREADS, Runtime, create_app
     from rosma.serve import serve
 
     runtime = Runtime(cfg)
     app = create_app(cfg, runtime)
-    serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close)
+    serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close, threads=WEB_THREADS)
     return 0
 
 

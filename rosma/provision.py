@@ -44,12 +44,18 @@ def provision_node(
     if pkm is None:
         raise ValueError(f"unknown puskesmas code: {puskesmas_code!r}")
     with database.atomic():
-        node = Node.get_or_none(Node.node_id == node_id)
-        if node is not None and node.puskesmas_id != pkm.id:
+        old = Node.get_or_none(Node.node_id == node_id)
+        if old is not None and old.puskesmas_id != pkm.id:
             raise ValueError(f"node id {node_id!r} already belongs to another puskesmas")
-        if node is None:
-            node = Node.create(node_id=node_id, puskesmas=pkm)
-            feed.backfill_node(node)
+        if old is not None:
+            # A re-provisioned node starts with an empty database (new SD card, new Pi): its
+            # outbox and change checkpoint restart at 0, so it must not inherit the old row's
+            # checkpoints. The old row keeps its history under a retired name.
+            retired = f"{node_id}~{old.id}"
+            Node.update(node_id=retired, online=False).where(Node.id == old.id).execute()
+            log.warning("node %s re-provisioned; its previous record is kept as %s", node_id, retired)
+        node = Node.create(node_id=node_id, puskesmas=pkm)
+        feed.backfill_node(node)
     password = new_password()
     broker_dir.mkdir(parents=True, exist_ok=True)
     broker.set_passwords(broker_dir / broker.PASSWD_NAME, {node_id: password})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
@@ -59,31 +60,59 @@ def status():
     )
 
 
+STREAM_SECONDS = 25  # each stream ends and the browser reconnects: a gone client frees its thread
+KEEPALIVE_SECONDS = 5
+
+
 @bp.get("/events")
 def events():
-    """Server-sent events: queue changes, calls, scans and device status, as they happen."""
-    sub = rt().bus.subscribe()
-    stopping = rt().stop
+    """Server-sent events: queue changes, calls, scans and device status, as they happen.
+
+    Each stream holds a server thread, so streams are capped (503 above the cap; the browser
+    retries) and last at most STREAM_SECONDS, leaving threads for the kiosk and staff actions.
+    """
+    r = rt()
+    if not r.stream_slots.acquire(blocking=False):
+        return error("Terlalu banyak layar terhubung; mencoba lagi.", 503)
+    sub = r.bus.subscribe()
+    stopping = r.stop
+    deadline = time.monotonic() + STREAM_SECONDS
+    # a reconnecting EventSource sends the id of the last event it got; a new page sends none
+    header = request.headers.get("Last-Event-ID", "")
+    last_id = int(header) if header.isdigit() else 0
+    missed = r.bus.since(last_id) if last_id else []
+
+    def frame(ev: dict) -> str:
+        return f"id: {ev['id']}\nevent: {ev['type']}\ndata: {json.dumps(ev)}\n\n"
 
     def stream():
-        try:
-            yield "retry: 2000\n\n"
+        yield "retry: 1000\n\n"
+        sent = last_id
+        for ev in missed:  # what happened while this screen was reconnecting
+            if ev.get("type") in SSE_TYPES:
+                yield frame(ev)
+            sent = ev["id"]
+        idle = 0.0
+        while not stopping.is_set() and time.monotonic() < deadline:
+            ev = sub.get(timeout=1.0)
+            if ev is None:
+                idle += 1.0
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                continue
             idle = 0.0
-            while not stopping.is_set():
-                ev = sub.get(timeout=1.0)
-                if ev is None:
-                    idle += 1.0
-                    if idle >= 15:
-                        idle = 0.0
-                        yield ": keep-alive\n\n"
-                    continue
-                idle = 0.0
-                if ev.get("type") in SSE_TYPES:
-                    yield f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n"
-        finally:
-            sub.close()
+            if ev["id"] > sent and ev.get("type") in SSE_TYPES:
+                sent = ev["id"]
+                yield frame(ev)
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    def release():
+        sub.close()
+        r.stream_slots.release()
+
+    resp = Response(stream_with_context(stream()), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    resp.call_on_close(release)
+    return resp
 
 
 def _json_body() -> dict:

@@ -52,3 +52,16 @@ def test_a_gap_stops_the_batch_until_the_missing_event_is_resent(node):
     assert Visit.select().count() == 1
     assert apply_batch(node, batch(called(2, "k1"), issued(3, "k2", "A002"))) == 3
     assert Visit.select().count() == 2
+
+
+def test_serving_and_cancelled_update_the_visit(node):
+    at = "2026-11-26T08:10:00+07:00"
+    apply_batch(node, batch(
+        issued(1, "k1", "A001"), called(2, "k1"),
+        messages.EventRecord(3, messages.TICKET_SERVING, at, {"ticket": "k1", "at": at}),
+        issued(4, "k2", "A002"),
+        messages.EventRecord(5, messages.TICKET_CANCELLED, at, {"ticket": "k2", "at": at}),
+    ))
+    assert Visit.get(Visit.ticket_key == "k1").state == "serving"
+    assert Visit.get(Visit.ticket_key == "k1").serving_at == at
+    assert Visit.get(Visit.ticket_key == "k2").state == "cancelled"

@@ -38,25 +38,43 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition", interval
 
 
 class EventStream:
-    """Reads an SSE endpoint in a thread and queues (event, data) pairs."""
+    """Reads an SSE endpoint in a thread and queues (event, data) pairs.
+
+    Like a browser's EventSource it reconnects when a stream ends, sending Last-Event-ID, so
+    the server replays what happened in between.
+    """
 
     def __init__(self, url: str):
+        self.url = url
         self.events: queue.Queue = queue.Queue()
-        self.resp = requests.get(url, stream=True, timeout=(5, 60))
-        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.closed = threading.Event()
+        self.last_id = None
+        self.resp = None
+        self.connected = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        assert self.connected.wait(10), f"could not open {url}"
 
-    def _read(self):
+    def _run(self):
+        while not self.closed.is_set():
+            headers = {"Last-Event-ID": str(self.last_id)} if self.last_id else {}
+            try:
+                self.resp = requests.get(self.url, stream=True, timeout=(5, 60), headers=headers)
+                self.connected.set()
+                self._read(self.resp)
+            except Exception:  # closed by us, or the edge is restarting: retry like a browser
+                self.closed.wait(0.5)
+
+    def _read(self, resp):
         event = None
-        try:
-            for line in self.resp.iter_lines(decode_unicode=True):
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: ") and event:
-                    self.events.put((event, json.loads(line[6:])))
-                    event = None
-        except (requests.RequestException, ValueError, AttributeError):
-            pass
+        for line in resp.iter_lines(decode_unicode=True):
+            if line.startswith("id: "):
+                self.last_id = int(line[4:])
+            elif line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event:
+                self.events.put((event, json.loads(line[6:])))
+                event = None
 
     def expect(self, event_type: str, pred=lambda d: True, timeout: float = 30.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -72,7 +90,9 @@ class EventStream:
                 return data
 
     def close(self):
-        self.resp.close()
+        self.closed.set()
+        if self.resp is not None:
+            self.resp.close()
 
 
 class System:

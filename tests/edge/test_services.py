@@ -162,3 +162,12 @@ def test_board_shows_numbers_and_rooms_only(svc):
     assert b["queues"]["POLI-UMUM"]["waiting"] == ["U001"]
     text = json.dumps(b)
     assert "r1" not in text and "BPJS" not in text.replace("Pendaftaran BPJS", "")
+
+
+def test_serve_and_cancel_reach_the_outbox(svc):
+    a = svc.issue_walkin("UMUM")
+    b = svc.issue_walkin("UMUM")
+    svc.call_next("loket-1")
+    svc.act(a.key, "serve")
+    svc.act(b.key, "cancel")
+    assert outbox_types()[-2:] == [messages.TICKET_SERVING, messages.TICKET_CANCELLED]

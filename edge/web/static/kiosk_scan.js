@@ -2,7 +2,6 @@
 (function () {
   var page = document.getElementById("scan-page");
   var box = document.getElementById("scan-result");
-  var es = new EventSource("/api/events");
   var back = null;
   function show(d) {
     box.className = "result " + (d.ok ? "ok" : "bad");
@@ -30,6 +29,6 @@
     clearTimeout(back);
     back = setTimeout(function () { location.href = page.dataset.home; }, 15000);
   }
-  es.addEventListener("scan", function (e) { show(JSON.parse(e.data)); });
-  es.onopen = function () { page.dataset.live = "1"; };
+  window.rosmaEvents("/api/events", { scan: function (e) { show(JSON.parse(e.data)); } },
+    function () { page.dataset.live = "1"; });
 })();

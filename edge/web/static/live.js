@@ -1,16 +1,15 @@
 // Live updates for kiosk and staff pages: device alerts, and a reload of the staff page when
 // the queue changes (server-sent events; the browser reconnects by itself).
 (function () {
-  var es = new EventSource("/api/events");
   var main = document.querySelector("[data-live=reload]");
   var pending = null;
-  es.addEventListener("queue", function () {
+  function onQueue() {
     if (!main) return;
     if (document.activeElement && document.activeElement.tagName === "SELECT") return;
     clearTimeout(pending);
     pending = setTimeout(function () { location.reload(); }, 300);
-  });
-  es.addEventListener("device", function (e) {
+  }
+  function onDevice(e) {
     var d = JSON.parse(e.data);
     var box = document.getElementById("device-alerts");
     if (!box) return;
@@ -24,5 +23,6 @@
       div.textContent = "⚠ " + d.message;
       box.appendChild(div);
     }
-  });
+  }
+  window.rosmaEvents("/api/events", { queue: onQueue, device: onDevice });
 })();

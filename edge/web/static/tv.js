@@ -62,9 +62,7 @@
       document.getElementById("clock").textContent = s.clock.slice(11, 16) + " WIB";
     }).catch(function () {});
   }
-  var es = new EventSource(root.dataset.events);
-  es.addEventListener("queue", refresh);
-  es.onopen = refresh;
+  window.rosmaEvents(root.dataset.events, { queue: refresh }, refresh);
   refresh();
   tick();
   setInterval(tick, 20000);

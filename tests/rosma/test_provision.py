@@ -1,0 +1,72 @@
+"""``rosma provision``: a node record, broker credentials, ACL and the edge's config file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+
+import pytest
+
+from central import db as central_db
+from central import feed
+from central.models import Change, EdgeEvent, Node, Patient, Poli, Puskesmas, Reservation
+from edge.config import load as load_edge_config
+from provisioning import broker
+from rosma.provision import provision_node
+
+
+@pytest.fixture
+def central(tmp_path):
+    central_db.connect(f"sqlite:///{tmp_path / 'c.db'}")
+    pkm = Puskesmas.create(code="cibinong", name="Puskesmas Cibinong", address="Cibinong", kecamatan="Cibinong")
+    Poli.create(puskesmas=pkm, code="UMUM", name="Poli Umum", prefix="U")
+    yield pkm
+    central_db.database.close()
+
+
+def provision(tmp_path, **kw):
+    return provision_node("cibinong", "pkm-cibinong", tmp_path / "broker", tmp_path / "edge.toml", "127.0.0.1", 18830, **kw)
+
+
+def test_provision_writes_a_config_the_edge_accepts(tmp_path, central):
+    bundle = provision(tmp_path, printer_uri="file:///tmp/t/", clock_start="2026-11-26T07:30:00+07:00")
+    cfg = load_edge_config(tmp_path / "edge.toml")
+    assert cfg.node_id == "pkm-cibinong" and cfg.mqtt_username == "pkm-cibinong"
+    assert cfg.polis == [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}]
+    assert cfg.qr_public_keys and cfg.printer_uri == "file:///tmp/t/"
+    assert (tmp_path / "edge.toml").stat().st_mode & 0o077 == 0
+    hashes = broker.read_password_file(tmp_path / "broker" / broker.PASSWD_NAME)
+    assert broker.check_password(bundle.mqtt_password, hashes["pkm-cibinong"])
+    assert bundle.mqtt_password not in (tmp_path / "broker" / broker.PASSWD_NAME).read_text()
+    assert "rosma/v1/node/%u/up/#" in (tmp_path / "broker" / broker.ACL_NAME).read_text()
+
+
+def test_reprovisioning_starts_a_fresh_record_and_keeps_history(tmp_path, central):
+    provision(tmp_path)
+    old = Node.get(Node.node_id == "pkm-cibinong")
+    Node.update(up_seq=3).where(Node.id == old.id).execute()
+    EdgeEvent.create(node=old, seq=1, type="ticket.issued", at="-", data="{}")
+    patient = Patient.create(nik="3201011705900001", name="B", birth_date=dt.date(1990, 5, 17), sex="L", address="-", phone="0812")
+    r = Reservation.create(rid="r1", patient=patient, puskesmas=central, poli=Poli.get(), date=dt.date(2026, 11, 26),
+                           slot="08:00-09:00", payer="UMUM", qr_text="-")
+    feed.publish_reservation(r)
+    first_pw = tomllib.loads((tmp_path / "edge.toml").read_text())["mqtt_password"]
+    provision(tmp_path)  # new SD card: the node's database starts empty
+    new = Node.get(Node.node_id == "pkm-cibinong")
+    assert new.id != old.id and new.up_seq == 0
+    assert Node.get_by_id(old.id).node_id == f"pkm-cibinong~{old.id}"
+    assert EdgeEvent.select().where(EdgeEvent.node == old.id).count() == 1
+    assert [c.seq for c in Change.select().where(Change.node == new)] == [1]  # back-filled
+    assert tomllib.loads((tmp_path / "edge.toml").read_text())["mqtt_password"] != first_pw
+    feed.publish_reservation(r)  # later changes go to the live record only
+    assert Change.select().where(Change.node == old.id).count() == 1
+
+
+@pytest.mark.parametrize("code, node_id, err", [
+    pytest.param("bogor-kota", "pkm-x", "unknown puskesmas", id="unknown-puskesmas"),
+    pytest.param("cibinong", "central", "central broker user", id="node-named-central"),
+])
+def test_provision_refuses(tmp_path, central, code, node_id, err):
+    with pytest.raises(ValueError, match=err):
+        provision_node(code, node_id, tmp_path / "b", tmp_path / "e.toml", "127.0.0.1", 1883)
+    assert not (tmp_path / "e.toml").exists()
