@@ -44,12 +44,13 @@ class Runtime:
 
     def _start(self) -> None:
         from edge.sync import SyncClient
-        from edge.workers import AnnouncerWorker, PrinterWorker, ScannerWorker
+        from edge.workers import AnnouncerWorker, ClockWatch, PrinterWorker, ScannerWorker
 
         c = self.config
         self.workers = [
             PrinterWorker(self.stop, self.service, self.status, c.printer_uri, c.printer_profile),
             AnnouncerWorker(self.stop, self.bus, self.status, c.audio_uri, c.clips_dir),
+            ClockWatch(self.stop, self.clock, self.status),
         ]
         if c.scanner_uri != "none":
             self.workers.append(ScannerWorker(self.stop, self.service, self.status, c.scanner_uri))

@@ -199,5 +199,44 @@ class ScannerWorker(Worker):
             pass  # already logged and shown on the kiosk by the service
 
 
+class ClockWatch(Worker):
+    """Warns staff when the wall clock is behind the latest time this node has seen.
+
+    A Pi has no battery clock: booted offline it may restore yesterday's time, and the queue
+    day would be wrong. The highest time seen is kept in the database; a clock more than
+    ``SLACK`` behind it is shown as a device fault until NTP (or staff) sets it right.
+    """
+
+    name_ = "clock"
+    SLACK = dt.timedelta(minutes=5)
+    EVERY_S = 30.0
+
+    def __init__(self, stop, clock, status: DeviceStatus):
+        super().__init__(stop)
+        self.clock = clock
+        self.status = status
+
+    def loop(self) -> None:
+        while True:
+            self.alive_at = time.monotonic()
+            self.check()
+            if self.stop.wait(self.EVERY_S):
+                return
+
+    def check(self) -> None:
+        from edge.sync import get_state, set_state
+
+        if self.clock.simulated:  # training clocks restart at their set time on every start
+            return
+        now = self.clock.now()
+        seen = get_state("clock_seen", "")
+        if seen and now < dt.datetime.fromisoformat(seen) - self.SLACK:
+            self.status.set("clock", False, f"Jam perangkat mundur (terakhir {seen[:16].replace('T', ' ')}); periksa jam sebelum melayani")
+            return
+        with database.atomic():
+            set_state("clock_seen", now.isoformat(timespec="seconds"))
+        self.status.set("clock", True, "Jam perangkat sesuai")
+
+
 def _parse(iso: str) -> dt.datetime:
     return dt.datetime.fromisoformat(iso).astimezone(WIB)

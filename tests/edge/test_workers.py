@@ -3,6 +3,7 @@ and the queue goes on."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ from edge.bus import Bus
 from edge.config import from_dict
 from edge.models import Announcement, PrintJob
 from edge.services import QueueService
-from edge.workers import AnnouncerWorker, DeviceStatus, PrinterWorker
+from edge.workers import AnnouncerWorker, ClockWatch, DeviceStatus, PrinterWorker
 from protocol.clock import Clock
 
 
@@ -95,3 +96,25 @@ def test_announcements_are_made_in_order_and_survive_a_dead_sound_card(env, tmp_
     wait_event(sub, lambda e: e["type"] == "announced" and e["label"] == "A002", timeout=60)
     assert [name for name, _ in fake.played] == ["panggilan-000001-A001", "panggilan-000002-A002"]
     assert Announcement.select().where(Announcement.status == "done").count() == 2
+
+
+class WallClock(Clock):
+    """The system clock as the edge reads it, set to a chosen time (not a training clock)."""
+
+    def __init__(self, iso: str):
+        super().__init__()
+        self.at = dt.datetime.fromisoformat(iso)
+
+    def now(self):
+        return self.at
+
+
+def test_a_clock_that_went_back_is_shown_to_staff(env):
+    svc, bus, status, stop = env
+    ClockWatch(stop, WallClock("2026-11-26T10:00:00+07:00"), status).check()
+    assert status.snapshot()["clock"]["ok"] is True
+    ClockWatch(stop, WallClock("2026-11-25T18:00:00+07:00"), status).check()  # rebooted offline, old time
+    assert status.snapshot()["clock"]["ok"] is False
+    assert "Jam perangkat mundur" in status.snapshot()["clock"]["message"]
+    ClockWatch(stop, WallClock("2026-11-26T10:02:00+07:00"), status).check()  # NTP set it right
+    assert status.snapshot()["clock"]["ok"] is True
