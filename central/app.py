@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from central import api, services, web
 from central.config import CentralConfig
+from central.core.throttle import LoginGuard
 from central.db import connect
 from central.models import Puskesmas
 from protocol.clock import Clock
@@ -55,6 +56,7 @@ def create_app(config: CentralConfig) -> Flask:
     app.json.ensure_ascii = False
     app.extensions["rosma.config"] = config
     services.set_clock(Clock(config.clock_start))
+    app.extensions["rosma.login_guard"] = LoginGuard()
     if config.clock_start:
         log.warning("clock starts at %s (training/demo setting)", config.clock_start)
 

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import logging
 import secrets
+import time
 from contextlib import AbstractContextManager
 
 import qrcode
@@ -21,6 +22,7 @@ from central import feed, keys
 from central.core import reservations as rules
 from central.core.calendar import end_of_day_ts, parse_date
 from central.core.patients import validate_registration
+from central.core.throttle import LoginGuard
 from central.models import Patient, Poli, Puskesmas, Reservation, database
 from protocol import nik as nikrules
 from protocol.clock import Clock
@@ -105,16 +107,33 @@ def register_patient(form: dict, now: dt.datetime | None = None) -> Patient:
     return patient
 
 
-def login(nik: str, birth_date: str | dt.date) -> Patient | None:
-    """The patient with this NIK and birth date, or None (unknown NIK and wrong date alike)."""
+class TooManyAttempts(ServiceError):
+    status = 429
+
+
+def login(nik: str, birth_date: str | dt.date, client: str = "", guard: LoginGuard | None = None) -> Patient | None:
+    """The patient with this NIK and birth date, or None (unknown NIK and wrong date alike).
+
+    With a ``guard``, raises TooManyAttempts after repeated failures for the NIK or from the
+    client address.
+    """
     nik = nikrules.normalise(nik or "")
     birth = parse_date(birth_date)
-    if len(nik) != 16 or not nik.isdigit() or birth is None:
-        return None
-    patient = Patient.get_or_none(Patient.nik == nik)
+    now = time.monotonic()
+    wait = guard.wait_s(nik, client, now) if guard else 0.0
+    if wait > 0:
+        log.warning("login throttled")
+        raise TooManyAttempts(f"Terlalu banyak percobaan masuk. Coba lagi dalam {int(wait // 60) + 1} menit.")
+    patient = None
+    if len(nik) == 16 and nik.isascii() and nik.isdigit() and birth is not None:
+        patient = Patient.get_or_none(Patient.nik == nik)
     if patient is None or patient.birth_date != birth:
+        if guard:
+            guard.failed(nik, client, now)
         log.info("login failed")
         return None
+    if guard:
+        guard.succeeded(nik)
     log.info("patient %s logged in", patient.id)
     return patient
 

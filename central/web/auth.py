@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from central import services
 from central.web import csrf
@@ -88,7 +88,13 @@ def login():
         if not values["birth_date"]:
             errors["birth_date"] = "Tanggal lahir wajib diisi."
         if not errors:
-            patient = services.login(values["nik"], values["birth_date"])
+            try:
+                patient = services.login(
+                    values["nik"], values["birth_date"], client=request.remote_addr or "",
+                    guard=current_app.extensions["rosma.login_guard"],
+                )
+            except services.TooManyAttempts as e:
+                return render_template("login.html", values=values, errors={}, error=e.message, next_url=next_url), 429
             if patient is None:
                 error = services.LOGIN_FAILED
             else:
