@@ -163,7 +163,9 @@ class CentralSync:
             Node.update(online=body.online, last_seen=utcnow()).where(Node.id == node.id).execute()
             log.info("node %s is %s", node.node_id, "online" if body.online else "offline")
         elif isinstance(body, messages.QueueSnapshot):
-            Node.update(snapshot=json.dumps({"at": body.at, "queues": body.queues})).where(Node.id == node.id).execute()
+            Node.update(snapshot=json.dumps({"at": body.at, "queues": body.queues}), last_seen=utcnow()).where(
+                Node.id == node.id
+            ).execute()
 
     def _send_changes(self, node: Node, after: int) -> None:
         rows, head = feed.changes_after(node, after)

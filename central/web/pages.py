@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, jsonify, render_template, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
 
 from central import services
+from central.queue_view import live_queue
 from central.web.errors import http_error
 
 bp = Blueprint("pages", __name__)
@@ -36,6 +37,17 @@ def puskesmas(code: str):
     info = [_info_line(line) for line in place.info.splitlines() if line.strip()]
     show_hours = "jam buka" not in place.info.lower()
     return render_template("puskesmas.html", place=place, info=info, show_hours=show_hours)
+
+
+@bp.route("/antrian/<code>")
+def queue(code: str):
+    """The puskesmas' queue today, live (refreshes itself); ``?nomor=U001`` shows one's place."""
+    try:
+        place = services.get_puskesmas(code)
+    except services.NotFoundError as e:
+        raise http_error(404, e.message) from None
+    view = live_queue(place, services.now_wib().date(), request.args.get("nomor", ""))
+    return render_template("queue.html", place=place, q=view)
 
 
 def _info_line(line: str) -> tuple[str, str]:

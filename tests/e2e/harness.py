@@ -150,6 +150,7 @@ class System:
                     "mqtt_port": self.broker.port,
                     "mqtt_password": self.central_pw,
                     "seed": True,
+                    "clock_start": f"{self.edge_day}T08:30:00+07:00",  # central and edge share the day
                 }.items()
             )
         )

@@ -74,12 +74,21 @@ def call_and_announce(system, events):
     return called
 
 
+def phone_page(system, number: str) -> str:
+    """The patient's live-queue page at central, as a phone would load it."""
+    r = requests.get(f"{system.central_url}/antrian/cibinong", params={"nomor": number}, timeout=5)
+    assert r.status_code == 200
+    return r.text
+
+
 def test_reserve_scan_print_call_announce_and_visit_reaches_central(system, days):
     events = system.events()
     try:
         _auth, res, text = reserve_and_sync(system, days)
         check_in_and_print(system, events, text)
+        wait_for(lambda: "Nomor U001 berikutnya" in phone_page(system, "U001"), 30, "the phone page to show U001 next")
         call_and_announce(system, events)
+        wait_for(lambda: "Nomor U001 sedang dipanggil" in phone_page(system, "U001"), 30, "the phone page to show the call")
     finally:
         events.close()
     visit = wait_for(lambda: (v := central_visit(system.pg_url, "U001")) and v.state == "done" and v, 30, "the visit at central")
