@@ -41,14 +41,12 @@ def bench_issuance(tmp: Path, synchronous: str, n: int) -> list[float]:
 
     cfg = from_dict({"node_id": "pkm-bench", "puskesmas_code": "bench", "data_dir": str(tmp / synchronous),
                      "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}]})
-    edge_db.PRAGMAS["synchronous"] = synchronous
-    edge_db.connect(cfg.db_path)
+    edge_db.connect(cfg.db_path, synchronous=synchronous)
     svc = QueueService(cfg, Bus(), Clock())
     try:
         return _timed(lambda: svc.issue_walkin("UMUM"), n)
     finally:
         edge_db.database.close()
-        edge_db.PRAGMAS["synchronous"] = "FULL"
 
 
 def bench_qr(n: int) -> tuple[list[float], list[float]]:

@@ -17,10 +17,13 @@ PRAGMAS = {
 }
 
 
-def connect(path: str | Path) -> SqliteDatabase:
-    """Bind the models to the database file at ``path`` (created if missing) and create tables."""
+def connect(path: str | Path, synchronous: str = "FULL") -> SqliteDatabase:
+    """Bind the models to the database file at ``path`` (created if missing) and create tables.
+
+    ``synchronous`` stays FULL on a node; benchmarks compare it with NORMAL.
+    """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = SqliteDatabase(str(path), pragmas=PRAGMAS, check_same_thread=False)
+    db = SqliteDatabase(str(path), pragmas={**PRAGMAS, "synchronous": synchronous}, check_same_thread=False)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     db.create_tables(MODELS, safe=True)

@@ -83,8 +83,11 @@ class QueueService:
         return keys.index(ticket.key) if ticket.key in keys else 0
 
     def _waiting(self, day: str, queues) -> list[q.Waiting]:
+        return [w for w, _label in self._waiting_labelled(day, queues)]
+
+    def _waiting_labelled(self, day: str, queues) -> list[tuple[q.Waiting, str]]:
         rows = Ticket.select().where((Ticket.day == day) & (Ticket.queue.in_(list(queues))) & (Ticket.state == q.WAITING))
-        return [q.Waiting(t.key, t.number, t.priority, dt.datetime.fromisoformat(t.sort_time)) for t in rows]
+        return [(q.Waiting(t.key, t.number, t.priority, dt.datetime.fromisoformat(t.sort_time)), t.label) for t in rows]
 
     def _issue(self, queue, kind, payer, poli=None, rid=None, priority=False, sort_time=None, prefix=None, note=""):
         now = self._now()
@@ -282,8 +285,9 @@ class QueueService:
         day = self._now().date().isoformat()
         queues = {}
         for queue in [*q.REG_QUEUES, *(q.poli_queue(p["code"]) for p in self.config.polis)]:
-            waiting = q.ordered(self._waiting(day, [queue]))
-            labels = {t.key: t.label for t in Ticket.select(Ticket.key, Ticket.label).where(Ticket.key.in_([w.key for w in waiting]))} if waiting else {}
+            labelled = self._waiting_labelled(day, [queue])
+            labels = {w.key: label for w, label in labelled}
+            waiting = q.ordered([w for w, _label in labelled])
             queues[queue] = {"name": self.queue_name(queue), "waiting": [labels[w.key] for w in waiting]}
         calls = (
             Ticket.select()
