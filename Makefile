@@ -12,9 +12,16 @@ setup:
 demo: setup
 	$(PY) -m rosma.cli demo
 
-## make test: install what is missing (incl. Chromium, PostgreSQL), then run the whole suite
+## make lint: the lint gate (ruff check and ruff format --check), also the first step of make test
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## make test: install what is missing (incl. Chromium, PostgreSQL), then the lint gate and the whole suite
 test:
 	bash scripts/bootstrap.sh chromium sox systemd postgresql
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	ROSMA_TEST_PG_URL="$${ROSMA_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" \
 	ESCPOS_CAPABILITIES_PICKLE_DIR="$(CURDIR)/var/escpos" \
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

@@ -36,11 +36,17 @@ def bench_issuance(tmp: Path, synchronous: str, n: int) -> list[float]:
     from edge import db as edge_db
     from edge.bus import Bus
     from edge.config import from_dict
-    from protocol.clock import Clock
     from edge.services import QueueService
+    from protocol.clock import Clock
 
-    cfg = from_dict({"node_id": "pkm-bench", "puskesmas_code": "bench", "data_dir": str(tmp / synchronous),
-                     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}]})
+    cfg = from_dict(
+        {
+            "node_id": "pkm-bench",
+            "puskesmas_code": "bench",
+            "data_dir": str(tmp / synchronous),
+            "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
+        }
+    )
     edge_db.connect(cfg.db_path, synchronous=synchronous)
     svc = QueueService(cfg, Bus(), Clock())
     try:
@@ -50,6 +56,7 @@ def bench_issuance(tmp: Path, synchronous: str, n: int) -> list[float]:
 
 
 def bench_qr(n: int) -> tuple[list[float], list[float]]:
+    import contextlib
     import datetime as dt
 
     from protocol import qrpass
@@ -62,10 +69,8 @@ def bench_qr(n: int) -> tuple[list[float], list[float]]:
     day = dt.date(2026, 11, 26)
 
     def bad():
-        try:
+        with contextlib.suppress(qrpass.PassError):
             qrpass.verify(forged, keys, "cibinong", day, 0)
-        except qrpass.PassError:
-            pass
 
     return _timed(lambda: qrpass.verify(text, keys, "cibinong", day, 0), n), _timed(bad, n)
 
@@ -86,9 +91,25 @@ def bench_central_apply(tmp: Path, batches: int, size: int) -> list[float]:
         evs = []
         for _ in range(size):
             seq += 1
-            evs.append(messages.EventRecord(seq, messages.TICKET_ISSUED, "2026-11-26T08:00:00+07:00", {
-                "ticket": f"k{seq}", "day": "2026-11-26", "queue": "REG-A", "label": "A001", "kind": "walkin",
-                "payer": "UMUM", "poli": None, "rid": None, "issued_at": "2026-11-26T08:00:00+07:00", "parent": None}))
+            evs.append(
+                messages.EventRecord(
+                    seq,
+                    messages.TICKET_ISSUED,
+                    "2026-11-26T08:00:00+07:00",
+                    {
+                        "ticket": f"k{seq}",
+                        "day": "2026-11-26",
+                        "queue": "REG-A",
+                        "label": "A001",
+                        "kind": "walkin",
+                        "payer": "UMUM",
+                        "poli": None,
+                        "rid": None,
+                        "issued_at": "2026-11-26T08:00:00+07:00",
+                        "parent": None,
+                    },
+                )
+            )
         apply_batch(node, messages.EventBatch(tuple(evs)))
 
     try:

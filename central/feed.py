@@ -51,9 +51,7 @@ def publish_reservation(r: Reservation) -> None:
 
 def backfill_node(node: Node) -> None:
     """Give a newly provisioned node the reservations that already exist for its puskesmas."""
-    for r in Reservation.select().where(
-        (Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")
-    ):
+    for r in Reservation.select().where((Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")):
         _append_to(node, messages.RESERVATION_UPSERT, reservation_data(r))
 
 

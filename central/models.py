@@ -21,7 +21,7 @@ database = DatabaseProxy()
 
 def utcnow() -> dt.datetime:
     """Naive UTC timestamp, the form every DateTimeField here stores."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(Model):

@@ -25,8 +25,8 @@ from central.core.patients import validate_registration
 from central.core.throttle import LoginGuard
 from central.models import Patient, Poli, Puskesmas, Reservation, database
 from protocol import nik as nikrules
-from protocol.clock import Clock
 from protocol import qrpass
+from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,12 @@ def slot_availability(code: str, poli_code: str, day_text: str, days: int, now: 
     for slot in rules.slots_for(day):
         remaining = max(poli.slot_quota - taken.get(slot, 0), 0)
         slots.append(
-            {"slot": slot, "quota": poli.slot_quota, "remaining": remaining, "available": slot in bookable and remaining > 0}
+            {
+                "slot": slot,
+                "quota": poli.slot_quota,
+                "remaining": remaining,
+                "available": slot in bookable and remaining > 0,
+            }
         )
     return {"puskesmas": place.code, "poli": poli.code, "date": day.isoformat(), "slots": slots}
 

@@ -48,8 +48,16 @@ def _apply_event(node: Node, ev: messages.EventRecord) -> None:
     d = ev.data
     if ev.type == messages.TICKET_ISSUED:
         Visit.insert(
-            node=node, ticket_key=d["ticket"], puskesmas=node.puskesmas_id, label=d["label"], queue=d["queue"],
-            poli=d.get("poli"), payer=d["payer"], rid=d.get("rid"), day=d["day"], issued_at=d["issued_at"],
+            node=node,
+            ticket_key=d["ticket"],
+            puskesmas=node.puskesmas_id,
+            label=d["label"],
+            queue=d["queue"],
+            poli=d.get("poli"),
+            payer=d["payer"],
+            rid=d.get("rid"),
+            day=d["day"],
+            issued_at=d["issued_at"],
         ).on_conflict_ignore().execute()
         return
     if ev.type == messages.RESERVATION_CHECKED_IN:
@@ -86,7 +94,9 @@ class CentralSync:
     POLL_S = 1.0
 
     def __init__(self, host: str, port: int, username: str, password: str, client_id: str | None = None):
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=15)
         self.client.on_connect = self._on_connect

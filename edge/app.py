@@ -11,8 +11,8 @@ from flask import Flask
 from edge import db as edge_db
 from edge.bus import Bus
 from edge.config import EdgeConfig
-from protocol.clock import Clock
 from edge.services import QueueService
+from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 

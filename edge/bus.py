@@ -8,8 +8,8 @@ be sent what it missed (SSE Last-Event-ID).
 
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import queue
 import threading
 from collections import deque
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class Subscription:
-    def __init__(self, bus: "Bus", maxsize: int):
+    def __init__(self, bus: Bus, maxsize: int):
         self._bus = bus
         self.queue: queue.Queue = queue.Queue(maxsize)
 

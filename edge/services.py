@@ -16,9 +16,9 @@ from peewee import IntegrityError
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.core import queue as q
-from protocol.clock import WIB, Clock
 from edge.models import Announcement, CheckIn, Outbox, PrintJob, QueueCounter, Reservation, ScanLog, Ticket, database
 from protocol import messages, qrpass
+from protocol.clock import WIB, Clock
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,9 @@ class QueueService:
         return [w for w, _label in self._waiting_labelled(day, queues)]
 
     def _waiting_labelled(self, day: str, queues) -> list[tuple[q.Waiting, str]]:
-        rows = Ticket.select().where((Ticket.day == day) & (Ticket.queue.in_(list(queues))) & (Ticket.state == q.WAITING))
+        rows = Ticket.select().where(
+            (Ticket.day == day) & (Ticket.queue.in_(list(queues))) & (Ticket.state == q.WAITING)
+        )
         return [(q.Waiting(t.key, t.number, t.priority, dt.datetime.fromisoformat(t.sort_time)), t.label) for t in rows]
 
     def _issue(self, queue, kind, payer, poli=None, rid=None, priority=False, sort_time=None, prefix=None, note=""):
@@ -178,17 +180,28 @@ class QueueService:
                 if known is None:  # booked after the last sync: the signature is enough to admit
                     log.info("checking in a reservation not yet synced to this node")
                 t = self._issue(
-                    queue, "reservation", p.payer, poli=p.poli, rid=p.rid,
-                    sort_time=q.reservation_sort_time(start, now), prefix=poli["prefix"], note=note,
+                    queue,
+                    "reservation",
+                    p.payer,
+                    poli=p.poli,
+                    rid=p.rid,
+                    sort_time=q.reservation_sort_time(start, now),
+                    prefix=poli["prefix"],
+                    note=note,
                 )
                 CheckIn.create(rid=p.rid, ticket_key=t.key, at=t.issued_at)
-                self._outbox(messages.RESERVATION_CHECKED_IN, {"rid": p.rid, "ticket": t.key, "label": t.label, "at": t.issued_at})
+                self._outbox(
+                    messages.RESERVATION_CHECKED_IN,
+                    {"rid": p.rid, "ticket": t.key, "label": t.label, "at": t.issued_at},
+                )
         except IntegrityError:
             first = CheckIn.get(CheckIn.rid == p.rid)
             prev = Ticket.get(Ticket.key == first.ticket_key)
             at = dt.datetime.fromisoformat(first.at).strftime("%H:%M")
             raise CheckinRefused(
-                "again", f"QR ini sudah dipakai check-in pukul {at}, nomor antrian {prev.label}. Tiket tidak dicetak lagi.", prev
+                "again",
+                f"QR ini sudah dipakai check-in pukul {at}, nomor antrian {prev.label}. Tiket tidak dicetak lagi.",
+                prev,
             ) from None
         log.info("reservation checked in as %s", t.label)
         self._changed(ticket=t.key)
@@ -197,16 +210,26 @@ class QueueService:
     def _log_scan(self, ok: bool, code: str, message: str, ticket: Ticket | None) -> None:
         with database.atomic("IMMEDIATE"):
             row = ScanLog.create(
-                at=self._now().isoformat(timespec="seconds"), ok=ok, code=code, message=message,
-                ticket_key=ticket.key if ticket else None, label=ticket.label if ticket else None,
+                at=self._now().isoformat(timespec="seconds"),
+                ok=ok,
+                code=code,
+                message=message,
+                ticket_key=ticket.key if ticket else None,
+                label=ticket.label if ticket else None,
             )
         self.bus.publish({"type": "scan", "id": row.id, "ok": ok, "code": code, "message": message, "label": row.label})
 
     # ---- staff ---------------------------------------------------------------------------
     def counters(self) -> list[dict]:
         """Places that call patients: each loket and each poli."""
-        out = [{"id": f"loket-{i}", "name": f"Loket {i}", "queues": list(q.REG_QUEUES)} for i in range(1, self.config.lokets + 1)]
-        out += [{"id": f"poli-{p['code']}", "name": p["name"], "queues": [q.poli_queue(p["code"])]} for p in self.config.polis]
+        out = [
+            {"id": f"loket-{i}", "name": f"Loket {i}", "queues": list(q.REG_QUEUES)}
+            for i in range(1, self.config.lokets + 1)
+        ]
+        out += [
+            {"id": f"poli-{p['code']}", "name": p["name"], "queues": [q.poli_queue(p["code"])]}
+            for p in self.config.polis
+        ]
         return out
 
     def counter(self, counter_id: str) -> dict:
@@ -240,9 +263,19 @@ class QueueService:
                 self._apply(t, "transfer")
                 now = self._now()
                 nt = Ticket.create(
-                    key=secrets.token_hex(8), day=t.day, queue=q.poli_queue(poli["code"]), number=0, label=t.label,
-                    kind="transfer", payer=t.payer, poli=poli["code"], priority=t.priority, state=q.WAITING,
-                    sort_time=now.isoformat(), issued_at=now.isoformat(timespec="seconds"), parent=t.key,
+                    key=secrets.token_hex(8),
+                    day=t.day,
+                    queue=q.poli_queue(poli["code"]),
+                    number=0,
+                    label=t.label,
+                    kind="transfer",
+                    payer=t.payer,
+                    poli=poli["code"],
+                    priority=t.priority,
+                    state=q.WAITING,
+                    sort_time=now.isoformat(),
+                    issued_at=now.isoformat(timespec="seconds"),
+                    parent=t.key,
                 )
                 self._outbox(messages.TICKET_ISSUED, self._ticket_data(nt))
             else:
@@ -260,7 +293,16 @@ class QueueService:
             t.called_at = t.called_at if action == "recall" else now
             t.destination = destination
             Announcement.create(ticket_key=t.key, label=t.label, destination=destination, created_at=now)
-            self._outbox(messages.TICKET_CALLED, {"ticket": t.key, "label": t.label, "destination": destination, "at": now, "recall": action == "recall"})
+            self._outbox(
+                messages.TICKET_CALLED,
+                {
+                    "ticket": t.key,
+                    "label": t.label,
+                    "destination": destination,
+                    "at": now,
+                    "recall": action == "recall",
+                },
+            )
         else:
             if t.state in q.FINAL_STATES:
                 t.finished_at = now
@@ -309,7 +351,11 @@ class QueueService:
         c = self.counter(counter_id)
         return (
             Ticket.select()
-            .where((Ticket.day == self._now().date().isoformat()) & (Ticket.destination == c["name"]) & Ticket.state.in_([q.CALLED, q.SERVING]))
+            .where(
+                (Ticket.day == self._now().date().isoformat())
+                & (Ticket.destination == c["name"])
+                & Ticket.state.in_([q.CALLED, q.SERVING])
+            )
             .order_by(Ticket.called_at.desc())
             .first()
         )

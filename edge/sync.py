@@ -16,9 +16,9 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from peewee import fn
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from peewee import fn
 
 from edge.bus import Bus
 from edge.config import EdgeConfig
@@ -38,7 +38,9 @@ def get_state(key: str, default: str = "0") -> str:
 
 
 def set_state(key: str, value: str) -> None:
-    SyncState.insert(key=key, value=value).on_conflict(conflict_target=[SyncState.key], update={SyncState.value: value}).execute()
+    SyncState.insert(key=key, value=value).on_conflict(
+        conflict_target=[SyncState.key], update={SyncState.value: value}
+    ).execute()
 
 
 class SyncClient:
@@ -56,7 +58,9 @@ class SyncClient:
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.node, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(config.mqtt_username or self.node, config.mqtt_password)
-        self.client.will_set(topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(False)), qos=1, retain=True)
+        self.client.will_set(
+            topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(False)), qos=1, retain=True
+        )
         self.client.reconnect_delay_set(min_delay=1, max_delay=15)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -69,7 +73,9 @@ class SyncClient:
         self.status.set("sync", False, "Belum terhubung ke server pusat")
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 86400
-        self.client.connect_async(self.config.mqtt_host, self.config.mqtt_port, keepalive=20, clean_start=False, properties=props)
+        self.client.connect_async(
+            self.config.mqtt_host, self.config.mqtt_port, keepalive=20, clean_start=False, properties=props
+        )
         self.client.loop_start()
         self.thread.start()
         self.bus_thread.start()
@@ -78,7 +84,9 @@ class SyncClient:
         self.stop.set()
         self.wake.set()
         if self.connected.is_set():
-            self.client.publish(topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(False)), qos=1, retain=True)
+            self.client.publish(
+                topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(False)), qos=1, retain=True
+            )
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -90,7 +98,9 @@ class SyncClient:
             return
         log.info("connected to the broker")
         client.subscribe(topics.node_down_filter(self.node), qos=1)
-        client.publish(topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(True)), qos=1, retain=True)
+        client.publish(
+            topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(True)), qos=1, retain=True
+        )
         self._pull()
         with self.lock:
             self.in_flight_until = 0
@@ -201,9 +211,7 @@ class SyncClient:
         rows = list(Outbox.select().where(~Outbox.delivered).order_by(Outbox.seq).limit(BATCH))
         if not rows:
             return
-        batch = messages.EventBatch(
-            tuple(messages.EventRecord(r.seq, r.type, r.at, json.loads(r.data)) for r in rows)
-        )
+        batch = messages.EventBatch(tuple(messages.EventRecord(r.seq, r.type, r.at, json.loads(r.data)) for r in rows))
         info = self.client.publish(topics.up(self.node, topics.UP_EVENTS), messages.encode(batch), qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("could not publish events (rc=%s); will retry", info.rc)

@@ -7,20 +7,21 @@ job written before a crash is still done after the restart.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
-from devices.audio import AudioError, Announcer, ClipLibrary, open_audio
+from devices.audio import Announcer, AudioError, ClipLibrary, open_audio
 from devices.printer import PrinterError, TicketLayout, open_printer
 from devices.scanner import ScannerError, open_scanner
 from edge.bus import Bus
 from edge.core import speech
-from protocol.clock import WIB
 from edge.models import Announcement, PrintJob, Ticket, database
 from edge.services import CheckinRefused, QueueService
+from protocol.clock import WIB
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +194,8 @@ class ScannerWorker(Worker):
 
     def _on_scan(self, text: str) -> None:
         self.alive_at = time.monotonic()
-        try:
+        with contextlib.suppress(CheckinRefused):  # already logged and shown on the kiosk by the service
             self.service.check_in(text)
-        except CheckinRefused:
-            pass  # already logged and shown on the kiosk by the service
 
 
 class ClockWatch(Worker):
@@ -231,7 +230,11 @@ class ClockWatch(Worker):
         now = self.clock.now()
         seen = get_state("clock_seen", "")
         if seen and now < dt.datetime.fromisoformat(seen) - self.SLACK:
-            self.status.set("clock", False, f"Jam perangkat mundur (terakhir {seen[:16].replace('T', ' ')}); periksa jam sebelum melayani")
+            self.status.set(
+                "clock",
+                False,
+                f"Jam perangkat mundur (terakhir {seen[:16].replace('T', ' ')}); periksa jam sebelum melayani",
+            )
             return
         with database.atomic():
             set_state("clock_seen", now.isoformat(timespec="seconds"))

@@ -25,8 +25,14 @@ TICKET_TRANSFERRED = "ticket.transferred"
 RESERVATION_CHECKED_IN = "reservation.checked_in"
 EVENT_TYPES = frozenset(
     {
-        TICKET_ISSUED, TICKET_CALLED, TICKET_SERVING, TICKET_DONE, TICKET_NO_SHOW, TICKET_CANCELLED,
-        TICKET_TRANSFERRED, RESERVATION_CHECKED_IN,
+        TICKET_ISSUED,
+        TICKET_CALLED,
+        TICKET_SERVING,
+        TICKET_DONE,
+        TICKET_NO_SHOW,
+        TICKET_CANCELLED,
+        TICKET_TRANSFERRED,
+        RESERVATION_CHECKED_IN,
     }
 )
 
@@ -162,7 +168,11 @@ def decode(kind: str, payload: bytes) -> Any:
                 e = _dict(e, "event")
                 if not isinstance(e.get("type"), str) or e["type"] not in EVENT_TYPES:
                     raise MessageError(f"unknown event type {e.get('type')!r}")
-                events.append(EventRecord(_int(e.get("seq"), "seq"), e["type"], _str(e.get("at"), "at"), _dict(e.get("data"), "data")))
+                events.append(
+                    EventRecord(
+                        _int(e.get("seq"), "seq"), e["type"], _str(e.get("at"), "at"), _dict(e.get("data"), "data")
+                    )
+                )
             seqs = [e.seq for e in events]
             if seqs != sorted(set(seqs)):
                 raise MessageError("event seqs must be strictly increasing")

@@ -56,12 +56,12 @@ class SigningKey:
     public: bytes  # raw 32 bytes
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls) -> SigningKey:
         key = Ed25519PrivateKey.generate()
         return cls.from_private(key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
 
     @classmethod
-    def from_private(cls, raw: bytes) -> "SigningKey":
+    def from_private(cls, raw: bytes) -> SigningKey:
         key = Ed25519PrivateKey.from_private_bytes(raw)
         public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return cls(key_id(public), raw, public)
@@ -113,7 +113,9 @@ def verify(text: str, public_keys: dict[str, bytes], puskesmas: str, today: dt.d
     except (ValueError, TypeError):
         raise PassError("format", "Isi kode QR tidak dikenali.") from None
     if p.puskesmas != puskesmas:
-        raise PassError("other-puskesmas", "Reservasi ini untuk puskesmas lain. Silakan ke puskesmas yang dipilih saat reservasi.")
+        raise PassError(
+            "other-puskesmas", "Reservasi ini untuk puskesmas lain. Silakan ke puskesmas yang dipilih saat reservasi."
+        )
     if p.date != today.isoformat():
         when = dt.date.fromisoformat(p.date).strftime("%d-%m-%Y")
         if p.date > today.isoformat():

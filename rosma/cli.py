@@ -83,12 +83,19 @@ def provision(args) -> int:
     _logging(cfg.log_level)
     db.connect(cfg.database_url)
     local = {
-        k: v for k, v in vars(args).items()
+        k: v
+        for k, v in vars(args).items()
         if k in ("printer_uri", "scanner_uri", "audio_uri", "http_port", "data_dir", "clock_start") and v is not None
     }
     bundle = provision_node(
-        args.puskesmas, args.node_id or f"pkm-{args.puskesmas}", Path(args.broker_dir), Path(args.out),
-        mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, lokets=args.lokets, **local,
+        args.puskesmas,
+        args.node_id or f"pkm-{args.puskesmas}",
+        Path(args.broker_dir),
+        Path(args.out),
+        mqtt_host=args.mqtt_host,
+        mqtt_port=args.mqtt_port,
+        lokets=args.lokets,
+        **local,
     )
     if args.broker_pid:
         from provisioning import broker
@@ -112,14 +119,16 @@ def scan(args) -> int:
         return 1
     text = args.text
     if args.png:
-        import zxingcpp
         from PIL import Image
 
-        found = zxingcpp.read_barcodes(Image.open(args.png).convert("L"))
-        if not found:
-            print(f"no QR code found in {args.png}", file=sys.stderr)
+        from devices.scanner.image import read_qr_codes
+
+        found = read_qr_codes(Image.open(args.png))
+        if len(found) != 1:
+            what = "no QR code" if not found else f"{len(found)} QR codes"
+            print(f"{what} found in {args.png}; give a picture of one reservation QR", file=sys.stderr)
             return 1
-        text = found[0].text
+        text = found[0]
     if not text:
         print("give the QR text or --png FILE", file=sys.stderr)
         return 2

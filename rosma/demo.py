@@ -64,16 +64,19 @@ def run_demo(base: Path, puskesmas: str) -> int:
     clock_start = demo_clock_start()
     central_cfg = base / "central.toml"
     if not central_cfg.exists():
-        write_toml(central_cfg, {
-            "database_url": f"sqlite:///{base / 'central.db'}",
-            "secret_key": secrets.token_urlsafe(32),
-            "http_host": "0.0.0.0",
-            "http_port": central_port,
-            "mqtt_port": mqtt_port,
-            "mqtt_password": secrets.token_urlsafe(24),
-            "seed": True,
-            "embedded_sync": True,
-        })
+        write_toml(
+            central_cfg,
+            {
+                "database_url": f"sqlite:///{base / 'central.db'}",
+                "secret_key": secrets.token_urlsafe(32),
+                "http_host": "0.0.0.0",
+                "http_port": central_port,
+                "mqtt_port": mqtt_port,
+                "mqtt_password": secrets.token_urlsafe(24),
+                "seed": True,
+                "embedded_sync": True,
+            },
+        )
     _set_toml_key(central_cfg, "clock_start", clock_start)
     from central import config as cconfig
     from central import db
@@ -99,9 +102,18 @@ def run_demo(base: Path, puskesmas: str) -> int:
         threading.Thread(target=fifo_bridge, args=(fifo, master, stop), daemon=True).start()
         edge_cfg = base / "edge.toml"
         bundle = provision_node(
-            puskesmas, f"pkm-{puskesmas}", broker.directory, edge_cfg, "127.0.0.1", mqtt_port,
-            printer_uri=f"file://{base / 'printer'}/", scanner_uri=f"serial://{slave_path}",
-            audio_uri=f"wavdir://{base / 'audio'}", http_host="0.0.0.0", http_port=edge_port, data_dir=str(base / "edge"),
+            puskesmas,
+            f"pkm-{puskesmas}",
+            broker.directory,
+            edge_cfg,
+            "127.0.0.1",
+            mqtt_port,
+            printer_uri=f"file://{base / 'printer'}/",
+            scanner_uri=f"serial://{slave_path}",
+            audio_uri=f"wavdir://{base / 'audio'}",
+            http_host="0.0.0.0",
+            http_port=edge_port,
+            data_dir=str(base / "edge"),
             clock_start=clock_start,
         )
         (base / "printer").mkdir(exist_ok=True)
@@ -111,12 +123,13 @@ def run_demo(base: Path, puskesmas: str) -> int:
         logs = base / "logs"
         logs.mkdir(exist_ok=True)
         print("==> starting central (SQLite, seed data, sync)")
-        procs.append(subprocess.Popen([*rosma, "central", "run", "--config", str(central_cfg)], env=env, stderr=open(logs / "central.log", "ab")))
+        procs.append(_spawn([*rosma, "central", "run", "--config", str(central_cfg)], env, logs / "central.log"))
         wait_http(f"http://127.0.0.1:{central_port}/", procs[-1])
         print("==> starting the edge node for", puskesmas)
-        procs.append(subprocess.Popen([*rosma, "edge", "run", "--config", str(edge_cfg)], env=env, stderr=open(logs / "edge.log", "ab")))
+        procs.append(_spawn([*rosma, "edge", "run", "--config", str(edge_cfg)], env, logs / "edge.log"))
         wait_http(f"http://127.0.0.1:{edge_port}/api/status", procs[-1])
-        print(f"""
+        print(
+            f"""
 Rosma demo is running (Ctrl-C to stop).
 
   Patient site (phone/web) : http://127.0.0.1:{central_port}/
@@ -127,10 +140,12 @@ Rosma demo is running (Ctrl-C to stop).
 
   Scanner (pty)            : {slave_path}
   Scan a reservation QR    : .venv/bin/rosma scan --png downloaded-qr.png   (or: .venv/bin/rosma scan 'RS1:...')
-  Printed tickets          : {base / 'printer'}/ticket-*.txt (and .png)
-  Announcements (WAV)      : {base / 'audio'}/
+  Printed tickets          : {base / "printer"}/ticket-*.txt (and .png)
+  Announcements (WAV)      : {base / "audio"}/
   Logs                     : {logs}/
-{clock_note(clock_start)}""", flush=True)
+{clock_note(clock_start)}""",
+            flush=True,
+        )
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)  # idle until Ctrl-C or a child exits
         print("a process exited; see the logs in", logs, file=sys.stderr)
@@ -172,13 +187,20 @@ def clock_note(clock_start: str) -> str:
     if not clock_start:
         return ""
     when = dt.datetime.fromisoformat(clock_start)
-    return (f"  Demo clock               : starts at {when:%d-%m-%Y %H:%M} WIB (outside service hours now),\n"
-            f"                             so reserve for that day and check in right away.\n")
+    return (
+        f"  Demo clock               : starts at {when:%d-%m-%Y %H:%M} WIB (outside service hours now),\n"
+        f"                             so reserve for that day and check in right away.\n"
+    )
 
 
 def _set_toml_key(path: Path, key: str, value: str) -> None:
     lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(f"{key} =")]
     path.write_text("\n".join(lines + [f"{toml_key(key)} = {toml_value(value)}"]) + "\n")
+
+
+def _spawn(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, env=env, stderr=log)
 
 
 def _interrupt(signum, frame):

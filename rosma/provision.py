@@ -85,7 +85,12 @@ def write_edge_config(path: Path, bundle: EdgeBundle, extra: dict) -> Path:
     """Write the edge config: the bundle's fields plus local settings (mode 0600: it holds a password)."""
     values = {**dataclasses.asdict(bundle), **extra}
     scalars = [f"{toml_key(k)} = {toml_value(v)}" for k, v in values.items() if not isinstance(v, (dict, list))]
-    lines = [f"# Rosma edge config for node {bundle.node_id} (holds the broker password)", *scalars, "", "[qr_public_keys]"]
+    lines = [
+        f"# Rosma edge config for node {bundle.node_id} (holds the broker password)",
+        *scalars,
+        "",
+        "[qr_public_keys]",
+    ]
     lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in values["qr_public_keys"].items()]
     for poli in values["polis"]:
         lines += ["", "[[polis]]", *(f"{k} = {toml_value(v)}" for k, v in poli.items())]

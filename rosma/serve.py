@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import sdnotify
 from waitress import create_server
@@ -13,13 +13,17 @@ from waitress import create_server
 log = logging.getLogger(__name__)
 
 
-def serve(app, host: str, port: int, healthy: Callable[[], bool], on_stop: Callable[[], None], threads: int = 32) -> None:
+def serve(
+    app, host: str, port: int, healthy: Callable[[], bool], on_stop: Callable[[], None], threads: int = 32
+) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; then call ``on_stop``.
 
     Under systemd (Type=notify) sends READY=1 once listening, and WATCHDOG=1 every 10 s while
     ``healthy()`` is true, so a hung worker gets the service restarted.
     """
-    server = create_server(app, host=host, port=port, threads=threads, channel_timeout=60, clear_untrusted_proxy_headers=True)
+    server = create_server(
+        app, host=host, port=port, threads=threads, channel_timeout=60, clear_untrusted_proxy_headers=True
+    )
     notifier = sdnotify.SystemdNotifier()
     stop = threading.Event()
 

@@ -157,9 +157,13 @@ def test_scan_follows_project_imports():
         pytest.param("def f():\n    from peewee import Model\n", {"peewee"}, id="lazy-from-import"),
         pytest.param("try:\n    import serial.tools\nexcept ImportError:\n    pass\n", {"serial.tools"}, id="guarded"),
         pytest.param(
-            "class C:\n    def m(self):\n        import paho.mqtt.client as mqtt\n", {"paho.mqtt.client"}, id="in-method"
+            "class C:\n    def m(self):\n        import paho.mqtt.client as mqtt\n",
+            {"paho.mqtt.client"},
+            id="in-method",
         ),
-        pytest.param("import importlib\nimportlib.import_module('escpos.printer')\n", {"escpos.printer"}, id="import-module"),
+        pytest.param(
+            "import importlib\nimportlib.import_module('escpos.printer')\n", {"escpos.printer"}, id="import-module"
+        ),
         pytest.param("__import__('evdev')\n", {"evdev"}, id="dunder-import"),
         pytest.param("if False:\n    import requests, waitress\n", {"requests", "waitress"}, id="dead-branch"),
         pytest.param("from psycopg2 import extras\n", {"psycopg2"}, id="from-import"),

@@ -45,10 +45,22 @@ def register():
 def login():
     """Exchange NIK + birth date for a bearer token."""
     data = _json_body()
-    patient = services.login(data.get("nik") or "", data.get("birth_date") or "", client=request.remote_addr or "", guard=current_app.extensions["rosma.login_guard"])
+    patient = services.login(
+        data.get("nik") or "",
+        data.get("birth_date") or "",
+        client=request.remote_addr or "",
+        guard=current_app.extensions["rosma.login_guard"],
+    )
     if patient is None:
         raise http_error(401, services.LOGIN_FAILED)
-    return jsonify({"token": tokens.issue(patient.id), "token_type": "Bearer", "expires_in": tokens.MAX_AGE, "patient": schema.patient(patient)})
+    return jsonify(
+        {
+            "token": tokens.issue(patient.id),
+            "token_type": "Bearer",
+            "expires_in": tokens.MAX_AGE,
+            "patient": schema.patient(patient),
+        }
+    )
 
 
 @bp.get("/me")

@@ -90,7 +90,9 @@ def login():
         if not errors:
             try:
                 patient = services.login(
-                    values["nik"], values["birth_date"], client=request.remote_addr or "",
+                    values["nik"],
+                    values["birth_date"],
+                    client=request.remote_addr or "",
                     guard=current_app.extensions["rosma.login_guard"],
                 )
             except services.TooManyAttempts as e:

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
 
 from central import services
+from central.core import reservations as rules
 from central.queue_view import live_queue
 from central.web.errors import http_error
 
@@ -21,9 +22,7 @@ def home():
     upcoming = []
     if g.patient is not None:
         today = services.now_wib().date()
-        upcoming = [
-            r for r in services.history(g.patient) if r.status == rules.ACTIVE and r.date >= today
-        ][::-1][:3]
+        upcoming = [r for r in services.history(g.patient) if r.status == rules.ACTIVE and r.date >= today][::-1][:3]
     return render_template("home.html", places=services.list_puskesmas(), upcoming=upcoming)
 
 

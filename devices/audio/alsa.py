@@ -38,9 +38,7 @@ class AlsaAudio(AudioPort):
         timeout = read_wav(wav).duration + _SLACK_S
         command = ["aplay", "-q", "-D", self.device, "-"]
         try:
-            result = subprocess.run(
-                command, input=wav, capture_output=True, timeout=timeout, check=False
-            )
+            result = subprocess.run(command, input=wav, capture_output=True, timeout=timeout, check=False)
         except FileNotFoundError as exc:
             self._fail("aplay not found", "Program aplay tidak terpasang", exc)
         except subprocess.TimeoutExpired as exc:
@@ -50,9 +48,7 @@ class AlsaAudio(AudioPort):
                 exc,
             )
         except OSError as exc:
-            self._fail(
-                f"aplay could not start: {exc}", "Perangkat suara tidak tersedia", exc
-            )
+            self._fail(f"aplay could not start: {exc}", "Perangkat suara tidak tersedia", exc)
         if result.returncode != 0:
             stderr = result.stderr.decode("utf-8", "replace").strip()
             self._fail(
@@ -63,9 +59,7 @@ class AlsaAudio(AudioPort):
         log.debug("played %s on ALSA device %s", name, self.device)
         return None
 
-    def _fail(
-        self, detail: str, message: str, cause: Exception | None = None
-    ) -> NoReturn:
+    def _fail(self, detail: str, message: str, cause: Exception | None = None) -> NoReturn:
         log.error("announcement failed on ALSA device %s: %s", self.device, detail)
         self._last_error = message
         raise AudioError(f"{message} ({self.device})") from cause

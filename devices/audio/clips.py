@@ -70,9 +70,7 @@ class ClipLibrary:
     AudioError.
     """
 
-    def __init__(
-        self, cache_dir: str | Path, voice: str = "id", rate: int = 140
-    ) -> None:
+    def __init__(self, cache_dir: str | Path, voice: str = "id", rate: int = 140) -> None:
         self.cache_dir = Path(cache_dir)
         self.voice = voice
         self.rate = int(rate)
@@ -81,9 +79,7 @@ class ClipLibrary:
 
     def path_for(self, phrase: str) -> Path:
         """Where the clip of phrase is (or will be) cached; ValueError if blank."""
-        return self.cache_dir / clip_filename(
-            normalize_phrase(phrase), self.voice, self.rate
-        )
+        return self.cache_dir / clip_filename(normalize_phrase(phrase), self.voice, self.rate)
 
     def clip(self, phrase: str) -> Path:
         """The cached clip of phrase, rendered first if needed.
@@ -116,18 +112,14 @@ class ClipLibrary:
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
                     write_atomic(path, chime_wav(CLIP_RATE))
                 except OSError as exc:
-                    raise AudioError(
-                        f"Folder suara tidak dapat ditulis: {self.cache_dir}"
-                    ) from exc
+                    raise AudioError(f"Folder suara tidak dapat ditulis: {self.cache_dir}") from exc
         return path
 
     def _render(self, phrases: list[str]) -> None:
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise AudioError(
-                f"Folder suara tidak dapat ditulis: {self.cache_dir}"
-            ) from exc
+            raise AudioError(f"Folder suara tidak dapat ditulis: {self.cache_dir}") from exc
         command = [
             sys.executable, "-m", "devices.audio.render",
             "--voice", self.voice, "--rate", str(self.rate),
@@ -136,15 +128,11 @@ class ClipLibrary:
         env = dict(os.environ)
         if _PACKAGE_ROOT.name not in {"site-packages", "dist-packages"}:
             # Running from a source checkout: let the child import the same code.
-            env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")])
-            )
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
         timeout = _BASE_TIMEOUT_S + _PER_PHRASE_TIMEOUT_S * len(phrases)
         log.info("rendering %s voice clip(s) with voice %s", len(phrases), self.voice)
         try:
-            result = subprocess.run(
-                command, capture_output=True, env=env, timeout=timeout, check=False
-            )
+            result = subprocess.run(command, capture_output=True, env=env, timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.error("clip renderer did not run: %s", exc)
             raise AudioError("Sintesis suara gagal") from exc

@@ -31,10 +31,6 @@ def open_audio(uri: str) -> AudioPort:
         parts = urlsplit(uri)
         path = unquote(parts.path)
         if parts.netloc or not path.startswith("/") or parts.query or parts.fragment:
-            raise ValueError(
-                f"invalid audio URI {uri!r}: expected wavdir:///absolute/path"
-            )
+            raise ValueError(f"invalid audio URI {uri!r}: expected wavdir:///absolute/path")
         return WavdirAudio(Path(path))
-    raise ValueError(
-        f"invalid audio URI {uri!r}: expected alsa:<device>, wavdir:///path or none"
-    )
+    raise ValueError(f"invalid audio URI {uri!r}: expected alsa:<device>, wavdir:///path or none")

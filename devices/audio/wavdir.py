@@ -45,12 +45,8 @@ class WavdirAudio(AudioPort):
                 log.info("announcement %s written to %s", name, path)
                 return str(path)
         except OSError as exc:
-            log.error(
-                "cannot write announcement %s to %s: %s", name, self.directory, exc
-            )
-            raise AudioError(
-                f"Rekaman suara tidak dapat disimpan di {self.directory}"
-            ) from exc
+            log.error("cannot write announcement %s to %s: %s", name, self.directory, exc)
+            raise AudioError(f"Rekaman suara tidak dapat disimpan di {self.directory}") from exc
         raise AudioError(f"Terlalu banyak rekaman bernama {stem} di {self.directory}")
 
     def status(self) -> tuple[bool, str]:

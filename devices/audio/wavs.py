@@ -48,9 +48,7 @@ def read_wav(source: bytes | Path) -> Wav:
     """Decode a PCM WAV from bytes or a file; AudioError if unreadable or not one."""
     name = str(source) if isinstance(source, Path) else "WAV data"
     try:
-        with wave.open(
-            str(source) if isinstance(source, Path) else io.BytesIO(source), "rb"
-        ) as f:
+        with wave.open(str(source) if isinstance(source, Path) else io.BytesIO(source), "rb") as f:
             fmt = WavFormat(f.getnchannels(), f.getsampwidth(), f.getframerate())
             frames = f.readframes(f.getnframes())
     except (OSError, EOFError, wave.Error) as exc:
@@ -73,9 +71,7 @@ def wav_bytes(wav: Wav) -> bytes:
 
 def _samples(wav: Wav) -> array:
     samples = array(_TYPECODES[wav.format.width])
-    samples.frombytes(
-        wav.frames[: len(wav.frames) - len(wav.frames) % wav.format.width]
-    )
+    samples.frombytes(wav.frames[: len(wav.frames) - len(wav.frames) % wav.format.width])
     if sys.byteorder == "big":
         samples.byteswap()
     return samples
@@ -114,17 +110,13 @@ def trim_silence(wav: Wav, threshold: float = 0.005, pad_ms: int = 15) -> Wav:
     first = next((i for i, s in enumerate(samples) if abs(s - centre) > limit), None)
     if first is None:
         raise AudioError("Suara hasil sintesis kosong (hening)")
-    last = next(
-        i for i in range(len(samples) - 1, -1, -1) if abs(samples[i] - centre) > limit
-    )
+    last = next(i for i in range(len(samples) - 1, -1, -1) if abs(samples[i] - centre) > limit)
     channels = wav.format.channels
     pad = int(wav.format.rate * pad_ms / 1000)
     start_frame = max(first // channels - pad, 0)
     end_frame = min(last // channels + 1 + pad, len(samples) // channels)
     frame_size = wav.format.width * channels
-    return Wav(
-        wav.format, wav.frames[start_frame * frame_size : end_frame * frame_size]
-    )
+    return Wav(wav.format, wav.frames[start_frame * frame_size : end_frame * frame_size])
 
 
 def silence(fmt: WavFormat, ms: int) -> bytes:
@@ -149,9 +141,7 @@ def join_wavs(parts: list[Path], gap_ms: int = 120) -> bytes:
     fmt = decoded[0].format
     for path, part in zip(parts, decoded, strict=True):
         if part.format != fmt:
-            raise AudioError(
-                f"Format suara berbeda: {path} ({part.format}, seharusnya {fmt})"
-            )
+            raise AudioError(f"Format suara berbeda: {path} ({part.format}, seharusnya {fmt})")
     gap = silence(fmt, gap_ms)
     return wav_bytes(Wav(fmt, gap.join(part.frames for part in decoded)))
 

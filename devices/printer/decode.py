@@ -220,9 +220,7 @@ class _Decoder:
             return
         width_bytes = header[2] | header[3] << 8
         height = header[4] | header[5] << 8
-        self.add_image(
-            _bits_to_image(self.take(width_bytes * height), width_bytes, height)
-        )
+        self.add_image(_bits_to_image(self.take(width_bytes * height), width_bytes, height))
 
     def gs_paren(self) -> None:
         kind = self.take(1)[0]
@@ -256,9 +254,7 @@ class _Decoder:
             # A white margin helps when the code touches the raster edge (border=1).
             framed = Image.new("L", (img.width + 16, img.height + 16), 255)
             framed.paste(img.convert("L"), (8, 8))
-            for result in zxingcpp.read_barcodes(
-                framed, formats=zxingcpp.BarcodeFormat.QRCode
-            ):
+            for result in zxingcpp.read_barcodes(framed, formats=zxingcpp.BarcodeFormat.QRCode):
                 picture.qr_texts.append(result.text)
                 self.out.qr_texts.append(result.text)
 

@@ -62,9 +62,7 @@ class EscposPrinter(PrinterPort):
         try:
             return device.paper_status()
         except Exception as exc:  # noqa: BLE001 - some printers cannot report; the write decides
-            logger.info(
-                "Printer %s gave no paper status (%s)", self.name, type(exc).__name__
-            )
+            logger.info("Printer %s gave no paper status (%s)", self.name, type(exc).__name__)
             return None
 
     def _device_or_connect(self) -> Escpos:
@@ -124,9 +122,7 @@ class EscposPrinter(PrinterPort):
             try:
                 paper = self._read_paper(self._device_or_connect())
             except Exception:  # noqa: BLE001 - status must never raise
-                logger.debug(
-                    "Status of printer %s unavailable", self.name, exc_info=True
-                )
+                logger.debug("Status of printer %s unavailable", self.name, exc_info=True)
                 self._release()
                 return PrinterStatus(False, MSG_DISCONNECTED)
             finally:
@@ -220,20 +216,14 @@ class NetworkPrinter(EscposPrinter):
 
     keep_open = False
 
-    def __init__(
-        self, host: str, port: int, profile: str, timeout: float = 5.0
-    ) -> None:
+    def __init__(self, host: str, port: int, profile: str, timeout: float = 5.0) -> None:
         super().__init__(f"tcp://{host}:{port}", profile, timeout)
         self.host, self.port = host, port
 
     def _connect(self) -> Escpos:
-        device = Network(
-            self.host, port=self.port, timeout=self.timeout, profile=self.profile
-        )
+        device = Network(self.host, port=self.port, timeout=self.timeout, profile=self.profile)
         # Connect ourselves: Network.open() leaks its socket when the connection fails.
-        device.device = socket.create_connection(
-            (self.host, self.port), timeout=self.timeout
-        )
+        device.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
         return device
 
     def _read_paper(self, device: Escpos) -> int | None:

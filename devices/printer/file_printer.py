@@ -47,11 +47,7 @@ class DirectoryPrinter(PrinterPort):
         self._next: int | None = None
 
     def _scan_next(self) -> int:
-        numbers = [
-            int(m.group(1))
-            for m in map(_TICKET_FILE.match, os.listdir(self.directory))
-            if m
-        ]
+        numbers = [int(m.group(1)) for m in map(_TICKET_FILE.match, os.listdir(self.directory)) if m]
         return max(numbers, default=0) + 1
 
     def print_ticket(self, layout: TicketLayout) -> None:
@@ -131,12 +127,8 @@ class RawFilePrinter(PrinterPort):
                 raise PrinterError(ERR_NOT_RESPONDING) from exc
             except OSError as exc:
                 logger.warning("Cannot write ticket to %s: %s", self.path, exc)
-                gone = device or (
-                    exc.errno in _GONE_ERRNOS and self.path.startswith("/dev/")
-                )
-                raise PrinterError(
-                    ERR_DISCONNECTED if gone else ERR_FILE_WRITE
-                ) from exc
+                gone = device or (exc.errno in _GONE_ERRNOS and self.path.startswith("/dev/"))
+                raise PrinterError(ERR_DISCONNECTED if gone else ERR_FILE_WRITE) from exc
         logger.info("Printed %d bytes to %s", len(data), self.path)
 
     def _write_device(self, data: bytes) -> None:
@@ -147,9 +139,7 @@ class RawFilePrinter(PrinterPort):
             while view:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"{self.path} accepted no data for {self.timeout} s"
-                    )
+                    raise TimeoutError(f"{self.path} accepted no data for {self.timeout} s")
                 _, writable, _ = select.select([], [fd], [], remaining)
                 if not writable:
                     continue

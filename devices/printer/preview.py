@@ -30,9 +30,7 @@ def ticket_text(decoded: DecodedTicket, columns: int = 48) -> str:
                 out.append(element.text)
         elif isinstance(element, Picture):
             labels = [f"[QR: {text}]" for text in element.qr_texts]
-            labels = labels or [
-                f"[gambar {element.image.width}x{element.image.height}]"
-            ]
+            labels = labels or [f"[gambar {element.image.width}x{element.image.height}]"]
             out.extend(label.center(columns).rstrip() for label in labels)
         elif isinstance(element, NativeQr):
             out.append(f"[QR: {element.text}]".center(columns).rstrip())
@@ -91,9 +89,7 @@ def ticket_png(decoded: DecodedTicket, width: int = 576) -> Image.Image:
     canvas = Image.new("L", (paper + 2 * _MARGIN, height), 255)
     y = _MARGIN
     for img, align in blocks:
-        x = {"center": (paper - img.width) // 2, "right": paper - img.width}.get(
-            align, 0
-        )
+        x = {"center": (paper - img.width) // 2, "right": paper - img.width}.get(align, 0)
         canvas.paste(img, (_MARGIN + x, y))
         y += img.height
     return canvas

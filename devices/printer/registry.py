@@ -43,16 +43,11 @@ def open_printer(uri: str, profile: str = "TM-T20II") -> PrinterPort:
     parts = urlsplit(uri.strip())
     scheme = parts.scheme.lower()
     if scheme not in _ALLOWED:
-        raise ValueError(
-            f"Unknown printer URI {uri!r}: "
-            "use usb://, serial://, tcp://, file:// or none"
-        )
+        raise ValueError(f"Unknown printer URI {uri!r}: use usb://, serial://, tcp://, file:// or none")
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = set(query) - _ALLOWED[scheme]
     if unknown:
-        raise ValueError(
-            f"Printer URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}"
-        )
+        raise ValueError(f"Printer URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}")
     try:
         if scheme == "usb":
             return _usb(parts.netloc, query, profile)
@@ -70,9 +65,7 @@ def open_printer(uri: str, profile: str = "TM-T20II") -> PrinterPort:
         if scheme == "tcp":
             if not parts.hostname:
                 raise ValueError("expected tcp://host:port")
-            return NetworkPrinter(
-                parts.hostname, parts.port or 9100, profile, timeout=_seconds(query)
-            )
+            return NetworkPrinter(parts.hostname, parts.port or 9100, profile, timeout=_seconds(query))
         return _file(parts, profile)
     except ValueError as exc:
         if str(exc).startswith(f"Printer URI {uri!r}"):
@@ -83,9 +76,7 @@ def open_printer(uri: str, profile: str = "TM-T20II") -> PrinterPort:
 def _usb(netloc: str, query: dict[str, str], profile: str) -> PrinterPort:
     match = _USB_IDS.match(netloc)
     if not match:
-        raise ValueError(
-            "expected usb://VVVV:PPPP with hexadecimal vendor and product ids"
-        )
+        raise ValueError("expected usb://VVVV:PPPP with hexadecimal vendor and product ids")
     return UsbPrinter(
         int(match.group(1), 16),
         int(match.group(2), 16),

@@ -55,9 +55,7 @@ def deliver(on_scan: Callable[[str], None], text: str, source: str) -> None:
     try:
         on_scan(text)
     except Exception:  # noqa: BLE001 - a handler bug must not kill the scanner loop
-        logger.exception(
-            "Scan handler failed for a %d-character scan from %s", len(text), source
-        )
+        logger.exception("Scan handler failed for a %d-character scan from %s", len(text), source)
 
 
 class LineSplitter:

@@ -38,9 +38,7 @@ class EvdevScanner(ScannerPort):
     run() raises ScannerError; a later run() re-opens and grabs again.
     """
 
-    def __init__(
-        self, path: str, open_device: Callable[[str], Any] = _open_input_device
-    ) -> None:
+    def __init__(self, path: str, open_device: Callable[[str], Any] = _open_input_device) -> None:
         self.path = path
         self._open_device = open_device
 
@@ -56,9 +54,7 @@ class EvdevScanner(ScannerPort):
                 device.grab()
             except OSError as exc:
                 logger.warning("Scanner %s cannot be grabbed: %s", self.path, exc)
-                raise ScannerError(
-                    ERR_BUSY if exc.errno == errno.EBUSY else ERR_LOST
-                ) from exc
+                raise ScannerError(ERR_BUSY if exc.errno == errno.EBUSY else ERR_LOST) from exc
             logger.info("Scanner %s opened and grabbed", self.path)
             self._loop(device, on_scan, stop)
         finally:
@@ -66,9 +62,7 @@ class EvdevScanner(ScannerPort):
                 with contextlib.suppress(OSError):  # already gone after an unplug
                     release()
 
-    def _loop(
-        self, device: Any, on_scan: Callable[[str], None], stop: threading.Event
-    ) -> None:
+    def _loop(self, device: Any, on_scan: Callable[[str], None], stop: threading.Event) -> None:
         decoder = KeyDecoder()
         while not stop.is_set():
             try:
@@ -83,8 +77,6 @@ class EvdevScanner(ScannerPort):
                 logger.warning("Scanner %s lost: %s", self.path, exc)
                 raise ScannerError(ERR_LOST) from exc
             for event in events:
-                text = decoder.feed(
-                    event.type, event.code, event.value, event.timestamp()
-                )
+                text = decoder.feed(event.type, event.code, event.value, event.timestamp())
                 if text is not None:
                     deliver(on_scan, text, self.path)

@@ -73,9 +73,7 @@ class KeyDecoder:
         self._caps = False
         self._last_key: float | None = None
 
-    def feed(
-        self, ev_type: int, code: int, value: int, timestamp: float | None = None
-    ) -> str | None:
+    def feed(self, ev_type: int, code: int, value: int, timestamp: float | None = None) -> str | None:
         """Feed one event; return the scan when ENTER or KPENTER goes down, else None.
 
         Non-key events (EV_MSC, EV_SYN), key-up and autorepeat (value 2) are
@@ -94,10 +92,7 @@ class KeyDecoder:
         if value != KEY_DOWN:
             return None
         if timestamp is not None:
-            if (
-                self._last_key is not None
-                and timestamp - self._last_key > self.partial_timeout
-            ):
+            if self._last_key is not None and timestamp - self._last_key > self.partial_timeout:
                 self._chars.clear()
             self._last_key = timestamp
         if code == e.KEY_CAPSLOCK:

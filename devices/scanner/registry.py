@@ -40,15 +40,10 @@ def open_scanner(uri: str) -> ScannerPort:
             raise ValueError(f"Scanner URI {uri!r} is invalid: {exc}") from None
         return SerialScanner(inner, is_url=True)
     if scheme not in ("serial", "evdev"):
-        raise ValueError(
-            f"Unknown scanner URI {uri!r}: "
-            "use serial://, serial+<pyserial URL>, evdev:// or none"
-        )
+        raise ValueError(f"Unknown scanner URI {uri!r}: use serial://, serial+<pyserial URL>, evdev:// or none")
     path = unquote(parts.path)
     if parts.netloc or not path.startswith("/") or path == "/" or parts.fragment:
-        raise ValueError(
-            f"Scanner URI {uri!r} is invalid: expected {scheme}:///absolute/device/path"
-        )
+        raise ValueError(f"Scanner URI {uri!r} is invalid: expected {scheme}:///absolute/device/path")
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     allowed = {"baudrate"} if scheme == "serial" else set()
     if set(query) - allowed:

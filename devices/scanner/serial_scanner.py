@@ -37,12 +37,8 @@ class SerialScanner(ScannerPort):
 
     def _open(self) -> serial.SerialBase:
         if self.is_url:
-            return serial.serial_for_url(
-                self.port, baudrate=self.baudrate, timeout=POLL_SECONDS
-            )
-        return serial.Serial(
-            self.port, baudrate=self.baudrate, timeout=POLL_SECONDS, exclusive=True
-        )
+            return serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=POLL_SECONDS)
+        return serial.Serial(self.port, baudrate=self.baudrate, timeout=POLL_SECONDS, exclusive=True)
 
     def run(self, on_scan: Callable[[str], None], stop: threading.Event) -> None:
         """Deliver scans until ``stop``; ScannerError if the port is missing or lost."""

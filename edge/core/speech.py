@@ -124,9 +124,7 @@ def call_phrases(ticket_label: str, destination: str) -> list[str]:
     """
     match = _LABEL.fullmatch(ticket_label)
     if match is None:
-        raise ValueError(
-            f"invalid ticket label {ticket_label!r}: expected letters then digits"
-        )
+        raise ValueError(f"invalid ticket label {ticket_label!r}: expected letters then digits")
     letters, digits = match.groups()
     return [
         CALL_INTRO,

@@ -9,8 +9,8 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from edge.models import Reservation, ScanLog
-from edge.sync import get_state
 from edge.services import CheckinRefused, QueueError
+from edge.sync import get_state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -110,7 +110,11 @@ def events():
         sub.close()
         r.stream_slots.release()
 
-    resp = Response(stream_with_context(stream()), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    resp = Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
     resp.call_on_close(release)
     return resp
 
@@ -145,7 +149,9 @@ def scan():
 def scans():
     after = request.args.get("after", 0, type=int)
     rows = ScanLog.select().where(ScanLog.id > after).order_by(ScanLog.id).limit(50)
-    return jsonify([{"id": s.id, "at": s.at, "ok": s.ok, "code": s.code, "message": s.message, "label": s.label} for s in rows])
+    return jsonify(
+        [{"id": s.id, "at": s.at, "ok": s.ok, "code": s.code, "message": s.message, "label": s.label} for s in rows]
+    )
 
 
 @bp.post("/counters/<counter_id>/next")

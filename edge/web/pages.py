@@ -37,7 +37,9 @@ def kiosk_take():
         t = rt().service.issue_walkin(request.form.get("payer", ""), priority=request.form.get("priority") == "1")
     except QueueError as exc:
         return render_template("kiosk_result.html", error=str(exc)), 400
-    return render_template("kiosk_result.html", ticket=t, queue_name=rt().service.queue_name(t.queue), ahead=rt().service.waiting_ahead(t))
+    return render_template(
+        "kiosk_result.html", ticket=t, queue_name=rt().service.queue_name(t.queue), ahead=rt().service.waiting_ahead(t)
+    )
 
 
 @bp.get("/kiosk/scan")
@@ -124,4 +126,6 @@ def ticket(key):
     t = Ticket.get_or_none(Ticket.key == key)
     if t is None:
         abort(404)
-    return render_template("kiosk_result.html", ticket=t, queue_name=rt().service.queue_name(t.queue), ahead=rt().service.waiting_ahead(t))
+    return render_template(
+        "kiosk_result.html", ticket=t, queue_name=rt().service.queue_name(t.queue), ahead=rt().service.waiting_ahead(t)
+    )

@@ -18,10 +18,22 @@ PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789abcdef0123456789"
 
 # Valid NIKs (region 320101 = Kabupaten Bogor) with the matching birth date and sex.
-ANI = {"name": "Ani Lestari", "nik": "3201015708900002", "birth_date": "1990-08-17", "sex": "P",
-       "address": "Kp. Babakan RT 01/02, Cibinong", "phone": "081234567890"}
-BUDI = {"name": "Budi Santoso", "nik": "3201011203850001", "birth_date": "1985-03-12", "sex": "L",
-        "address": "Jl. Raya Ciawi No. 5", "phone": "+62 812-9876-5432"}
+ANI = {
+    "name": "Ani Lestari",
+    "nik": "3201015708900002",
+    "birth_date": "1990-08-17",
+    "sex": "P",
+    "address": "Kp. Babakan RT 01/02, Cibinong",
+    "phone": "081234567890",
+}
+BUDI = {
+    "name": "Budi Santoso",
+    "nik": "3201011203850001",
+    "birth_date": "1985-03-12",
+    "sex": "L",
+    "address": "Jl. Raya Ciawi No. 5",
+    "phone": "+62 812-9876-5432",
+}
 
 
 def _redact(url: str) -> str:

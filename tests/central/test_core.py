@@ -62,8 +62,15 @@ def test_available_dates_drop_today_after_last_slot():
 
 
 def _check(**kw):
-    args = {"today": THU, "now": dt.time(7, 0), "days": 7, "date": FRI.isoformat(), "slot": "08:00-09:00",
-            "payer": "UMUM", "bpjs_no": ""}
+    args = {
+        "today": THU,
+        "now": dt.time(7, 0),
+        "days": 7,
+        "date": FRI.isoformat(),
+        "slot": "08:00-09:00",
+        "payer": "UMUM",
+        "bpjs_no": "",
+    }
     args.update(kw)
     return reservations.validate_request(**args)
 
@@ -140,13 +147,25 @@ def test_phone(raw, error):
 
 def test_registration_cleans_values():
     clean, errors = patients.validate_registration(
-        {"name": "  Ani   Lestari ", "nik": "3201 0157 0890 0002", "birth_date": "1990-08-17", "sex": "p",
-         "address": "Cibinong", "phone": "+6281234567890"},
+        {
+            "name": "  Ani   Lestari ",
+            "nik": "3201 0157 0890 0002",
+            "birth_date": "1990-08-17",
+            "sex": "p",
+            "address": "Cibinong",
+            "phone": "+6281234567890",
+        },
         THU,
     )
     assert errors == {}
-    assert clean == {"name": "Ani Lestari", "nik": "3201015708900002", "birth_date": dt.date(1990, 8, 17),
-                     "sex": "P", "address": "Cibinong", "phone": "081234567890"}
+    assert clean == {
+        "name": "Ani Lestari",
+        "nik": "3201015708900002",
+        "birth_date": dt.date(1990, 8, 17),
+        "sex": "P",
+        "address": "Cibinong",
+        "phone": "081234567890",
+    }
 
 
 def test_registration_future_birth_date():

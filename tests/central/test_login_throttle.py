@@ -26,11 +26,15 @@ def test_api_refuses_a_nik_after_five_wrong_birth_dates(client, ani, ani_data):
     assert "Terlalu banyak percobaan masuk" in r.get_json()["error"]
 
 
-def test_web_login_shows_the_wait_and_other_patients_are_not_locked_out(client, ani, budi, ani_data, budi_data, csrf_from):
+def test_web_login_shows_the_wait_and_other_patients_are_not_locked_out(
+    client, ani, budi, ani_data, budi_data, csrf_from
+):
     token = csrf_from(client.get("/masuk").text)
     for _ in range(5):
         client.post("/masuk", data={"csrf_token": token, "nik": ani_data["nik"], "birth_date": "1991-01-01"})
     r = client.post("/masuk", data={"csrf_token": token, "nik": ani_data["nik"], "birth_date": ani_data["birth_date"]})
     assert r.status_code == 429 and "Coba lagi dalam" in r.text
-    r = client.post("/masuk", data={"csrf_token": token, "nik": budi_data["nik"], "birth_date": budi_data["birth_date"]})
+    r = client.post(
+        "/masuk", data={"csrf_token": token, "nik": budi_data["nik"], "birth_date": budi_data["birth_date"]}
+    )
     assert r.status_code == 302

@@ -12,27 +12,36 @@ from central.models import Node, Puskesmas
 from central.queue_view import live_queue
 
 DAY = dt.date(2026, 11, 26)
-BOARD = {"day": "2026-11-26", "counters": {"Loket 1": "A003", "Poli Umum": "U001"},
-         "queues": {"REG-A": {"name": "Pendaftaran Umum", "waiting": ["A004", "A005"]},
-                    "POLI-UMUM": {"name": "Poli Umum", "waiting": ["U002", "U003", "U004"]}}}
+BOARD = {
+    "day": "2026-11-26",
+    "counters": {"Loket 1": "A003", "Poli Umum": "U001"},
+    "queues": {
+        "REG-A": {"name": "Pendaftaran Umum", "waiting": ["A004", "A005"]},
+        "POLI-UMUM": {"name": "Poli Umum", "waiting": ["U002", "U003", "U004"]},
+    },
+}
 
 
 @pytest.fixture
 def place(tmp_path):
     central_db.connect(f"sqlite:///{tmp_path / 'c.db'}")
     pkm = Puskesmas.create(code="cibinong", name="Puskesmas Cibinong", address="-", kecamatan="-")
-    Node.create(node_id="pkm-cibinong", puskesmas=pkm, online=True,
-                snapshot=json.dumps({"at": "2026-11-26", "queues": [BOARD]}))
+    Node.create(
+        node_id="pkm-cibinong", puskesmas=pkm, online=True, snapshot=json.dumps({"at": "2026-11-26", "queues": [BOARD]})
+    )
     yield pkm
     central_db.database.close()
 
 
-@pytest.mark.parametrize("number, mine", [
-    pytest.param("u003", {"queue": "Poli Umum", "ahead": 1}, id="waiting-lowercase"),
-    pytest.param("A004", {"queue": "Pendaftaran Umum", "ahead": 0}, id="next"),
-    pytest.param("U001", {"called_to": "Poli Umum"}, id="being-called"),
-    pytest.param("B999", None, id="unknown-number"),
-])
+@pytest.mark.parametrize(
+    "number, mine",
+    [
+        pytest.param("u003", {"queue": "Poli Umum", "ahead": 1}, id="waiting-lowercase"),
+        pytest.param("A004", {"queue": "Pendaftaran Umum", "ahead": 0}, id="next"),
+        pytest.param("U001", {"called_to": "Poli Umum"}, id="being-called"),
+        pytest.param("B999", None, id="unknown-number"),
+    ],
+)
 def test_place_in_queue(place, number, mine):
     view = live_queue(place, DAY, number)
     assert view["available"] and view["mine"] == mine

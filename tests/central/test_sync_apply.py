@@ -19,14 +19,32 @@ def node(tmp_path):
 
 
 def issued(seq, key, label):
-    return messages.EventRecord(seq, messages.TICKET_ISSUED, "2026-11-26T08:00:00+07:00", {
-        "ticket": key, "day": "2026-11-26", "queue": "REG-A", "label": label, "kind": "walkin", "payer": "UMUM",
-        "poli": None, "rid": None, "issued_at": "2026-11-26T08:00:00+07:00", "parent": None})
+    return messages.EventRecord(
+        seq,
+        messages.TICKET_ISSUED,
+        "2026-11-26T08:00:00+07:00",
+        {
+            "ticket": key,
+            "day": "2026-11-26",
+            "queue": "REG-A",
+            "label": label,
+            "kind": "walkin",
+            "payer": "UMUM",
+            "poli": None,
+            "rid": None,
+            "issued_at": "2026-11-26T08:00:00+07:00",
+            "parent": None,
+        },
+    )
 
 
 def called(seq, key):
-    return messages.EventRecord(seq, messages.TICKET_CALLED, "2026-11-26T08:05:00+07:00",
-                                {"ticket": key, "label": "A001", "destination": "Loket 1", "at": "2026-11-26T08:05:00+07:00"})
+    return messages.EventRecord(
+        seq,
+        messages.TICKET_CALLED,
+        "2026-11-26T08:05:00+07:00",
+        {"ticket": key, "label": "A001", "destination": "Loket 1", "at": "2026-11-26T08:05:00+07:00"},
+    )
 
 
 def batch(*events):
@@ -56,12 +74,16 @@ def test_a_gap_stops_the_batch_until_the_missing_event_is_resent(node):
 
 def test_serving_and_cancelled_update_the_visit(node):
     at = "2026-11-26T08:10:00+07:00"
-    apply_batch(node, batch(
-        issued(1, "k1", "A001"), called(2, "k1"),
-        messages.EventRecord(3, messages.TICKET_SERVING, at, {"ticket": "k1", "at": at}),
-        issued(4, "k2", "A002"),
-        messages.EventRecord(5, messages.TICKET_CANCELLED, at, {"ticket": "k2", "at": at}),
-    ))
+    apply_batch(
+        node,
+        batch(
+            issued(1, "k1", "A001"),
+            called(2, "k1"),
+            messages.EventRecord(3, messages.TICKET_SERVING, at, {"ticket": "k1", "at": at}),
+            issued(4, "k2", "A002"),
+            messages.EventRecord(5, messages.TICKET_CANCELLED, at, {"ticket": "k2", "at": at}),
+        ),
+    )
     assert Visit.get(Visit.ticket_key == "k1").state == "serving"
     assert Visit.get(Visit.ticket_key == "k1").serving_at == at
     assert Visit.get(Visit.ticket_key == "k2").state == "cancelled"

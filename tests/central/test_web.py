@@ -10,8 +10,15 @@ from central.models import Patient, Reservation
 
 
 def _form(visit_date, token, **extra):
-    data = {"csrf_token": token, "puskesmas": "ciawi", "payer": "UMUM", "bpjs_no": "", "poli": "UMUM",
-            "date": visit_date.isoformat(), "slot": "08:00-09:00"}
+    data = {
+        "csrf_token": token,
+        "puskesmas": "ciawi",
+        "payer": "UMUM",
+        "bpjs_no": "",
+        "poli": "UMUM",
+        "date": visit_date.isoformat(),
+        "slot": "08:00-09:00",
+    }
     data.update(extra)
     return data
 
@@ -25,6 +32,36 @@ def test_home_lists_puskesmas_with_info_links(client):
     assert info.status_code == 200
     assert "Poli Gigi" in info.text and "Jam buka" in info.text
     assert client.get("/puskesmas/tidak-ada").status_code == 404
+
+
+def test_logged_in_home_lists_only_upcoming_active_reservations(client, ani, ani_data, web_login, visit_date):
+    """Where login lands and the installed app opens: it must render with every kind of booking."""
+    import datetime as dt
+
+    from central import services
+    from central.models import Poli, Puskesmas
+
+    upcoming = services.reserve(ani, "ciawi", "GIGI", visit_date, "09:00-10:00", "UMUM")
+    cancelled = services.reserve(ani, "cibinong", "KIA", visit_date, "10:00-11:00", "UMUM")
+    services.cancel(ani, cancelled.rid)
+    cisarua = Puskesmas.get(Puskesmas.code == "cisarua")
+    Reservation.create(
+        rid="past0000000000aa",
+        patient=ani,
+        puskesmas=cisarua,
+        poli=Poli.get((Poli.puskesmas == cisarua) & (Poli.code == "UMUM")),
+        date=services.now_wib().date() - dt.timedelta(days=3),
+        slot="08:00-09:00",
+        payer="UMUM",
+        qr_text="-",
+    )
+    web_login(client, ani_data)
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    assert "Halo, Ani Lestari" in page.text and "Reservasi mendatang" in page.text
+    assert f'href="/reservasi/{upcoming.rid}"' in page.text and "Poli Gigi" in page.text
+    assert f'href="/reservasi/{cancelled.rid}"' not in page.text
+    assert 'href="/reservasi/past0000000000aa"' not in page.text
 
 
 def test_register_shows_field_errors_and_keeps_values(client, csrf_from, ani_data):
@@ -64,7 +101,12 @@ def test_pages_need_login(client):
 
 def test_login_next_only_local(client, ani, ani_data, csrf_from):
     token = csrf_from(client.get("/masuk").text)
-    data = {"csrf_token": token, "nik": ani_data["nik"], "birth_date": ani_data["birth_date"], "next": "//evil.example/"}
+    data = {
+        "csrf_token": token,
+        "nik": ani_data["nik"],
+        "birth_date": ani_data["birth_date"],
+        "next": "//evil.example/",
+    }
     response = client.post("/masuk", data=data)
     assert response.headers["Location"] == "/"
 
@@ -160,7 +202,9 @@ def test_security_headers_and_cookie(client, ani, ani_data, csrf_from):
     assert page.headers["Referrer-Policy"] == "same-origin"
     assert "<script>" not in page.text and " onclick=" not in page.text
     token = csrf_from(page.text)
-    response = client.post("/masuk", data={"csrf_token": token, "nik": ani_data["nik"], "birth_date": ani_data["birth_date"]})
+    response = client.post(
+        "/masuk", data={"csrf_token": token, "nik": ani_data["nik"], "birth_date": ani_data["birth_date"]}
+    )
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 

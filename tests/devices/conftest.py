@@ -35,9 +35,7 @@ def layout() -> TicketLayout:
 
 @pytest.fixture
 def qr_layout(layout: TicketLayout) -> TicketLayout:
-    return dataclasses.replace(
-        layout, qr_text="https://antrian.example.id/t/A007?k=9f3c"
-    )
+    return dataclasses.replace(layout, qr_text="https://antrian.example.id/t/A007?k=9f3c")
 
 
 class FakeNetworkPrinter:
@@ -75,9 +73,7 @@ class FakeNetworkPrinter:
                         break
                     before = len(received)
                     received += chunk
-                    queries = received.count(PAPER_QUERY) - received[:before].count(
-                        PAPER_QUERY
-                    )
+                    queries = received.count(PAPER_QUERY) - received[:before].count(PAPER_QUERY)
                     if self.paper is not None and queries > 0:
                         conn.sendall(self.paper * queries)
                 self.jobs.append(bytes(received))
@@ -132,11 +128,7 @@ class ScannerRun:
 
     def wait_for(self, count: int, timeout: float = 3.0) -> list[str]:
         deadline = time.monotonic() + timeout
-        while (
-            len(self.scans) < count
-            and time.monotonic() < deadline
-            and self.thread.is_alive()
-        ):
+        while len(self.scans) < count and time.monotonic() < deadline and self.thread.is_alive():
             time.sleep(0.01)
         return self.scans
 

@@ -27,9 +27,7 @@ def library(tmp_path_factory):
 
 
 def sox_length(path) -> float:
-    result = subprocess.run(
-        ["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True)
     match = re.search(r"Length \(seconds\):\s*([0-9.]+)", result.stderr)
     assert match, result.stderr
     return float(match.group(1))
@@ -91,10 +89,7 @@ def test_prerender_several_phrases_at_once(tmp_path):
 def test_concurrent_clip_requests_render_once(tmp_path):
     library = ClipLibrary(tmp_path)
     paths = []
-    threads = [
-        threading.Thread(target=lambda: paths.append(library.clip("poli umum")))
-        for _ in range(4)
-    ]
+    threads = [threading.Thread(target=lambda: paths.append(library.clip("poli umum"))) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -108,9 +103,7 @@ def test_synthesis_failure_raises_audio_error(tmp_path):
         ClipLibrary(tmp_path, voice="zz-no-such-voice").clip("satu")
 
 
-@pytest.mark.parametrize(
-    "phrase", [pytest.param("", id="empty"), pytest.param("   ", id="blank")]
-)
+@pytest.mark.parametrize("phrase", [pytest.param("", id="empty"), pytest.param("   ", id="blank")])
 def test_blank_phrase_is_rejected(library, phrase):
     with pytest.raises(ValueError):
         library.clip(phrase)
@@ -176,9 +169,7 @@ def test_service_process_never_loads_pyttsx3_or_prints(tmp_path):
         f"ClipLibrary({str(tmp_path)!r}).prerender(['satu', 'dua'])\n"
         "assert 'pyttsx3' not in sys.modules\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert len(list(tmp_path.glob("*.wav"))) == 2

@@ -102,9 +102,7 @@ def test_wavdir_creates_directory_and_never_overwrites(tmp_path):
     port = open_audio(f"wavdir://{directory}")
     assert not directory.exists()
     paths = [port.play(WAV + bytes([i]), "A012") for i in range(3)]
-    assert paths == [
-        str(directory / n) for n in ("A012.wav", "A012-1.wav", "A012-2.wav")
-    ]
+    assert paths == [str(directory / n) for n in ("A012.wav", "A012-1.wav", "A012-2.wav")]
     for i, path in enumerate(paths):
         assert Path(path).read_bytes() == WAV + bytes([i])
     assert port.status()[0]
@@ -113,10 +111,7 @@ def test_wavdir_creates_directory_and_never_overwrites(tmp_path):
 def test_wavdir_concurrent_plays_get_distinct_files(tmp_path):
     port = WavdirAudio(tmp_path)
     results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(port.play(WAV, "B001")))
-        for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(port.play(WAV, "B001"))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -17,9 +17,7 @@ def make_wav(samples, rate=22050, width=2, channels=1) -> bytes:
         data = bytes(round(128 + 127 * s) for s in samples)
     else:
         scale = (1 << (8 * width - 1)) - 1
-        data = array(
-            {2: "h", 4: "i"}[width], (round(s * scale) for s in samples)
-        ).tobytes()
+        data = array({2: "h", 4: "i"}[width], (round(s * scale) for s in samples)).tobytes()
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as f:
         f.setnchannels(channels)
@@ -30,10 +28,7 @@ def make_wav(samples, rate=22050, width=2, channels=1) -> bytes:
 
 
 def sine(freq, seconds, amplitude=0.5, rate=22050):
-    return [
-        amplitude * math.sin(2 * math.pi * freq * i / rate)
-        for i in range(int(seconds * rate))
-    ]
+    return [amplitude * math.sin(2 * math.pi * freq * i / rate) for i in range(int(seconds * rate))]
 
 
 def tone_power(samples, freq, rate=22050):
@@ -54,9 +49,7 @@ def tone_power(samples, freq, rate=22050):
     ],
 )
 def test_wav_stats_of_a_sine(width):
-    duration, rms = wav_stats(
-        make_wav(sine(440, 0.5, rate=8000), rate=8000, width=width)
-    )
+    duration, rms = wav_stats(make_wav(sine(440, 0.5, rate=8000), rate=8000, width=width))
     assert duration == pytest.approx(0.5)
     assert rms == pytest.approx(0.5 / math.sqrt(2), abs=0.01)
 
@@ -148,9 +141,7 @@ def test_chime_is_a_ding_then_a_dong():
     assert rms > 0.05
     samples = array("h", decoded.frames)
     assert max(abs(s) for s in samples) < 0.5 * 32768, "chime must leave headroom"
-    assert abs(samples[0]) < 50 and abs(samples[-1]) < 50, (
-        "chime must start and end without a click"
-    )
+    assert abs(samples[0]) < 50 and abs(samples[-1]) < 50, "chime must start and end without a click"
     ding = samples[: int(0.35 * 22050)]
     dong = samples[int(0.8 * 22050) :]
     assert tone_power(ding, 659.25) > 10 * tone_power(ding, 523.25)

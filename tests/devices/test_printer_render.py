@@ -147,9 +147,7 @@ def test_naive_issued_at_is_rejected(layout):
 
 
 def test_control_characters_in_fields_cannot_inject_printer_commands(layout):
-    hostile = dataclasses.replace(
-        layout, note="Reservasi\x1b@\x1dV\x00 08:00\n", queue_name="Poli\rUmum"
-    )
+    hostile = dataclasses.replace(layout, note="Reservasi\x1b@\x1dV\x00 08:00\n", queue_name="Poli\rUmum")
     decoded = decode_escpos(render_ticket(hostile))
 
     assert decoded.cuts == 1
@@ -163,9 +161,7 @@ def test_control_characters_in_fields_cannot_inject_printer_commands(layout):
     [pytest.param("TM-T20II", 48, id="80mm"), pytest.param("POS-5890", 32, id="58mm")],
 )
 def test_every_line_fits_the_paper(profile, columns, layout):
-    long = dataclasses.replace(
-        layout, queue_name="Poli Kesehatan Ibu dan Anak", number="KIA-0123"
-    )
+    long = dataclasses.replace(layout, queue_name="Poli Kesehatan Ibu dan Anak", number="KIA-0123")
     decoded = decode_escpos(render_ticket(long, profile))
 
     for element in decoded.elements:
@@ -213,9 +209,7 @@ def test_decoder_reads_native_qr():
 
 
 def test_waiting_zero_and_no_note(layout):
-    quiet = dataclasses.replace(
-        layout, waiting_ahead=0, note="", issued_at=layout.issued_at + timedelta(days=1)
-    )
+    quiet = dataclasses.replace(layout, waiting_ahead=0, note="", issued_at=layout.issued_at + timedelta(days=1))
     lines = decode_escpos(render_ticket(quiet)).lines
 
     assert "Menunggu: 0 orang" in lines
@@ -230,17 +224,11 @@ def test_waiting_zero_and_no_note(layout):
         pytest.param("POS-5890", 1500, id="too-dense-for-58mm"),
     ],
 )
-def test_qr_too_long_still_prints_the_ticket_without_it(
-    layout, profile, length, caplog
-):
-    decoded = decode_escpos(
-        render_ticket(dataclasses.replace(layout, qr_text="x" * length), profile)
-    )
+def test_qr_too_long_still_prints_the_ticket_without_it(layout, profile, length, caplog):
+    decoded = decode_escpos(render_ticket(dataclasses.replace(layout, qr_text="x" * length), profile))
 
     assert decoded.images == []
-    assert "A007" in decoded.lines and decoded.cuts == (
-        1 if profile == "TM-T20II" else 0
-    )
+    assert "A007" in decoded.lines and decoded.cuts == (1 if profile == "TM-T20II" else 0)
     assert "printed without QR" in caplog.text
     assert "xxxx" not in caplog.text
 

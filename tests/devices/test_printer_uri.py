@@ -30,9 +30,7 @@ CUT = b"\x1dV\x00"
     "uri",
     [
         pytest.param("usb://0416:5011", id="usb"),
-        pytest.param(
-            "usb://04b8:0e15?timeout=2&in_ep=0x81&out_ep=0x02", id="usb-endpoints"
-        ),
+        pytest.param("usb://04b8:0e15?timeout=2&in_ep=0x81&out_ep=0x02", id="usb-endpoints"),
         pytest.param("serial:///dev/ttyUSB0?baudrate=19200", id="serial"),
         pytest.param("tcp://192.0.2.1:9100", id="tcp"),
         pytest.param("tcp://printer.local", id="tcp-default-port"),
@@ -127,9 +125,7 @@ def test_single_file_gets_raw_bytes_appended(tmp_path, layout, qr_layout):
     printer.print_ticket(layout)
     printer.print_ticket(qr_layout)
 
-    assert target.read_bytes() == b"old" + render_ticket(layout) + render_ticket(
-        qr_layout
-    )
+    assert target.read_bytes() == b"old" + render_ticket(layout) + render_ticket(qr_layout)
     assert printer.status() == PrinterStatus(True, "Printer siap")
 
 
@@ -219,9 +215,7 @@ def test_tcp_printer_that_never_answers_status_still_prints(network_printer, lay
 
 
 def test_tcp_status_ready(network_printer):
-    assert open_printer(network_printer().uri).status() == PrinterStatus(
-        True, "Printer siap"
-    )
+    assert open_printer(network_printer().uri).status() == PrinterStatus(True, "Printer siap")
 
 
 def test_tcp_closed_port_fails_fast_in_indonesian(closed_port, layout):
@@ -237,9 +231,7 @@ def test_tcp_closed_port_fails_fast_in_indonesian(closed_port, layout):
 
 
 def test_tcp_unreachable_host_gives_up_after_the_timeout(layout):
-    printer = open_printer(
-        "tcp://192.0.2.1:9100?timeout=0.3"
-    )  # TEST-NET-1: never answers
+    printer = open_printer("tcp://192.0.2.1:9100?timeout=0.3")  # TEST-NET-1: never answers
     started = time.monotonic()
 
     with pytest.raises(PrinterError, match="Printer tidak terhubung"):
@@ -247,9 +239,7 @@ def test_tcp_unreachable_host_gives_up_after_the_timeout(layout):
     assert time.monotonic() - started < 2
 
 
-def test_tcp_printer_coming_online_later_works_without_reopening(
-    network_printer, closed_port, layout
-):
+def test_tcp_printer_coming_online_later_works_without_reopening(network_printer, closed_port, layout):
     printer = open_printer(f"tcp://127.0.0.1:{closed_port}")
     with pytest.raises(PrinterError):
         printer.print_ticket(layout)
@@ -301,9 +291,7 @@ class PtyPrinter:
                 return
             before = len(self.received)
             self.received += chunk
-            if self.received.count(PAPER_QUERY) > self.received[:before].count(
-                PAPER_QUERY
-            ):
+            if self.received.count(PAPER_QUERY) > self.received[:before].count(PAPER_QUERY):
                 os.write(self.master, self.paper)
 
     def wait_for(self, tail: bytes, timeout: float = 3.0) -> bytes:

@@ -29,23 +29,12 @@ class StandInDevice:
         self.unplugged = False
 
     def type(self, text: str) -> None:
-        codes = {
-            ch: getattr(e, f"KEY_{ch.upper()}")
-            for ch in "abcdefghijklmnopqrstuvwxyz0123456789"
-        }
+        codes = {ch: getattr(e, f"KEY_{ch.upper()}") for ch in "abcdefghijklmnopqrstuvwxyz0123456789"}
         codes.update({"\n": e.KEY_ENTER, "-": e.KEY_MINUS})
         for i, ch in enumerate(text):
             for value in (1, 0):
-                self.events.put(
-                    InputEvent(
-                        1_700_000_000, i * 2000 + value, e.EV_KEY, codes[ch], value
-                    )
-                )
-                self.events.put(
-                    InputEvent(
-                        1_700_000_000, i * 2000 + value, e.EV_SYN, e.SYN_REPORT, 0
-                    )
-                )
+                self.events.put(InputEvent(1_700_000_000, i * 2000 + value, e.EV_KEY, codes[ch], value))
+                self.events.put(InputEvent(1_700_000_000, i * 2000 + value, e.EV_SYN, e.SYN_REPORT, 0))
         os.write(self._w, b"x")
 
     def unplug(self) -> None:
@@ -87,9 +76,7 @@ def device():
 
 
 def scanner_for(device: StandInDevice) -> EvdevScanner:
-    return EvdevScanner(
-        "/dev/input/by-id/usb-Test_Scanner-event-kbd", open_device=lambda path: device
-    )
+    return EvdevScanner("/dev/input/by-id/usb-Test_Scanner-event-kbd", open_device=lambda path: device)
 
 
 def test_grabs_and_delivers_scans(run_scanner, device):

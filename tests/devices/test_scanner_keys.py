@@ -9,13 +9,8 @@ from evdev import ecodes as e
 from devices.scanner import KeyDecoder
 
 # The test's own US-layout map, independent of the decoder's: char -> (key, shift).
-_US = {
-    ch: (getattr(e, f"KEY_{ch.upper()}"), False)
-    for ch in "abcdefghijklmnopqrstuvwxyz0123456789"
-}
-_US.update(
-    {ch.upper(): (code, True) for ch, (code, _) in list(_US.items()) if ch.isalpha()}
-)
+_US = {ch: (getattr(e, f"KEY_{ch.upper()}"), False) for ch in "abcdefghijklmnopqrstuvwxyz0123456789"}
+_US.update({ch.upper(): (code, True) for ch, (code, _) in list(_US.items()) if ch.isalpha()})
 _US.update(
     {
         " ": (e.KEY_SPACE, False),
@@ -56,9 +51,7 @@ def tap(code: int) -> list[Event]:
     ]
 
 
-def typed(
-    text: str, shift_key: int = e.KEY_LEFTSHIFT, enter: int = e.KEY_ENTER
-) -> list[Event]:
+def typed(text: str, shift_key: int = e.KEY_LEFTSHIFT, enter: int = e.KEY_ENTER) -> list[Event]:
     events: list[Event] = []
     for ch in text:
         code, shifted = _US[ch]
@@ -86,38 +79,28 @@ def feed_all(events: list[Event], decoder: KeyDecoder | None = None) -> list[str
             id="uppercase-right-shift",
         ),
         pytest.param(typed("0123456789"), ["0123456789"], id="digits"),
-        pytest.param(
-            typed("RS1:AB-12 $%*+./:"), ["RS1:AB-12 $%*+./:"], id="base45-punctuation"
-        ),
+        pytest.param(typed("RS1:AB-12 $%*+./:"), ["RS1:AB-12 $%*+./:"], id="base45-punctuation"),
         pytest.param(
             typed("https://q.example/t/A7?k=9f3C&x=_#"),
             ["https://q.example/t/A7?k=9f3C&x=_#"],
             id="url",
         ),
         pytest.param(typed("a|~\"'@!"), ["a|~\"'@!"], id="more-us-punctuation"),
-        pytest.param(
-            typed("RS1:A", enter=e.KEY_KPENTER), ["RS1:A"], id="kpenter-terminator"
-        ),
+        pytest.param(typed("RS1:A", enter=e.KEY_KPENTER), ["RS1:A"], id="kpenter-terminator"),
         pytest.param(typed("one") + typed("two"), ["one", "two"], id="two-scans"),
         pytest.param(
             typed("same") + typed("same"),
             ["same", "same"],
             id="repeat-not-deduplicated",
         ),
-        pytest.param(
-            tap(e.KEY_CAPSLOCK) + typed("ab1"), ["AB1"], id="capslock-letters-only"
-        ),
-        pytest.param(
-            tap(e.KEY_CAPSLOCK) + typed("aB"), ["Ab"], id="capslock-with-shift-lowers"
-        ),
+        pytest.param(tap(e.KEY_CAPSLOCK) + typed("ab1"), ["AB1"], id="capslock-letters-only"),
+        pytest.param(tap(e.KEY_CAPSLOCK) + typed("aB"), ["Ab"], id="capslock-with-shift-lowers"),
         pytest.param(
             tap(e.KEY_CAPSLOCK) + tap(e.KEY_CAPSLOCK) + typed("ab"),
             ["ab"],
             id="capslock-toggles-off",
         ),
-        pytest.param(
-            tap(e.KEY_CAPSLOCK) + typed("2$"), ["2$"], id="capslock-leaves-symbols"
-        ),
+        pytest.param(tap(e.KEY_CAPSLOCK) + typed("2$"), ["2$"], id="capslock-leaves-symbols"),
         pytest.param(tap(e.KEY_ENTER), [], id="empty-enter-is-no-scan"),
         pytest.param(
             tap(e.KEY_KP1) + tap(e.KEY_KP2) + tap(e.KEY_KPMINUS) + tap(e.KEY_KPENTER),
@@ -185,9 +168,7 @@ def test_enter_goes_down_returns_text_only_then():
     assert results[-5] == "ok"  # the ENTER key-down event, not the key-up
 
 
-def _timed(
-    events: list[Event], start: float, step: float
-) -> list[tuple[int, int, int, float]]:
+def _timed(events: list[Event], start: float, step: float) -> list[tuple[int, int, int, float]]:
     return [(*ev, start + i * step) for i, ev in enumerate(events)]
 
 
@@ -213,15 +194,9 @@ def test_without_timestamps_there_is_no_timeout():
 
 def test_real_evdev_input_events():
     decoder = KeyDecoder()
-    events = [
-        InputEvent(1_700_000_000, i * 1000, *ev) for i, ev in enumerate(typed("RS1:Q"))
-    ]
+    events = [InputEvent(1_700_000_000, i * 1000, *ev) for i, ev in enumerate(typed("RS1:Q"))]
 
-    texts = [
-        t
-        for ev in events
-        if (t := decoder.feed(ev.type, ev.code, ev.value, ev.timestamp())) is not None
-    ]
+    texts = [t for ev in events if (t := decoder.feed(ev.type, ev.code, ev.value, ev.timestamp())) is not None]
 
     assert texts == ["RS1:Q"]
 

@@ -47,9 +47,7 @@ def wait_reading(run, fake) -> None:
     """pyserial flushes input when it opens the port: type markers until one arrives."""
     deadline = time.monotonic() + 3
     while SYNC not in run.scans:
-        assert time.monotonic() < deadline, (
-            f"scanner never started reading (error: {run.error!r})"
-        )
+        assert time.monotonic() < deadline, f"scanner never started reading (error: {run.error!r})"
         fake.type(SYNC.encode() + b"\n")
         time.sleep(0.05)
 
@@ -95,9 +93,7 @@ def test_stop_returns_promptly(run_scanner, pty_scanner):
     assert run.error is None
 
 
-def test_oversized_scan_is_dropped_without_logging_its_text(
-    run_scanner, pty_scanner, caplog
-):
+def test_oversized_scan_is_dropped_without_logging_its_text(run_scanner, pty_scanner, caplog):
     caplog.set_level(logging.WARNING)
     run = run_scanner(open_scanner(f"serial://{pty_scanner.path}"))
     wait_reading(run, pty_scanner)
@@ -137,9 +133,7 @@ def test_device_held_by_another_reader_is_busy(run_scanner, pty_scanner):
     wait_reading(first, pty_scanner)
 
     with pytest.raises(ScannerError, match="Pemindai QR sedang dipakai program lain"):
-        open_scanner(f"serial://{pty_scanner.path}").run(
-            lambda text: None, threading.Event()
-        )
+        open_scanner(f"serial://{pty_scanner.path}").run(lambda text: None, threading.Event())
 
 
 class Failing:

@@ -13,15 +13,9 @@ from devices.scanner.serial_scanner import SerialScanner
     ("uri", "kind"),
     [
         pytest.param("serial:///dev/ttyACM0?baudrate=9600", SerialScanner, id="serial"),
-        pytest.param(
-            "serial:///dev/ttyACM0", SerialScanner, id="serial-default-baudrate"
-        ),
-        pytest.param(
-            "serial+socket://192.0.2.10:4001", SerialScanner, id="pyserial-socket-url"
-        ),
-        pytest.param(
-            "serial+rfc2217://192.0.2.10:2217", SerialScanner, id="pyserial-rfc2217-url"
-        ),
+        pytest.param("serial:///dev/ttyACM0", SerialScanner, id="serial-default-baudrate"),
+        pytest.param("serial+socket://192.0.2.10:4001", SerialScanner, id="pyserial-socket-url"),
+        pytest.param("serial+rfc2217://192.0.2.10:2217", SerialScanner, id="pyserial-rfc2217-url"),
         pytest.param(
             "evdev:///dev/input/by-id/usb-Scanner_QR-event-kbd",
             EvdevScanner,

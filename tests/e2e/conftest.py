@@ -15,8 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from central.core.reservations import available_dates  # noqa: E402
 from harness import System  # noqa: E402
+
+from central.core.reservations import available_dates  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -118,7 +118,9 @@ class System:
     # ---- processes -------------------------------------------------------------------------
     def rosma(self, name: str, *args: str) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "ab") as log:
-            p = subprocess.Popen([sys.executable, "-m", "rosma.cli", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            p = subprocess.Popen(
+                [sys.executable, "-m", "rosma.cli", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         self.procs[name] = p
         return p
 
@@ -137,7 +139,7 @@ class System:
 
         wait_for(up, 60, f"{name} at {url}")
 
-    def start(self) -> "System":
+    def start(self) -> System:
         self.broker.start()
         self.central_cfg = self.base / "central.toml"
         self.central_cfg.write_text(
@@ -161,12 +163,32 @@ class System:
         self.scanner_path = os.ttyname(slave)
         self.edge_cfg = self.base / "edge.toml"
         p = self.rosma(
-            "provision", "provision", "--central-config", str(self.central_cfg), "--puskesmas", self.puskesmas,
-            "--broker-dir", str(self.broker.directory), "--broker-pid", str(self.broker.pid),
-            "--mqtt-port", str(self.broker.port), "--out", str(self.edge_cfg),
-            "--printer-uri", f"file://{self.printer_dir}/", "--scanner-uri", f"serial://{self.scanner_path}",
-            "--audio-uri", f"wavdir://{self.audio_dir}", "--http-port", str(self.edge_port),
-            "--data-dir", str(self.base / "edge"), "--clock-start", f"{self.edge_day}T08:30:00+07:00",
+            "provision",
+            "provision",
+            "--central-config",
+            str(self.central_cfg),
+            "--puskesmas",
+            self.puskesmas,
+            "--broker-dir",
+            str(self.broker.directory),
+            "--broker-pid",
+            str(self.broker.pid),
+            "--mqtt-port",
+            str(self.broker.port),
+            "--out",
+            str(self.edge_cfg),
+            "--printer-uri",
+            f"file://{self.printer_dir}/",
+            "--scanner-uri",
+            f"serial://{self.scanner_path}",
+            "--audio-uri",
+            f"wavdir://{self.audio_dir}",
+            "--http-port",
+            str(self.edge_port),
+            "--data-dir",
+            str(self.base / "edge"),
+            "--clock-start",
+            f"{self.edge_day}T08:30:00+07:00",
         )
         assert p.wait(60) == 0, self.log_text("provision")
         cfg = tomllib.loads(self.edge_cfg.read_text())
@@ -191,7 +213,7 @@ class System:
         for p in self.procs.values():
             if p.poll() is None:
                 p.terminate()
-        for name, p in self.procs.items():
+        for p in self.procs.values():
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
@@ -202,16 +224,29 @@ class System:
 
     # ---- the patient side (central JSON API) -------------------------------------------------
     def patient(self, nik: str, birth_date: str, sex: str = "L") -> dict:
-        body = {"name": "Budi Santoso", "nik": nik, "birth_date": birth_date, "sex": sex,
-                "address": "Jl. Raya Bogor No. 1, Cibinong", "phone": "081234567890"}
+        body = {
+            "name": "Budi Santoso",
+            "nik": nik,
+            "birth_date": birth_date,
+            "sex": sex,
+            "address": "Jl. Raya Bogor No. 1, Cibinong",
+            "phone": "081234567890",
+        }
         r = requests.post(self.central_url + "/api/v1/patients", json=body, timeout=10)
         assert r.status_code == 201, r.text
         r = requests.post(self.central_url + "/api/v1/login", json={"nik": nik, "birth_date": birth_date}, timeout=10)
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
-    def reserve(self, auth: dict, date: str, puskesmas: str | None = None, poli: str = "UMUM", slot: str = "09:00-10:00",
-                payer: str = "BPJS") -> dict:
+    def reserve(
+        self,
+        auth: dict,
+        date: str,
+        puskesmas: str | None = None,
+        poli: str = "UMUM",
+        slot: str = "09:00-10:00",
+        payer: str = "BPJS",
+    ) -> dict:
         body = {"puskesmas": puskesmas or self.puskesmas, "poli": poli, "date": date, "slot": slot, "payer": payer}
         if payer == "BPJS":
             body["bpjs_no"] = "0001234567890"
@@ -222,14 +257,15 @@ class System:
     def qr_text_from_png(self, auth: dict, rid: str) -> str:
         import io
 
-        import zxingcpp
         from PIL import Image
+
+        from devices.scanner.image import read_qr_codes
 
         r = requests.get(f"{self.central_url}/api/v1/reservations/{rid}/qr.png", headers=auth, timeout=10)
         assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
-        found = zxingcpp.read_barcodes(Image.open(io.BytesIO(r.content)).convert("L"))
+        found = read_qr_codes(Image.open(io.BytesIO(r.content)))
         assert len(found) == 1, "the QR PNG must hold exactly one readable QR code"
-        return found[0].text
+        return found[0]
 
     # ---- the edge ------------------------------------------------------------------------------
     def edge_status(self) -> dict:

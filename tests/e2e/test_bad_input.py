@@ -8,10 +8,10 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 import requests
+from harness import wait_for
 
 from central import db as central_db
 from central.models import Visit
-from harness import wait_for
 from protocol import base45, topics
 
 pytestmark = pytest.mark.e2e
@@ -94,7 +94,9 @@ def test_malformed_mqtt_messages_are_dropped_and_sync_goes_on(system, days):
     system.stop_process("sync")
     central = mqtt_client(system, "central", system.central_pw)
     down = topics.down(system.node_id, topics.DOWN_CHANGES)
-    central.publish(down, b'{"m":"changes","changes":[{"seq":1,"type":"drop.tables","data":{}}],"head":1}', qos=1).wait_for_publish(10)
+    central.publish(
+        down, b'{"m":"changes","changes":[{"seq":1,"type":"drop.tables","data":{}}],"head":1}', qos=1
+    ).wait_for_publish(10)
     central.publish(down, b"\x00\x01garbage", qos=1).wait_for_publish(10)
     central.disconnect()
     central.loop_stop()
@@ -122,8 +124,14 @@ def test_malformed_mqtt_messages_are_dropped_and_sync_goes_on(system, days):
 
 
 def test_invalid_nik_gets_a_field_error(system):
-    body = {"name": "Siti", "nik": "320101570892000", "birth_date": "1992-08-17", "sex": "P",
-            "address": "Ciawi", "phone": "081234567890"}
+    body = {
+        "name": "Siti",
+        "nik": "320101570892000",
+        "birth_date": "1992-08-17",
+        "sex": "P",
+        "address": "Ciawi",
+        "phone": "081234567890",
+    }
     r = requests.post(system.central_url + "/api/v1/patients", json=body, timeout=10)
     assert r.status_code == 400
     assert "16 digit" in r.json()["fields"]["nik"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import requests
+from harness import wait_for
 
 from central import db as central_db
 from central.models import Reservation, Visit
 from devices.audio import wav_stats
 from devices.printer import decode_escpos
-from harness import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -88,10 +88,14 @@ def test_reserve_scan_print_call_announce_and_visit_reaches_central(system, days
         check_in_and_print(system, events, text)
         wait_for(lambda: "Nomor U001 berikutnya" in phone_page(system, "U001"), 30, "the phone page to show U001 next")
         call_and_announce(system, events)
-        wait_for(lambda: "Nomor U001 sedang dipanggil" in phone_page(system, "U001"), 30, "the phone page to show the call")
+        wait_for(
+            lambda: "Nomor U001 sedang dipanggil" in phone_page(system, "U001"), 30, "the phone page to show the call"
+        )
     finally:
         events.close()
-    visit = wait_for(lambda: (v := central_visit(system.pg_url, "U001")) and v.state == "done" and v, 30, "the visit at central")
+    visit = wait_for(
+        lambda: (v := central_visit(system.pg_url, "U001")) and v.state == "done" and v, 30, "the visit at central"
+    )
     assert visit.rid == res["rid"] and visit.poli == "UMUM" and visit.called_at and visit.done_at
     assert central_reservation(system.pg_url, res["rid"]).status == "done"
 

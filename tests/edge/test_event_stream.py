@@ -12,8 +12,14 @@ from edge.config import from_dict
 
 @pytest.fixture
 def app(tmp_path):
-    cfg = from_dict({"node_id": "pkm-test", "puskesmas_code": "cibinong",
-                     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}], "data_dir": str(tmp_path)})
+    cfg = from_dict(
+        {
+            "node_id": "pkm-test",
+            "puskesmas_code": "cibinong",
+            "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
+            "data_dir": str(tmp_path),
+        }
+    )
     rt = Runtime(cfg, start_workers=False)
     a = create_app(cfg, rt)
     yield a
@@ -28,7 +34,9 @@ def frames(resp, n):
         buf += chunk.decode() if isinstance(chunk, bytes) else chunk
         while "\n\n" in buf:
             block, buf = buf.split("\n\n", 1)
-            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+            fields = dict(
+                line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":")
+            )
             if "event" in fields:
                 out.append((int(fields["id"]), fields["event"]))
         if len(out) >= n:

@@ -10,22 +10,29 @@ import pytest
 from edge import db as edge_db
 from edge.bus import Bus
 from edge.config import from_dict
-from protocol.clock import Clock
 from edge.models import Announcement, CheckIn, Outbox, PrintJob, Ticket
 from edge.services import CheckinRefused, QueueError, QueueService
 from protocol import messages, qrpass
+from protocol.clock import Clock
 
 KEY = qrpass.SigningKey.generate()
 DAY = "2026-11-26"
 
 
 def make_service(tmp_path, clock_start=f"{DAY}T08:30:00+07:00") -> QueueService:
-    cfg = from_dict({
-        "node_id": "pkm-test", "puskesmas_code": "cibinong", "puskesmas_name": "Puskesmas Cibinong",
-        "qr_public_keys": {KEY.kid: KEY.public_b64()},
-        "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}, {"code": "GIGI", "name": "Poli Gigi", "prefix": "G"}],
-        "data_dir": str(tmp_path),
-    })
+    cfg = from_dict(
+        {
+            "node_id": "pkm-test",
+            "puskesmas_code": "cibinong",
+            "puskesmas_name": "Puskesmas Cibinong",
+            "qr_public_keys": {KEY.kid: KEY.public_b64()},
+            "polis": [
+                {"code": "UMUM", "name": "Poli Umum", "prefix": "U"},
+                {"code": "GIGI", "name": "Poli Gigi", "prefix": "G"},
+            ],
+            "data_dir": str(tmp_path),
+        }
+    )
     edge_db.connect(cfg.db_path)
     return QueueService(cfg, Bus(), Clock(clock_start))
 
@@ -138,13 +145,22 @@ def test_transfer_keeps_the_number_and_queues_at_the_poli(svc):
     assert nxt.label == a.label and nxt.parent == a.key
     svc.act(nxt.key, "finish")
     types = outbox_types()
-    assert types.count(messages.TICKET_ISSUED) == 2 and messages.TICKET_TRANSFERRED in types and types[-1] == messages.TICKET_DONE
+    assert (
+        types.count(messages.TICKET_ISSUED) == 2
+        and messages.TICKET_TRANSFERRED in types
+        and types[-1] == messages.TICKET_DONE
+    )
     done = json.loads(Outbox.select().order_by(Outbox.seq.desc()).get().data)
     assert done["ticket"] == nxt.key
 
 
 @pytest.mark.parametrize(
-    "action", [pytest.param("finish", id="finish-waiting"), pytest.param("recall", id="recall-waiting"), pytest.param("no_show", id="noshow-waiting")]
+    "action",
+    [
+        pytest.param("finish", id="finish-waiting"),
+        pytest.param("recall", id="recall-waiting"),
+        pytest.param("no_show", id="noshow-waiting"),
+    ],
 )
 def test_actions_not_allowed_on_a_waiting_ticket(svc, action):
     t = svc.issue_walkin("UMUM")

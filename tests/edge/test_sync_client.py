@@ -15,8 +15,14 @@ from protocol import messages
 
 @pytest.fixture
 def client(tmp_path):
-    cfg = from_dict({"node_id": "pkm-test", "puskesmas_code": "cibinong",
-                     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}], "data_dir": str(tmp_path)})
+    cfg = from_dict(
+        {
+            "node_id": "pkm-test",
+            "puskesmas_code": "cibinong",
+            "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
+            "data_dir": str(tmp_path),
+        }
+    )
     edge_db.connect(cfg.db_path)
     bus = Bus()
     c = SyncClient(cfg, bus, DeviceStatus(bus))
@@ -27,7 +33,7 @@ def client(tmp_path):
 
 
 def test_ack_marks_only_what_central_stored(client):
-    for i in range(3):
+    for _ in range(3):
         Outbox.create(type=messages.TICKET_ISSUED, at="-", data="{}")
     client._acked(2)
     assert [o.delivered for o in Outbox.select().order_by(Outbox.seq)] == [True, True, False]
@@ -41,8 +47,11 @@ def test_ack_beyond_the_outbox_marks_nothing_and_alerts(client):
 
 
 def change(seq, rid, status="active"):
-    return messages.ChangeRecord(seq, messages.RESERVATION_UPSERT,
-                                 {"rid": rid, "poli": "UMUM", "date": "2026-11-26", "slot": "08:00-09:00", "payer": "UMUM", "status": status})
+    return messages.ChangeRecord(
+        seq,
+        messages.RESERVATION_UPSERT,
+        {"rid": rid, "poli": "UMUM", "date": "2026-11-26", "slot": "08:00-09:00", "payer": "UMUM", "status": status},
+    )
 
 
 def test_changes_apply_once_in_order_and_a_gap_asks_again(client):

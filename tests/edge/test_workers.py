@@ -21,8 +21,15 @@ from protocol.clock import Clock
 
 @pytest.fixture
 def env(tmp_path):
-    cfg = from_dict({"node_id": "pkm-test", "puskesmas_code": "cibinong", "puskesmas_name": "Puskesmas Cibinong",
-                     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}], "data_dir": str(tmp_path)})
+    cfg = from_dict(
+        {
+            "node_id": "pkm-test",
+            "puskesmas_code": "cibinong",
+            "puskesmas_name": "Puskesmas Cibinong",
+            "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
+            "data_dir": str(tmp_path),
+        }
+    )
     edge_db.connect(cfg.db_path)
     bus = Bus()
     svc = QueueService(cfg, bus, Clock("2026-11-26T08:00:00+07:00"))

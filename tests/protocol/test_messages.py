@@ -93,7 +93,7 @@ def test_wire_form(msg, wire):
 
 def test_encode_is_compact_utf8():
     raw = messages.encode(SNAPSHOT)
-    assert "Ruang 2".encode() in raw and "–".encode() in raw  # not \u2013 escapes
+    assert b"Ruang 2" in raw and "–".encode() in raw  # not \u2013 escapes
     assert b", " not in raw and b": " not in raw
 
 
@@ -193,10 +193,14 @@ BAD = [
     pytest.param("events", _j({"m": "events", "events": None}), id="events-null"),
     # changes
     pytest.param(
-        "changes", _j({"m": "changes", "changes": [_change(type="patient.upsert")], "head": 1}), id="unknown-change-type"
+        "changes",
+        _j({"m": "changes", "changes": [_change(type="patient.upsert")], "head": 1}),
+        id="unknown-change-type",
     ),
     pytest.param(
-        "changes", _j({"m": "changes", "changes": [_change(type="ticket.issued")], "head": 1}), id="event-type-as-change"
+        "changes",
+        _j({"m": "changes", "changes": [_change(type="ticket.issued")], "head": 1}),
+        id="event-type-as-change",
     ),
     pytest.param("changes", _j({"m": "changes", "changes": [_change(seq="1")], "head": 1}), id="change-seq-string"),
     pytest.param("changes", _j({"m": "changes", "changes": [_change(seq=-5)], "head": 1}), id="change-seq-negative"),

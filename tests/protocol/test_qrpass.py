@@ -132,7 +132,10 @@ REJECTIONS = [
     pytest.param(lambda: PREFIX, {}, "format", id="format-prefix-only"),
     pytest.param(lambda: PREFIX + "0" * 597, {}, "format", id="format-text-too-long"),
     pytest.param(
-        lambda: qrpass.sign(dataclasses.replace(PASS, rid="x" * 400), KEY), {}, "format", id="format-signed-but-too-long"
+        lambda: qrpass.sign(dataclasses.replace(PASS, rid="x" * 400), KEY),
+        {},
+        "format",
+        id="format-signed-but-too-long",
     ),
     pytest.param(lambda: _forge(_payload(), version=2), {}, "format", id="format-wrong-version"),
     pytest.param(lambda: _forge(_payload(), version=0), {}, "format", id="format-version-zero"),
@@ -144,7 +147,9 @@ REJECTIONS = [
     ),
     pytest.param(lambda: qrpass.sign(PASS, OTHER_KEY), {}, "unknown-key", id="unknown-key"),
     pytest.param(lambda: VALID, {"keys": {}}, "unknown-key", id="unknown-key-no-keys-provisioned"),
-    pytest.param(lambda: _forge(_payload(), signer=OTHER_KEY), {}, "signature", id="signature-resigned-claiming-trusted-kid"),
+    pytest.param(
+        lambda: _forge(_payload(), signer=OTHER_KEY), {}, "signature", id="signature-resigned-claiming-trusted-kid"
+    ),
     pytest.param(
         lambda: VALID, {"keys": {KEY.kid: OTHER_KEY.public}}, "signature", id="signature-kid-maps-to-other-public-key"
     ),
@@ -170,13 +175,18 @@ REJECTIONS = [
         lambda: qrpass.sign(dataclasses.replace(PASS, date="2026-11-27"), KEY), {}, "not-today", id="not-today-tomorrow"
     ),
     pytest.param(
-        lambda: qrpass.sign(dataclasses.replace(PASS, date="2027-01-05"), KEY), {}, "not-today", id="not-today-next-year"
+        lambda: qrpass.sign(dataclasses.replace(PASS, date="2027-01-05"), KEY),
+        {},
+        "not-today",
+        id="not-today-next-year",
     ),
     pytest.param(
         lambda: qrpass.sign(dataclasses.replace(PASS, date="2026-11-25"), KEY), {}, "expired", id="expired-yesterday"
     ),
     pytest.param(lambda: VALID, {"now_ts": END_OF_DAY + 1}, "expired", id="expired-same-day-after-exp"),
-    pytest.param(lambda: VALID, {"today": dt.date(2026, 11, 27), "now_ts": NOW + 86400}, "expired", id="expired-next-day"),
+    pytest.param(
+        lambda: VALID, {"today": dt.date(2026, 11, 27), "now_ts": NOW + 86400}, "expired", id="expired-next-day"
+    ),
 ]
 
 
@@ -206,7 +216,9 @@ def test_rejection_messages_are_indonesian_and_never_echo_the_qr(make, kwargs, c
 @pytest.mark.parametrize(
     ("date", "code", "message"),
     [
-        pytest.param("2026-11-27", "not-today", "Reservasi ini untuk tanggal 27-11-2026, bukan hari ini.", id="not-today"),
+        pytest.param(
+            "2026-11-27", "not-today", "Reservasi ini untuk tanggal 27-11-2026, bukan hari ini.", id="not-today"
+        ),
         pytest.param("2026-11-20", "expired", "Reservasi ini sudah lewat (tanggal 20-11-2026).", id="past-date"),
     ],
 )
@@ -219,9 +231,13 @@ def test_date_messages_show_the_reserved_date_as_indonesians_write_it(date, code
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        pytest.param(lambda: qrpass.sign(PASS, OTHER_KEY), "Kode QR tidak sah (kunci tidak dikenal).", id="unknown-key"),
         pytest.param(
-            lambda: _forge(_payload(), signer=OTHER_KEY), "Kode QR tidak sah (tanda tangan tidak cocok).", id="signature"
+            lambda: qrpass.sign(PASS, OTHER_KEY), "Kode QR tidak sah (kunci tidak dikenal).", id="unknown-key"
+        ),
+        pytest.param(
+            lambda: _forge(_payload(), signer=OTHER_KEY),
+            "Kode QR tidak sah (tanda tangan tidak cocok).",
+            id="signature",
         ),
         pytest.param(
             lambda: qrpass.sign(dataclasses.replace(PASS, puskesmas="P3201010102"), KEY),

@@ -41,7 +41,6 @@ STUBS = {
 }
 
 
-
 @pytest.fixture
 def sandbox(tmp_path):
     repo = tmp_path / "repo"

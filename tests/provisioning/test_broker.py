@@ -25,6 +25,8 @@ pytestmark = pytest.mark.e2e
 NOT_AUTHORIZED = 135
 BAD_USERNAME_OR_PASSWORD = 134
 REPO = Path(__file__).resolve().parents[2]
+
+
 def _require_mosquitto():
     """make test installs mosquitto; a missing one is a broken setup, not a reason to skip."""
     assert find_executable("mosquitto") is not None, "mosquitto is not installed (make test installs it)"

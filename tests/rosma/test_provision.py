@@ -25,7 +25,9 @@ def central(tmp_path):
 
 
 def provision(tmp_path, **kw):
-    return provision_node("cibinong", "pkm-cibinong", tmp_path / "broker", tmp_path / "edge.toml", "127.0.0.1", 18830, **kw)
+    return provision_node(
+        "cibinong", "pkm-cibinong", tmp_path / "broker", tmp_path / "edge.toml", "127.0.0.1", 18830, **kw
+    )
 
 
 def test_provision_writes_a_config_the_edge_accepts(tmp_path, central):
@@ -46,9 +48,19 @@ def test_reprovisioning_starts_a_fresh_record_and_keeps_history(tmp_path, centra
     old = Node.get(Node.node_id == "pkm-cibinong")
     Node.update(up_seq=3).where(Node.id == old.id).execute()
     EdgeEvent.create(node=old, seq=1, type="ticket.issued", at="-", data="{}")
-    patient = Patient.create(nik="3201011705900001", name="B", birth_date=dt.date(1990, 5, 17), sex="L", address="-", phone="0812")
-    r = Reservation.create(rid="r1", patient=patient, puskesmas=central, poli=Poli.get(), date=dt.date(2026, 11, 26),
-                           slot="08:00-09:00", payer="UMUM", qr_text="-")
+    patient = Patient.create(
+        nik="3201011705900001", name="B", birth_date=dt.date(1990, 5, 17), sex="L", address="-", phone="0812"
+    )
+    r = Reservation.create(
+        rid="r1",
+        patient=patient,
+        puskesmas=central,
+        poli=Poli.get(),
+        date=dt.date(2026, 11, 26),
+        slot="08:00-09:00",
+        payer="UMUM",
+        qr_text="-",
+    )
     feed.publish_reservation(r)
     first_pw = tomllib.loads((tmp_path / "edge.toml").read_text())["mqtt_password"]
     provision(tmp_path)  # new SD card: the node's database starts empty
@@ -62,10 +74,13 @@ def test_reprovisioning_starts_a_fresh_record_and_keeps_history(tmp_path, centra
     assert Change.select().where(Change.node == old.id).count() == 1
 
 
-@pytest.mark.parametrize("code, node_id, err", [
-    pytest.param("bogor-kota", "pkm-x", "unknown puskesmas", id="unknown-puskesmas"),
-    pytest.param("cibinong", "central", "central broker user", id="node-named-central"),
-])
+@pytest.mark.parametrize(
+    "code, node_id, err",
+    [
+        pytest.param("bogor-kota", "pkm-x", "unknown puskesmas", id="unknown-puskesmas"),
+        pytest.param("cibinong", "central", "central broker user", id="node-named-central"),
+    ],
+)
 def test_provision_refuses(tmp_path, central, code, node_id, err):
     with pytest.raises(ValueError, match=err):
         provision_node(code, node_id, tmp_path / "b", tmp_path / "e.toml", "127.0.0.1", 1883)

@@ -57,7 +57,9 @@ def test_tables_cover_every_state_and_action():
     assert len(ALLOWED) + len(REFUSED) == 49
 
 
-@pytest.mark.parametrize(("state", "action", "target"), [pytest.param(s, a, t, id=f"{s}-{a}") for (s, a), t in ALLOWED.items()])
+@pytest.mark.parametrize(
+    ("state", "action", "target"), [pytest.param(s, a, t, id=f"{s}-{a}") for (s, a), t in ALLOWED.items()]
+)
 def test_allowed_transition(state, action, target):
     assert queue.transition(state, action) == target
 
@@ -218,12 +220,8 @@ def w(key: str, number: int, sort_time: dt.datetime, priority: bool = False) -> 
         pytest.param(
             [w("a", 1, at(7, 30)), w("b", 2, at(7, 45), priority=True)], ["b", "a"], id="priority-beats-earlier-arrival"
         ),
-        pytest.param(
-            [w("a", 5, at(7, 31)), w("b", 9, at(7, 30))], ["b", "a"], id="earlier-time-beats-lower-number"
-        ),
-        pytest.param(
-            [w("a", 4, at(7, 30)), w("b", 3, at(7, 30))], ["b", "a"], id="same-time-lower-number-first"
-        ),
+        pytest.param([w("a", 5, at(7, 31)), w("b", 9, at(7, 30))], ["b", "a"], id="earlier-time-beats-lower-number"),
+        pytest.param([w("a", 4, at(7, 30)), w("b", 3, at(7, 30))], ["b", "a"], id="same-time-lower-number-first"),
         pytest.param(
             [w("p2", 7, at(8, 0), True), w("p1", 8, at(7, 50), True), w("n", 1, at(7, 0))],
             ["p1", "p2", "n"],

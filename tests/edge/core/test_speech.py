@@ -42,15 +42,12 @@ NUMBER_WORDS = [
     (101001, "seratus satu ribu satu"),
     (
         999999,
-        "sembilan ratus sembilan puluh sembilan ribu "
-        "sembilan ratus sembilan puluh sembilan",
+        "sembilan ratus sembilan puluh sembilan ribu sembilan ratus sembilan puluh sembilan",
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("n", "words"), [pytest.param(n, w, id=str(n)) for n, w in NUMBER_WORDS]
-)
+@pytest.mark.parametrize(("n", "words"), [pytest.param(n, w, id=str(n)) for n, w in NUMBER_WORDS])
 def test_number_to_words(n, words):
     assert number_to_words(n) == words
 
@@ -197,9 +194,7 @@ def test_clip_vocabulary_is_finite_and_small():
     for letter in string.ascii_uppercase:
         for number in range(1, 1000):
             for loket in range(1, 10):
-                vocabulary.update(
-                    call_phrases(f"{letter}{number:03d}", f"Loket {loket}")
-                )
+                vocabulary.update(call_phrases(f"{letter}{number:03d}", f"Loket {loket}"))
     fixed = {"nomor antrian", "silakan menuju", "loket"}
     number_phrases = vocabulary - fixed - set(string.ascii_uppercase)
     assert vocabulary >= fixed | set(string.ascii_uppercase)
