@@ -1,4 +1,5 @@
-"""The central patient web site and JSON API: ``create_app(config)`` builds the Flask app."""
+"""The central patient web site and JSON API: ``create_app(config, runtime)`` builds the Flask
+app around a runtime built by the caller (``build(config)`` does both, for the CLI and tests)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from flask import Flask, jsonify, render_template, request
 from peewee import SqliteDatabase
 from werkzeug.exceptions import HTTPException
 
-from central import api, services, web
+from central import api, web
 from central.config import CentralConfig
-from central.core.throttle import LoginGuard
-from central.db import connect
-from central.models import Puskesmas
-from protocol.clock import Clock
+from central.runtime import CentralRuntime
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +36,8 @@ ERROR_TEXT = {
 }
 
 
-def create_app(config: CentralConfig) -> Flask:
-    """Build the app: bind the database, seed if asked and empty, register web and API.
-
-    Raises ValueError for an unsupported database URL and the driver's error when the
-    database server is unreachable.
-    """
+def create_app(config: CentralConfig, runtime: CentralRuntime) -> Flask:
+    """Build the app around ``runtime``: no database work, no threads, nothing global."""
     app = Flask("central", static_folder="web/static", template_folder="web/templates")
     app.config.update(
         SECRET_KEY=config.secret_key,
@@ -54,24 +48,26 @@ def create_app(config: CentralConfig) -> Flask:
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
+    app.extensions["rosma"] = runtime
     app.extensions["rosma.config"] = config
-    services.set_clock(Clock(config.clock_start))
-    app.extensions["rosma.login_guard"] = LoginGuard()
-    if config.clock_start:
-        log.warning("clock starts at %s (training/demo setting)", config.clock_start)
-
-    db = connect(config.database_url)
-    app.extensions["rosma.db"] = db
-    if config.seed and not Puskesmas.select().exists():
-        from central.seed import seed
-
-        seed()
-    _init_connections(app, db)
+    app.extensions["rosma.db"] = runtime.db
+    _init_connections(app, runtime.db)
     _init_errors(app)
     _init_headers(app)
     web.init_app(app)
     api.init_app(app)
     return app
+
+
+def build(config: CentralConfig) -> Flask:
+    """Open the runtime (migrating the database), seed it if asked, and build the app.
+
+    Raises ValueError for an unsupported database URL, the driver's error when the server is
+    unreachable, and ``infra.migrations.SchemaError`` for a database of another release.
+    """
+    runtime = CentralRuntime(config)
+    runtime.seed_if_empty()
+    return create_app(config, runtime)
 
 
 def _init_connections(app: Flask, db) -> None:

@@ -1,58 +1,60 @@
-"""Central's typed configuration, read from a TOML file and validated at start-up."""
+"""Central's typed configuration, one TOML file read and checked at start-up.
+
+The secrets (``secret_key``, ``mqtt_password``) may come from systemd credentials of the same
+names instead of the file (the units load them with ``LoadCredential=``).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from infra import config as typed
+from infra.config import setting
 
-def _f(default, doc: str):
-    return field(default=default, metadata={"doc": doc})
+
+def _port(v: int) -> str | None:
+    return None if 0 < v < 65536 else "must be a TCP port (1-65535)"
 
 
 @dataclass(frozen=True)
 class CentralConfig:
-    database_url: str = _f("sqlite:///var/central/central.db", "sqlite:///path (embedded) or postgresql://user@host/db")
-    secret_key: str = _f("", "Flask session and API token signing secret; must be set, 32+ characters")
-    http_host: str = _f("127.0.0.1", "address the patient site listens on")
-    http_port: int = _f(8080, "port the patient site listens on")
-    mqtt_host: str = _f("127.0.0.1", "MQTT broker host")
-    mqtt_port: int = _f(1883, "MQTT broker port")
-    mqtt_username: str = _f("central", "broker username of the central sync worker")
-    mqtt_password: str = _f("", "broker password of the central sync worker")
-    booking_days: int = _f(7, "how many days ahead patients may reserve")
-    seed: bool = _f(False, "load the Kabupaten Bogor seed puskesmas on start if the database is empty")
-    embedded_sync: bool = _f(False, "run the MQTT sync worker inside the web process (embedded default)")
-    log_level: str = _f("INFO", "logging level")
-    clock_start: str = _f("", "training/demo only: ISO datetime the clock starts at; empty = system clock")
-
-    def __post_init__(self):
-        if len(self.secret_key) < 32:
-            raise ValueError("config field secret_key: must be at least 32 characters")
-        for name in ("http_port", "mqtt_port"):
-            if not 0 < getattr(self, name) < 65536:
-                raise ValueError(f"config field {name}: must be a TCP port")
-        if self.booking_days < 1:
-            raise ValueError("config field booking_days: must be at least 1")
+    database_url: str = setting(
+        "sqlite:///var/central/central.db", "sqlite:///path (embedded) or postgresql://user@host/db"
+    )
+    secret_key: str = setting(
+        "",
+        "Flask session and API token signing secret, 32+ characters (or the systemd credential secret_key)",
+        check=lambda v: None if len(v) >= 32 else "must be at least 32 characters",
+        secret=True,
+    )
+    http_host: str = setting("127.0.0.1", "address the patient site listens on")
+    http_port: int = setting(8080, "port the patient site listens on", check=_port)
+    mqtt_host: str = setting("127.0.0.1", "MQTT broker host")
+    mqtt_port: int = setting(1883, "MQTT broker port", check=_port)
+    mqtt_username: str = setting("central", "broker username of the central sync worker")
+    mqtt_password: str = setting(
+        "", "broker password of the central sync worker (or the systemd credential mqtt_password)", secret=True
+    )
+    booking_days: int = setting(
+        7, "how many days ahead patients may reserve", check=lambda v: None if v >= 1 else "must be at least 1"
+    )
+    seed: bool = setting(False, "load the Kabupaten Bogor seed puskesmas on start if the database is empty")
+    embedded_sync: bool = setting(False, "run the MQTT sync worker inside the web process (embedded default)")
+    log_level: str = setting("INFO", "logging level")
+    clock_start: str = setting("", "training/demo only: ISO datetime the clock starts at; empty = system clock")
 
 
 def load(path: str | Path, **overrides) -> CentralConfig:
-    """Read ``path``; unknown keys or wrong types raise ValueError naming the field."""
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    data.update(overrides)
-    return from_dict(data)
+    """Read ``path``; unknown keys, wrong types and broken rules raise ConfigError naming the field."""
+    return typed.load(CentralConfig, path, **overrides)
 
 
 def from_dict(data: dict) -> CentralConfig:
-    """Build a config from a dict, checking field names and types."""
-    fields = {f.name: f for f in dataclasses.fields(CentralConfig)}
-    for key, value in data.items():
-        if key not in fields:
-            raise ValueError(f"config field {key}: unknown field")
-        want = type(fields[key].default)
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise ValueError(f"config field {key}: expected {want.__name__}")
-    return CentralConfig(**data)
+    """Build a config from a dict, checking field names, types and rules."""
+    return typed.from_dict(CentralConfig, data)
+
+
+def write(path: str | Path, cfg: CentralConfig) -> Path:
+    """Write the config (0600: it holds secrets)."""
+    return typed.write(path, cfg, header="Rosma central config (keep it 0600)")

@@ -1,4 +1,4 @@
-"""The per-node change feed: what central tells each edge, in seq order."""
+"""The per-node change feed: what central tells each edge (typed ``protocol.changes``), in seq order."""
 
 from __future__ import annotations
 
@@ -7,52 +7,49 @@ import json
 from peewee import IntegrityError, fn
 
 from central.models import Change, Node, Reservation, database
-from protocol import messages
+from protocol import changes
+from protocol.changes import ReservationChanged
 
 
-def append(puskesmas_id: int, type_: str, data: dict) -> None:
-    """Append a change for every node of a puskesmas; call inside the writer's transaction.
+def append(puskesmas_id: int, change: changes.Change) -> None:
+    """Append a change for every live node of a puskesmas; call inside the writer's transaction.
 
     seq is max+1 per node; a concurrent writer taking the same seq hits the unique index,
     and the savepoint retry takes the next one.
     """
-    for node in Node.select().where((Node.puskesmas == puskesmas_id) & ~Node.node_id.contains("~")):
-        _append_to(node, type_, data)
+    for node in Node.live().where(Node.puskesmas == puskesmas_id):
+        _append_to(node, change)
 
 
-def _append_to(node: Node, type_: str, data: dict) -> None:
+def _append_to(node: Node, change: changes.Change) -> None:
+    data = json.dumps(changes.to_data(change))
     for _attempt in range(20):
         try:
             with database.atomic():
                 last = Change.select(fn.MAX(Change.seq)).where(Change.node == node).scalar() or 0
-                Change.create(node=node, seq=last + 1, type=type_, data=json.dumps(data))
+                Change.create(node=node, seq=last + 1, type=change.NAME, v=change.VERSION, data=data)
             return
         except IntegrityError:
             continue
     raise RuntimeError(f"could not append change for node {node.node_id}")
 
 
-def reservation_data(r: Reservation) -> dict:
+def reservation_change(r: Reservation) -> ReservationChanged:
     """What an edge needs of a reservation: no name, NIK, birth date or BPJS number."""
-    return {
-        "rid": r.rid,
-        "poli": r.poli.code,
-        "date": r.date.isoformat(),
-        "slot": r.slot,
-        "payer": r.payer,
-        "status": r.status,
-    }
+    return ReservationChanged(
+        rid=r.rid, poli=r.poli.code, date=r.date.isoformat(), slot=r.slot, payer=r.payer, status=r.status
+    )
 
 
 def publish_reservation(r: Reservation) -> None:
     """Queue a reservation (new, changed or cancelled) for its puskesmas' edge."""
-    append(r.puskesmas_id, messages.RESERVATION_UPSERT, reservation_data(r))
+    append(r.puskesmas_id, reservation_change(r))
 
 
 def backfill_node(node: Node) -> None:
     """Give a newly provisioned node the reservations that already exist for its puskesmas."""
     for r in Reservation.select().where((Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")):
-        _append_to(node, messages.RESERVATION_UPSERT, reservation_data(r))
+        _append_to(node, reservation_change(r))
 
 
 def changes_after(node: Node, after: int, limit: int = 200) -> tuple[list[Change], int]:

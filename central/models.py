@@ -1,4 +1,7 @@
-"""Central's peewee models. They declare no database; ``central.db`` binds them."""
+"""Central's peewee models. They declare no database; ``central.db`` binds them.
+
+They describe the newest schema; ``central/migrations/`` brings an older database to it.
+"""
 
 from __future__ import annotations
 
@@ -74,21 +77,53 @@ class Reservation(BaseModel):
     created_at = DateTimeField(default=utcnow)
     checked_in_at = DateTimeField(null=True)
     ticket_label = CharField(max_length=8, null=True)
+    cancelled_at = DateTimeField(null=True)
+    # "cancelled-then-checked-in": cancelled here while an offline edge checked it in; the
+    # check-in stands (the patient was served) and both facts are kept
+    conflict = CharField(max_length=40, default="")
 
     class Meta:
         indexes = ((("puskesmas", "poli", "date", "slot"), False),)
 
 
 class Node(BaseModel):
-    """An edge node (one per puskesmas) and its sync checkpoints."""
+    """An edge node (one per puskesmas). A re-provisioned node's old row is kept, retired."""
 
-    node_id = CharField(unique=True, max_length=80)  # retired rows: "<node id>~<row id>"
+    node_id = CharField(max_length=80, index=True)  # unique among live rows (partial index, migration 2)
     puskesmas = ForeignKeyField(Puskesmas, backref="nodes")
     created_at = DateTimeField(default=utcnow)
-    up_seq = IntegerField(default=0)  # highest edge event seq stored, contiguous from 1
+    retired = BooleanField(default=False)
+    incarnation = CharField(max_length=64, default="")  # the edge database it last heard from
     online = BooleanField(default=False)
     last_seen = DateTimeField(null=True)
     snapshot = TextField(default="")  # latest live queue snapshot (JSON), for patients' phones
+
+    @classmethod
+    def live(cls):
+        return cls.select().where(~cls.retired)
+
+
+class NodeStream(BaseModel):
+    """One edge database's event history: a replaced database (new incarnation) starts a new one."""
+
+    node = ForeignKeyField(Node, backref="streams", on_delete="CASCADE")
+    incarnation = CharField(max_length=64, default="")  # "" for a release-0.1.0 edge
+    up_seq = IntegerField(default=0)  # highest event seq stored, contiguous from 1
+    first_seen = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("node", "incarnation"), True),)
+
+
+class NodeAlert(BaseModel):
+    """Something about a node that an admin must look at (e.g. its database was replaced)."""
+
+    node = ForeignKeyField(Node, backref="alerts", on_delete="CASCADE")
+    kind = CharField(max_length=40)  # new-incarnation, ...
+    message = CharField(max_length=300)
+    created_at = DateTimeField(default=utcnow)
+    resolved_at = DateTimeField(null=True)
 
 
 class Change(BaseModel):
@@ -96,8 +131,9 @@ class Change(BaseModel):
 
     node = ForeignKeyField(Node, backref="changes", on_delete="CASCADE")
     seq = IntegerField()
-    type = CharField(max_length=40)
-    data = TextField()  # JSON
+    type = CharField(max_length=40)  # protocol.changes NAME
+    v = IntegerField(default=1)  # its VERSION
+    data = TextField()  # protocol.changes.to_data(change) as JSON
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -105,17 +141,25 @@ class Change(BaseModel):
 
 
 class EdgeEvent(BaseModel):
-    """An event received from an edge outbox, stored once per (node, seq)."""
+    """An event received from an edge outbox, stored once per (node, incarnation, seq).
+
+    ``status``: applied; deferred (a type or version this release does not know yet: applied
+    after the upgrade); rejected (malformed; kept for inspection).
+    """
 
     node = ForeignKeyField(Node, backref="events", on_delete="CASCADE")
+    incarnation = CharField(max_length=64, default="")
     seq = IntegerField()
     type = CharField(max_length=40)
+    v = IntegerField(default=1)
     at = CharField(max_length=40)
     data = TextField()
     received_at = DateTimeField(default=utcnow)
+    status = CharField(max_length=10, default="applied", index=True)
+    error = CharField(max_length=200, default="")
 
     class Meta:
-        indexes = ((("node", "seq"), True),)
+        indexes = ((("node", "incarnation", "seq"), True),)
 
 
 class Visit(BaseModel):
@@ -136,9 +180,16 @@ class Visit(BaseModel):
     done_at = CharField(max_length=40, null=True)
     destination = CharField(max_length=40, null=True)
     state = CharField(max_length=12, default="waiting")
+    kind = CharField(max_length=12, default="")  # walkin, reservation, transfer
+    slot = CharField(max_length=11, null=True)  # a reservation's slot
+    priority = BooleanField(default=False)
+    parent = CharField(max_length=40, null=True)  # the loket ticket a transfer continues
+    counter = CharField(max_length=40, null=True)  # counter id of the (first) call
+    called_by = CharField(max_length=40, default="")  # staff id once accounts exist
+    done_by = CharField(max_length=40, default="")
 
     class Meta:
-        indexes = ((("node", "ticket_key"), True),)
+        indexes = ((("node", "ticket_key"), True), (("puskesmas", "day"), False))
 
 
 class SigningKeyRow(BaseModel):
@@ -151,4 +202,4 @@ class SigningKeyRow(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-MODELS = [Puskesmas, Poli, Patient, Reservation, Node, Change, EdgeEvent, Visit, SigningKeyRow]
+MODELS = [Puskesmas, Poli, Patient, Reservation, Node, NodeStream, NodeAlert, Change, EdgeEvent, Visit, SigningKeyRow]

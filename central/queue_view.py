@@ -17,7 +17,7 @@ def live_queue(place: Puskesmas, today: dt.date, number: str = "") -> dict:
 
     ``available`` is False when no edge has reported a queue for today yet.
     """
-    node = Node.select().where((Node.puskesmas == place) & ~Node.node_id.contains("~")).order_by(Node.id.desc()).first()
+    node = Node.live().where(Node.puskesmas == place).order_by(Node.id.desc()).first()
     board = {}
     if node is not None and node.snapshot:
         snap = json.loads(node.snapshot)

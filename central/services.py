@@ -23,7 +23,7 @@ from central.core import reservations as rules
 from central.core.calendar import end_of_day_ts, parse_date
 from central.core.patients import validate_registration
 from central.core.throttle import LoginGuard
-from central.models import Patient, Poli, Puskesmas, Reservation, database
+from central.models import Patient, Poli, Puskesmas, Reservation, database, utcnow
 from protocol import nik as nikrules
 from protocol import qrpass
 from protocol.clock import Clock
@@ -64,18 +64,13 @@ class NotFoundError(ServiceError):
     status = 404
 
 
-_clock = Clock()
-
-
-def set_clock(clock: Clock) -> None:
-    """Use ``clock`` for "now" (create_app sets it from the config; demos may start it at a set time)."""
-    global _clock
-    _clock = clock
-
-
 def now_wib() -> dt.datetime:
-    """The current time in Asia/Jakarta."""
-    return _clock.now()
+    """The system's current time in Asia/Jakarta: the default for callers outside a request
+    (the web passes the app's clock, which a demo or a test may start at a set moment)."""
+    return SYSTEM_CLOCK.now()
+
+
+SYSTEM_CLOCK = Clock()
 
 
 def booking_window(days: int, now: dt.datetime | None = None) -> list[dt.date]:
@@ -339,7 +334,8 @@ def cancel(patient: Patient, rid: str, now: dt.datetime | None = None) -> Reserv
         if not rules.can_cancel(reservation.status, reservation.date, today):
             raise ConflictError("Reservasi ini tidak dapat dibatalkan lagi.")
         reservation.status = rules.CANCELLED
-        reservation.save(only=[Reservation.status])
+        reservation.cancelled_at = utcnow()
+        reservation.save(only=[Reservation.status, Reservation.cancelled_at])
         feed.publish_reservation(reservation)
     log.info("reservation %s cancelled patient=%s", reservation.rid, patient.id)
     return get_reservation(patient, rid)

@@ -1,10 +1,12 @@
-"""Central's MQTT sync worker: stores edge events once, acknowledges them, feeds changes down.
+"""Central's sync worker on a transport port (``infra.mqtt``): stores edge events once,
+acknowledges them, feeds changes down.
 
-Up: an event batch is applied in seq order; a seq already stored is a repeat and skipped; a
-gap stops the batch. The ack always names the highest contiguous seq stored, so the edge
-resends exactly what is missing. Down: a pull is answered from the change feed after the
-edge's checkpoint, and a poll pushes new changes to nodes as soon as they are written.
-Malformed messages are logged and dropped; the worker keeps running.
+Up: an event batch is stored and applied in seq order by ``central.ingest``; a seq already
+stored is a repeat and skipped; a gap stops the batch. The ack always names the highest
+contiguous seq stored for the batch's edge database, so the edge resends exactly what is
+missing. Down: a pull is answered from the change feed after the edge's checkpoint, and a poll
+pushes new changes to nodes as soon as they are written. Messages are routed by type through
+a handler table; malformed ones are logged and dropped; the worker keeps running.
 """
 
 from __future__ import annotations
@@ -12,80 +14,23 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from peewee import InterfaceError, OperationalError, fn
 
-from central import feed
-from central.models import Change, EdgeEvent, Node, Reservation, Visit, database, utcnow
+from central import db as central_db
+from central import feed, ingest
+from central.models import Change, Node, database, utcnow
+from infra.mqtt import Message, Settings, Transport
 from protocol import messages, topics
 
 log = logging.getLogger(__name__)
 
-
-def apply_batch(node: Node, batch: messages.EventBatch) -> int:
-    """Store and apply a batch for ``node``; returns the node's contiguous up_seq afterwards."""
-    with database.atomic():
-        node = Node.get_by_id(node.id)
-        last = node.up_seq
-        for ev in batch.events:
-            if ev.seq <= last:
-                continue
-            if ev.seq != last + 1:
-                log.info("node %s: gap at seq %d (have %d); waiting for resend", node.node_id, ev.seq, last)
-                break
-            EdgeEvent.create(node=node, seq=ev.seq, type=ev.type, at=ev.at, data=json.dumps(ev.data))
-            _apply_event(node, ev)
-            last = ev.seq
-        if last != node.up_seq:
-            Node.update(up_seq=last, last_seen=utcnow()).where(Node.id == node.id).execute()
-    return last
+STALL_S = 60.0
 
 
-def _apply_event(node: Node, ev: messages.EventRecord) -> None:
-    d = ev.data
-    if ev.type == messages.TICKET_ISSUED:
-        Visit.insert(
-            node=node,
-            ticket_key=d["ticket"],
-            puskesmas=node.puskesmas_id,
-            label=d["label"],
-            queue=d["queue"],
-            poli=d.get("poli"),
-            payer=d["payer"],
-            rid=d.get("rid"),
-            day=d["day"],
-            issued_at=d["issued_at"],
-        ).on_conflict_ignore().execute()
-        return
-    if ev.type == messages.RESERVATION_CHECKED_IN:
-        Reservation.update(status="checked_in", checked_in_at=utcnow(), ticket_label=d.get("label")).where(
-            (Reservation.rid == d["rid"]) & (Reservation.puskesmas == node.puskesmas_id)
-        ).execute()
-        return
-    visit = Visit.get_or_none((Visit.node == node) & (Visit.ticket_key == d["ticket"]))
-    if visit is None:
-        log.warning("node %s: event %s for an unknown ticket", node.node_id, ev.type)
-        return
-    if ev.type == messages.TICKET_CALLED:
-        visit.called_at = visit.called_at or d["at"]
-        visit.destination = d.get("destination")
-        visit.state = "called"
-    elif ev.type == messages.TICKET_DONE:
-        visit.done_at, visit.state = d["at"], "done"
-        if visit.rid:
-            Reservation.update(status="done").where(Reservation.rid == visit.rid).execute()
-    elif ev.type == messages.TICKET_SERVING:
-        visit.serving_at, visit.state = d["at"], "serving"
-    elif ev.type == messages.TICKET_NO_SHOW:
-        visit.done_at, visit.state = d["at"], "no_show"
-    elif ev.type == messages.TICKET_CANCELLED:
-        visit.done_at, visit.state = d["at"], "cancelled"
-    elif ev.type == messages.TICKET_TRANSFERRED:
-        visit.done_at, visit.state = d["at"], "transferred"
-    visit.save()
+def mqtt_settings(host: str, port: int, username: str, password: str) -> Settings:
+    return Settings(host=host, port=port, username=username, password=password, client_id=username)
 
 
 class CentralSync:
@@ -93,66 +38,83 @@ class CentralSync:
 
     POLL_S = 1.0
 
-    def __init__(self, host: str, port: int, username: str, password: str, client_id: str | None = None):
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5
-        )
-        self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=15)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.host, self.port = host, port
+    def __init__(self, transport: Transport):
+        self.transport = transport
+        transport.on_connect = self._on_connect
+        transport.on_disconnect = self._on_disconnect
+        transport.on_message = self._on_message
+        transport.on_refused = self._on_refused
+        self.handlers = {
+            messages.EventBatch: self._events,
+            messages.PullRequest: self._pull,
+            messages.Presence: self._presence,
+            messages.QueueSnapshot: self._snapshot,
+        }
         self.pushed: dict[int, int] = {}  # node pk -> highest change seq sent since connect
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.connected = threading.Event()
+        self.alive_at = time.monotonic()
         self.poller = threading.Thread(target=self._poll, name="central-feed", daemon=True)
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 86400
-        # clean_start=False on every connect: Mosquitto keeps the session across its restarts
-        self.client.connect_async(self.host, self.port, keepalive=20, clean_start=False, properties=props)
-        self.client.loop_start()
+        try:
+            ingest.apply_deferred()
+        except (OperationalError, InterfaceError) as exc:
+            log.error("could not apply kept events at start-up: %s", exc)
+            database.close()
+        self.transport.subscribe(topics.all_up_filter(), qos=1)
+        self.transport.start()
         self.poller.start()
 
-    def healthy(self) -> bool:
-        """True while the poller runs and the database answers (for the systemd watchdog)."""
-        if not self.poller.is_alive():
-            return False
+    def problems(self) -> list[str]:
+        """What is wrong (empty when healthy), for the systemd watchdog and the health page."""
+        if not self.poller.is_alive() or time.monotonic() - self.alive_at > STALL_S:
+            return ["sync worker is stuck or stopped"]
         try:
             database.execute_sql("SELECT 1")
-            return True
         except (OperationalError, InterfaceError):
             database.close()
-            return False
+            return ["sync database does not answer"]
+        if not central_db.schema_ok(database.obj):
+            return ["database schema does not match this release"]
+        return []
+
+    def healthy(self) -> bool:
+        return not self.problems()
 
     def close(self) -> None:
         self.stop.set()
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.transport.stop()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            log.error("broker refused central: %s", reason_code)
-            return
-        client.subscribe(topics.all_up_filter(), qos=1)
+    # ---- transport callbacks -------------------------------------------------------------
+    def _on_connect(self) -> None:
         with self.lock:
             self.pushed.clear()
         self.connected.set()
         log.info("central sync connected")
 
-    def _on_message(self, client, userdata, msg):
+    def _on_disconnect(self, reason: str) -> None:
+        self.connected.clear()
+        log.warning("central sync disconnected: %s", reason)
+
+    def _on_refused(self, operation: str, topic: str, reason: str) -> None:
+        log.error("the broker refused %s on %s: %s (check the central user's ACL)", operation, topic, reason)
+
+    def _on_message(self, msg: Message) -> None:
         try:
             t = topics.parse(msg.topic)
             if t.direction != "up":
                 return
-            node = Node.get_or_none(Node.node_id == t.node_id)
+            node = Node.live().where(Node.node_id == t.node_id).first()
             if node is None:
                 log.warning("message from unknown node %s dropped", t.node_id)
                 return
             body = messages.decode(t.kind, msg.payload)
-            self._handle(node, body)
+            handler = self.handlers.get(type(body))
+            if handler is None:
+                raise messages.MessageError(f"{t.kind} is not for central")
+            handler(node, body)
         except (OperationalError, InterfaceError) as exc:
             # the database went away (restart, network): drop this thread's connection so the
             # next message reconnects; the edge resends what was not acknowledged
@@ -163,31 +125,34 @@ class CentralSync:
         except Exception:
             log.exception("failed to handle a message on %s", msg.topic)
 
-    def _handle(self, node: Node, body) -> None:
-        if isinstance(body, messages.EventBatch):
-            upto = apply_batch(node, body)
-            self._publish(node, topics.DOWN_ACK, messages.Ack(upto))
-        elif isinstance(body, messages.PullRequest):
-            self._send_changes(node, body.after)
-        elif isinstance(body, messages.Presence):
-            Node.update(online=body.online, last_seen=utcnow()).where(Node.id == node.id).execute()
-            log.info("node %s is %s", node.node_id, "online" if body.online else "offline")
-        elif isinstance(body, messages.QueueSnapshot):
-            Node.update(snapshot=json.dumps({"at": body.at, "queues": body.queues}), last_seen=utcnow()).where(
-                Node.id == node.id
-            ).execute()
+    # ---- handlers ------------------------------------------------------------------------
+    def _events(self, node: Node, batch: messages.EventBatch) -> None:
+        upto = ingest.apply_batch(node, batch)
+        self._publish(node, topics.DOWN_ACK, messages.Ack(upto, batch.incarnation))
+
+    def _pull(self, node: Node, body: messages.PullRequest) -> None:
+        self._send_changes(node, body.after)
+
+    def _presence(self, node: Node, body: messages.Presence) -> None:
+        Node.update(online=body.online, last_seen=utcnow()).where(Node.id == node.id).execute()
+        log.info("node %s is %s", node.node_id, "online" if body.online else "offline")
+
+    def _snapshot(self, node: Node, body: messages.QueueSnapshot) -> None:
+        Node.update(snapshot=json.dumps({"at": body.at, "queues": body.queues}), last_seen=utcnow()).where(
+            Node.id == node.id
+        ).execute()
 
     def _send_changes(self, node: Node, after: int) -> None:
         rows, head = feed.changes_after(node, after)
         batch = messages.ChangeBatch(
-            tuple(messages.ChangeRecord(c.seq, c.type, json.loads(c.data)) for c in rows), head
+            tuple(messages.ChangeRecord(c.seq, c.type, json.loads(c.data), c.v) for c in rows), head
         )
         self._publish(node, topics.DOWN_CHANGES, batch)
         with self.lock:
             self.pushed[node.id] = max(self.pushed.get(node.id, 0), rows[-1].seq if rows else after)
 
     def _publish(self, node: Node, kind: str, msg) -> None:
-        self.client.publish(topics.down(node.node_id, kind), messages.encode(msg), qos=1)
+        self.transport.publish(topics.down(node.node_id, kind), messages.encode(msg), qos=1)
 
     def _poll(self) -> None:
         """Push changes written by the web process to online nodes.
@@ -196,7 +161,8 @@ class CentralSync:
         head seq: an edge that is behind answers with a pull from its own checkpoint.
         """
         while not self.stop.wait(self.POLL_S):
-            if not self.connected.is_set() or not self.client.is_connected():
+            self.alive_at = time.monotonic()
+            if not self.connected.is_set() or not self.transport.connected:
                 continue
             try:
                 self._push_new_changes()
@@ -210,7 +176,7 @@ class CentralSync:
         heads = dict(Change.select(Change.node, fn.MAX(Change.seq)).group_by(Change.node).tuples())
         with self.lock:
             watched = dict(self.pushed)
-        for node in Node.select().where(Node.online | Node.id.in_(list(watched))):
+        for node in Node.live().where(Node.online | Node.id.in_(list(watched))):
             head = heads.get(node.id, 0)
             if node.id not in watched:
                 self._publish(node, topics.DOWN_CHANGES, messages.ChangeBatch((), head))

@@ -1,17 +1,26 @@
-"""The edge node: one process with the Flask pages (kiosk, staff, TV) and its workers."""
+"""The edge node: one process with the Flask pages (kiosk, staff, TV) and its workers.
+
+``Runtime`` is everything besides the pages: the database (migrated and checked when it opens),
+the bus, the queue service, the device workers and the sync client. It is built and started
+outside ``create_app``, which only assembles the Flask app around it.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import secrets
 import threading
 
-from flask import Flask
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from edge import db as edge_db
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.services import QueueService
+from edge.workers import AnnouncerWorker, ClockWatch, DeviceStatus, PrinterWorker, ScannerWorker
+from infra.mqtt import Message, Settings, Transport
+from protocol import messages, topics
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -20,12 +29,28 @@ WEB_THREADS = 32
 STREAM_SLOTS = WEB_THREADS - 8
 
 
+def mqtt_settings(config: EdgeConfig) -> Settings:
+    """How this node connects to the broker (its will marks it offline, retained)."""
+    will = Message(topics.up(config.node_id, topics.UP_STATUS), messages.encode(messages.Presence(False)), retain=True)
+    return Settings(
+        host=config.mqtt_host,
+        port=config.mqtt_port,
+        username=config.broker_username,
+        password=config.mqtt_password,
+        client_id=config.node_id,
+        will=will,
+    )
+
+
 class Runtime:
-    """Everything the edge runs besides the web pages, started and stopped together."""
+    """Everything the edge runs besides the web pages, started and stopped together.
 
-    def __init__(self, config: EdgeConfig, start_workers: bool = True):
-        from edge.workers import DeviceStatus
+    Opening it migrates the database (raises ``infra.migrations.SchemaError`` if the database
+    belongs to a newer release or is damaged). ``start()`` starts the workers and the sync
+    client on ``transport`` (paho by default).
+    """
 
+    def __init__(self, config: EdgeConfig):
         self.config = config
         self.db = edge_db.connect(config.db_path)
         self.bus = Bus()
@@ -39,33 +64,46 @@ class Runtime:
         self.stream_slots = threading.BoundedSemaphore(STREAM_SLOTS)
         self.workers = []
         self.sync = None
-        if start_workers:
-            self._start()
 
-    def _start(self) -> None:
+    def start(self, transport: Transport | None = None) -> Runtime:
         from edge.sync import SyncClient
-        from edge.workers import AnnouncerWorker, ClockWatch, PrinterWorker, ScannerWorker
 
         c = self.config
         self.workers = [
             PrinterWorker(self.stop, self.service, self.status, c.printer_uri, c.printer_profile),
-            AnnouncerWorker(self.stop, self.bus, self.status, c.audio_uri, c.clips_dir),
+            AnnouncerWorker(self.stop, self.bus, self.status, c.audio_uri, c.clips_dir, self.clock),
             ClockWatch(self.stop, self.clock, self.status),
         ]
         if c.scanner_uri != "none":
             self.workers.append(ScannerWorker(self.stop, self.service, self.status, c.scanner_uri))
         for w in self.workers:
             w.start()
-        self.sync = SyncClient(c, self.bus, self.status, board=self.service.board)
-        self.sync.start()
+        if transport is None:
+            from infra.mqtt.paho import PahoTransport
 
-    def healthy(self) -> bool:
-        """True while every worker thread runs and the database answers (for the watchdog)."""
+            transport = PahoTransport(mqtt_settings(c))
+        self.sync = SyncClient(c, self.bus, self.status, transport, board=self.service.board)
+        self.sync.start()
+        return self
+
+    def problems(self) -> list[str]:
+        """What is wrong with this node right now (empty when healthy), for the health check."""
+        out = []
         try:
             self.db.execute_sql("SELECT 1")
-        except Exception:
-            return False
-        return all(w.is_alive() for w in self.workers)
+        except Exception as exc:  # a health check must answer, whatever the database does
+            return [f"database: {type(exc).__name__}"]
+        if not edge_db.schema_ok(self.db):
+            out.append("database schema does not match this release")
+        out += [f"worker {w.name} is stuck or stopped" for w in self.workers if not w.healthy()]
+        if self.sync is not None and not self.sync.healthy():
+            out.append("sync threads are stuck or stopped")
+        return out
+
+    def healthy(self) -> bool:
+        """True while the database answers at this release's schema and every worker and sync
+        thread loops (for the systemd watchdog)."""
+        return not self.problems()
 
     def close(self) -> None:
         self.stop.set()
@@ -75,19 +113,42 @@ class Runtime:
             w.join(timeout=5)
 
 
-def create_app(config: EdgeConfig, runtime: Runtime | None = None) -> Flask:
-    """Build the edge's Flask app; starts the workers unless a runtime is given."""
-    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(config.clips_dir.parent / "escpos"))
+ERRORS = {
+    400: ("Permintaan tidak valid", "Permintaan tidak dapat diproses. Muat ulang halaman lalu coba lagi."),
+    404: ("Halaman tidak ditemukan", "Halaman yang Anda cari tidak ada."),
+    405: ("Metode tidak diizinkan", "Cara permintaan ini tidak didukung untuk alamat tersebut."),
+    413: ("Data terlalu besar", "Data yang dikirim terlalu besar."),
+    500: ("Terjadi kesalahan", "Maaf, terjadi kesalahan pada sistem. Antrean tetap berjalan; silakan coba lagi."),
+}
+
+
+def _error_page(status: int):
+    title, message = ERRORS.get(status, ERRORS[500])
+    if request.path.startswith("/api/"):
+        return jsonify({"error": message}), status
+    return render_template("error.html", title=title, message=message), status
+
+
+def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
+    """Build the edge's Flask app around a runtime built (and started, or not) by the caller."""
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
-    app.secret_key = os.urandom(32)  # flash messages only; no long-lived sessions on the edge
-    rt = runtime or Runtime(config)
-    app.extensions["rosma"] = rt
+    app.secret_key = secrets.token_bytes(32)  # flash messages only; no long-lived sessions on the edge
+    app.extensions["rosma"] = runtime
 
     from edge.web import api, pages
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        return _error_page(e.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error_page(500)
 
     @app.after_request
     def headers(resp):

@@ -1,9 +1,11 @@
 """In-process event bus joining the web app, the device workers and the sync client.
 
-Subscribers get their own bounded queue; a slow subscriber (e.g. a TV that lost its
-connection) loses old events rather than blocking the queue. Events are dicts with a "type";
-the bus numbers them ("id") and keeps the last few hundred, so a screen that reconnects can
-be sent what it missed (SSE Last-Event-ID).
+Messages are objects: the typed events of ``protocol.events`` (every queue change) and the
+node's own notices (``edge.notices``: device status, a printed ticket, a scan). Subscribers say
+which types they want (classes; a base class takes its subclasses) and get their own bounded
+queue: a slow subscriber (a TV that lost its connection) loses old messages rather than
+blocking the queue. The bus numbers what it carries and keeps the last few hundred, so a screen
+that reconnects can be sent what it missed (SSE Last-Event-ID).
 """
 
 from __future__ import annotations
@@ -13,17 +15,31 @@ import logging
 import queue
 import threading
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-class Subscription:
-    def __init__(self, bus: Bus, maxsize: int):
-        self._bus = bus
-        self.queue: queue.Queue = queue.Queue(maxsize)
+@dataclass(frozen=True)
+class Posted:
+    """One message as the bus carried it: its number and the object."""
 
-    def get(self, timeout: float) -> dict | None:
-        """Next event, or None after ``timeout`` seconds."""
+    id: int
+    message: Any
+
+
+class Subscription:
+    def __init__(self, bus: Bus, types: tuple[type, ...], maxsize: int):
+        self._bus = bus
+        self.types = types
+        self.queue: queue.Queue[Posted] = queue.Queue(maxsize)
+
+    def wants(self, message: Any) -> bool:
+        return not self.types or isinstance(message, self.types)
+
+    def get(self, timeout: float) -> Posted | None:
+        """Next message, or None after ``timeout`` seconds."""
         try:
             return self.queue.get(timeout=timeout)
         except queue.Empty:
@@ -38,15 +54,16 @@ class Bus:
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._history: deque = deque(maxlen=history)
+        self._history: deque[Posted] = deque(maxlen=history)
 
-    def since(self, last_id: int) -> list[dict]:
-        """Events after ``last_id`` still in the history, oldest first."""
+    def since(self, last_id: int, types: tuple[type, ...] = ()) -> list[Posted]:
+        """Messages after ``last_id`` (of ``types``, if given) still in the history, oldest first."""
         with self._lock:
-            return [e for e in self._history if e["id"] > last_id]
+            return [p for p in self._history if p.id > last_id and (not types or isinstance(p.message, types))]
 
-    def subscribe(self, maxsize: int = 256) -> Subscription:
-        sub = Subscription(self, maxsize)
+    def subscribe(self, *types: type, maxsize: int = 256) -> Subscription:
+        """A subscription to messages of ``types`` (all messages when none are given)."""
+        sub = Subscription(self, types, maxsize)
         with self._lock:
             self._subs.append(sub)
         return sub
@@ -56,17 +73,18 @@ class Bus:
             if sub in self._subs:
                 self._subs.remove(sub)
 
-    def publish(self, event: dict) -> None:
+    def publish(self, message: Any) -> Posted:
         with self._lock:
-            event = {**event, "id": next(self._ids)}
-            self._history.append(event)
-            subs = list(self._subs)
+            posted = Posted(next(self._ids), message)
+            self._history.append(posted)
+            subs = [s for s in self._subs if s.wants(message)]
         for sub in subs:
             try:
-                sub.queue.put_nowait(event)
+                sub.queue.put_nowait(posted)
             except queue.Full:
                 try:
                     sub.queue.get_nowait()
-                    sub.queue.put_nowait(event)
+                    sub.queue.put_nowait(posted)
                 except (queue.Empty, queue.Full):
-                    log.warning("dropped an event for a slow subscriber")
+                    log.warning("dropped a message for a slow subscriber")
+        return posted

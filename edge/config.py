@@ -1,68 +1,127 @@
-"""The edge node's typed configuration: the provisioning bundle plus local settings.
+"""The edge node's typed configuration: what provisioning hands the node plus local settings.
 
-Read from one TOML file (``rosma provision`` writes it). Every field has a default and a
-description; unknown keys and wrong types fail at start-up with the field's name.
+One TOML file (``rosma provision`` writes it with ``infra.config.write``; the edge reads it with
+``load``), one schema, every rule here. The broker password may come from a systemd credential
+named ``mqtt_password`` instead of the file.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-from dataclasses import dataclass, field
+import base64
+import binascii
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from infra import config as typed
+from infra.config import ConfigError, setting
 from protocol import topics
 
+POLI_KEYS = ("code", "name", "prefix")
+POLI_CODE_RE = re.compile(r"^[A-Z0-9_]{1,16}\Z")
+# Ticket labels are prefix + digits and the announcer spells the prefix letter by letter, so a
+# prefix is one or two capital letters; A and B are the registration queues' own.
+PREFIX_RE = re.compile(r"^[A-Z]{1,2}\Z")
+REGISTRATION_PREFIXES = ("A", "B")
+MAX_LOKETS = 20
+MAX_ROOM_NAME = 40  # a poli name is announced and shown as the destination (40 characters stored)
 
-def _f(default, doc: str):
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
+
+def _node_id(v: str) -> str | None:
+    return None if topics.NODE_ID_RE.match(v) else "must match [a-z0-9][a-z0-9-]{1,62}"
+
+
+def _required(v: str) -> str | None:
+    return None if v.strip() else "required"
+
+
+def _port(v: int) -> str | None:
+    return None if 0 < v < 65536 else "must be a TCP port (1-65535)"
+
+
+def _lokets(v: int) -> str | None:
+    return None if 1 <= v <= MAX_LOKETS else f"must be 1..{MAX_LOKETS}"
+
+
+def _keys(v: dict) -> str | None:
+    for kid, b64 in v.items():
+        if not isinstance(b64, str):
+            return f"{kid}: expected a base64 string"
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except binascii.Error:
+            return f"{kid}: not base64"
+        if len(raw) != 32:
+            return f"{kid}: expected a raw 32-byte Ed25519 public key, got {len(raw)} bytes"
+    return None
+
+
+def check_polis(polis: list) -> str | None:
+    """The one set of poli rules (provisioning and the edge use this): an error text or None."""
+    if not polis:
+        return "at least one poli is required"
+    seen: dict[str, set] = {"code": set(), "prefix": set()}
+    for i, p in enumerate(polis):
+        where = f"polis[{i}]"
+        if not isinstance(p, dict):
+            return f"{where}: expected a table with code, name and prefix"
+        unknown = set(p) - set(POLI_KEYS)
+        if unknown:
+            return f"{where}: unknown key {sorted(unknown)[0]!r}"
+        for key in POLI_KEYS:
+            if not isinstance(p.get(key), str):
+                return f"{where}.{key}: required (a string)"
+        if not POLI_CODE_RE.match(p["code"]):
+            return f"{where}.code: 1-16 capital letters, digits or _"
+        name = p["name"].strip()
+        if not name or len(name) > MAX_ROOM_NAME or not re.search(r"[^\W\d_]", name):
+            return f"{where}.name: 1-{MAX_ROOM_NAME} characters with letters (it is announced)"
+        if not PREFIX_RE.match(p["prefix"]):
+            return f"{where}.prefix: one or two capital letters, e.g. U or KB"
+        if p["prefix"] in REGISTRATION_PREFIXES:
+            return f"{where}.prefix: A and B are the registration queues' prefixes"
+        for key, values in seen.items():
+            if p[key] in values:
+                return f"{where}.{key}: duplicate {p[key]!r}"
+            values.add(p[key])
+    return None
 
 
 @dataclass(frozen=True)
 class EdgeConfig:
-    node_id: str = _f("", "this node's id, also its broker username")
-    puskesmas_code: str = _f("", "code of the puskesmas this node serves (QR passes must name it)")
-    puskesmas_name: str = _f("", "name printed on tickets and shown on screens")
-    puskesmas_address: str = _f("", "address printed on tickets")
-    mqtt_host: str = _f("127.0.0.1", "MQTT broker host")
-    mqtt_port: int = _f(1883, "MQTT broker port")
-    mqtt_username: str = _f("", "broker username (the node id)")
-    mqtt_password: str = _f("", "broker password")
-    qr_public_keys: dict = _f({}, "trusted QR signing keys: key id -> base64 Ed25519 public key")
-    polis: list = _f([], "polis: list of {code, name, prefix}")
-    lokets: int = _f(2, "number of registration counters (loket)")
-    printer_uri: str = _f("none", "ticket printer: usb://VID:PID, serial://, tcp://host:9100, file:///path or none")
-    printer_profile: str = _f("TM-T20II", "python-escpos printer profile")
-    scanner_uri: str = _f("none", "QR scanner: serial:///dev/ttyACM0, evdev:///dev/input/by-id/... or none")
-    audio_uri: str = _f("none", "announcements: alsa:default, wavdir:///path or none")
-    http_host: str = _f("127.0.0.1", "address the kiosk/staff/TV pages listen on")
-    http_port: int = _f(8081, "port the kiosk/staff/TV pages listen on")
-    data_dir: str = _f("var/edge", "directory for the database and voice clips")
-    clock_start: str = _f("", "training/testing only: ISO datetime the clock starts at; empty = system clock")
-    log_level: str = _f("INFO", "logging level")
+    node_id: str = setting("", "this node's id, also its broker username", check=_node_id)
+    puskesmas_code: str = setting("", "the puskesmas this node serves (QR passes must name it)", check=_required)
+    puskesmas_name: str = setting("", "name printed on tickets and shown on screens")
+    puskesmas_address: str = setting("", "address printed on tickets")
+    mqtt_host: str = setting("127.0.0.1", "MQTT broker host", check=_required)
+    mqtt_port: int = setting(1883, "MQTT broker port", check=_port)
+    mqtt_username: str = setting("", "broker username (empty: the node id)")
+    mqtt_password: str = setting("", "broker password (or the systemd credential mqtt_password)", secret=True)
+    qr_public_keys: dict = setting({}, "trusted QR signing keys: key id -> base64 Ed25519 public key", check=_keys)
+    polis: list = setting([], "polis: a table each with code, name and prefix", check=check_polis)
+    lokets: int = setting(2, "number of registration counters (loket)", check=_lokets)
+    printer_uri: str = setting(
+        "none", "ticket printer: usb://VID:PID, serial://, tcp://host:9100, file:///path or none"
+    )
+    printer_profile: str = setting("TM-T20II", "python-escpos printer profile")
+    scanner_uri: str = setting("none", "QR scanner: serial:///dev/ttyACM0, evdev:///dev/input/by-id/... or none")
+    audio_uri: str = setting("none", "announcements: alsa:default, wavdir:///path or none")
+    http_host: str = setting("127.0.0.1", "address the kiosk/staff/TV pages listen on", check=_required)
+    http_port: int = setting(8081, "port the kiosk/staff/TV pages listen on", check=_port)
+    data_dir: str = setting("var/edge", "directory for the database, its backups and voice clips", check=_required)
+    clock_start: str = setting("", "training/testing only: ISO datetime the clock starts at; empty = system clock")
+    log_level: str = setting("INFO", "logging level")
 
-    def __post_init__(self):
-        if not topics.NODE_ID_RE.match(self.node_id):
-            raise ValueError("config field node_id: must match [a-z0-9][a-z0-9-]{1,62}")
-        if not self.puskesmas_code:
-            raise ValueError("config field puskesmas_code: required")
-        if not self.polis:
-            raise ValueError("config field polis: at least one poli is required")
-        for p in self.polis:
-            if not isinstance(p, dict) or not {"code", "name", "prefix"} <= set(p):
-                raise ValueError("config field polis: each poli needs code, name and prefix")
-            if p["prefix"] in ("A", "B"):
-                raise ValueError("config field polis: prefixes A and B are for registration")
-        if not 1 <= self.lokets <= 20:
-            raise ValueError("config field lokets: must be 1..20")
-        for name in ("http_port", "mqtt_port"):
-            if not 0 < getattr(self, name) < 65536:
-                raise ValueError(f"config field {name}: must be a TCP port")
+    def validate(self) -> None:
+        if self.mqtt_username and self.mqtt_username != self.node_id:
+            raise ConfigError("config field mqtt_username: must be empty or equal node_id")
 
     def poli(self, code: str) -> dict | None:
         return next((p for p in self.polis if p["code"] == code), None)
+
+    @property
+    def broker_username(self) -> str:
+        return self.mqtt_username or self.node_id
 
     @property
     def db_path(self) -> Path:
@@ -74,19 +133,15 @@ class EdgeConfig:
 
 
 def load(path: str | Path) -> EdgeConfig:
-    """Read the config file; raises ValueError naming a bad field, OSError if unreadable."""
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    return from_dict(data)
+    """Read the config file; raises ConfigError naming a bad field, OSError if unreadable."""
+    return typed.load(EdgeConfig, path)
 
 
 def from_dict(data: dict) -> EdgeConfig:
-    fields = {f.name: f for f in dataclasses.fields(EdgeConfig)}
-    for key, value in data.items():
-        if key not in fields:
-            raise ValueError(f"config field {key}: unknown field")
-        f = fields[key]
-        want = type(f.default) if f.default is not dataclasses.MISSING else type(f.default_factory())
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise ValueError(f"config field {key}: expected {want.__name__}")
-    return EdgeConfig(**data)
+    """Build a config from a dict (tests, provisioning); raises ConfigError."""
+    return typed.from_dict(EdgeConfig, data)
+
+
+def write(path: str | Path, cfg: EdgeConfig, omit: tuple[str, ...] = ()) -> Path:
+    """Write the config (0600: it holds the broker password unless ``omit`` leaves it out)."""
+    return typed.write(path, cfg, header=f"Rosma edge config for node {cfg.node_id} (keep it 0600)", omit=omit)

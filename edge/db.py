@@ -1,12 +1,25 @@
-"""Opens the edge's SQLite database (WAL, synchronous=FULL for SD cards and power cuts)."""
+"""Opens the edge's SQLite database (WAL, synchronous=FULL for SD cards and power cuts),
+migrates it to this release's schema and checks it.
+
+Before migrating a database that already holds data, the file is copied aside with SQLite's
+online backup API to ``<data_dir>/backups/edge-v<version>-<UTC time>.db`` (0600; the newest
+few are kept), so a failed upgrade can be rolled back by putting the copy back.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
 from pathlib import Path
 
 from peewee import SqliteDatabase
 
+from edge import migrations as edge_migrations
 from edge.models import MODELS, database
+from infra import migrations
+
+log = logging.getLogger(__name__)
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -15,16 +28,40 @@ PRAGMAS = {
     "busy_timeout": 10000,
     "cache_size": -8000,
 }
+KEEP_BACKUPS = 5
+
+MIGRATIONS = migrations.discover(edge_migrations)
 
 
 def connect(path: str | Path, synchronous: str = "FULL") -> SqliteDatabase:
-    """Bind the models to the database file at ``path`` (created if missing) and create tables.
+    """Bind the models to the database file at ``path`` (created 0600 if missing), migrate it
+    and check it.
 
-    ``synchronous`` stays FULL on a node; benchmarks compare it with NORMAL.
+    ``synchronous`` stays FULL on a node; benchmarks compare it with NORMAL. Raises
+    ``infra.migrations.SchemaError`` when the file belongs to a newer release or is damaged.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     db = SqliteDatabase(str(path), pragmas={**PRAGMAS, "synchronous": synchronous}, check_same_thread=False)
     database.initialize(db)
     db.connect(reuse_if_open=True)
-    db.create_tables(MODELS, safe=True)
+    migrations.migrate(db, MIGRATIONS, backup=lambda version: _backup(db, path, version))
+    migrations.check(db, MIGRATIONS, MODELS)
     return db
+
+
+def schema_ok(db: SqliteDatabase) -> bool:
+    """For the health check: the database is still at this release's schema version."""
+    return migrations.version_ok(db, MIGRATIONS)
+
+
+def _backup(db: SqliteDatabase, path: Path, version: int) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.parent / "backups" / f"{path.stem}-v{version}-{stamp}.db"
+    migrations.sqlite_backup(db, target)
+    log.warning("database at schema version %d copied to %s before migrating", version, target)
+    old = sorted(target.parent.glob(f"{path.stem}-v*.db"), key=lambda p: p.stat().st_mtime)
+    for stale in old[:-KEEP_BACKUPS]:
+        stale.unlink(missing_ok=True)

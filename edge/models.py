@@ -1,4 +1,7 @@
-"""The edge's peewee models (the day's tickets, check-ins, outbox). ``edge.db`` binds them."""
+"""The edge's peewee models (the day's tickets, check-ins, outbox). ``edge.db`` binds them.
+
+They describe the newest schema; ``edge/migrations/`` brings an older database to it.
+"""
 
 from __future__ import annotations
 
@@ -34,10 +37,13 @@ class Ticket(BaseModel):
     state = CharField(max_length=12, default="waiting")
     sort_time = CharField(max_length=40)  # ISO, for ordering
     issued_at = CharField(max_length=40)
-    called_at = CharField(max_length=40, null=True)
+    called_at = CharField(max_length=40, null=True)  # the first call
     destination = CharField(max_length=40, null=True)  # "Loket 1", "Poli Umum"
+    counter = CharField(max_length=40, null=True)  # counter id it was called to: loket-1, poli-UMUM
+    serving_at = CharField(max_length=40, null=True)
     finished_at = CharField(max_length=40, null=True)
     parent = CharField(max_length=32, null=True)  # ticket key this one was transferred from
+    slot = CharField(max_length=11, null=True)  # a reservation's slot
     note = CharField(max_length=80, default="")
 
     class Meta:
@@ -75,35 +81,55 @@ class Reservation(BaseModel):
 
 
 class Outbox(BaseModel):
-    """Events for central, written in the same transaction as the change they describe."""
+    """Typed events for central (``protocol.events``), written in the same transaction as the
+    change they describe."""
 
     seq = AutoField()  # contiguous: rows are never deleted before delivery
-    type = CharField(max_length=40)
+    type = CharField(max_length=40)  # event NAME
+    v = IntegerField(default=1)  # event VERSION
     at = CharField(max_length=40)
-    data = TextField()
+    data = TextField()  # protocol.events.to_data(event) as JSON
     delivered = BooleanField(default=False, index=True)
 
 
-class SyncState(BaseModel):
+class KeyValue(BaseModel):
+    """Small facts the node keeps across restarts (``edge.state``): checkpoints, incarnation."""
+
     key = CharField(unique=True, max_length=40)
     value = CharField(max_length=200)
+
+    class Meta:
+        table_name = "syncstate"
+
+
+class DeferredChange(BaseModel):
+    """A change-feed row of a type this release does not know yet, applied after an upgrade."""
+
+    seq = IntegerField(unique=True)
+    type = CharField(max_length=80)
+    v = IntegerField(default=1)
+    data = TextField()
 
 
 class PrintJob(BaseModel):
     ticket_key = CharField(max_length=32)
-    status = CharField(max_length=10, default="pending")  # pending, printed, failed
+    # pending, printed, failed (not printable: staff reprint), expired (waited too long for paper)
+    status = CharField(max_length=10, default="pending")
     attempts = IntegerField(default=0)
     error = CharField(max_length=200, default="")
     created_at = CharField(max_length=40)
+    printed_at = CharField(max_length=40, null=True)
 
 
 class Announcement(BaseModel):
     ticket_key = CharField(max_length=32)
     label = CharField(max_length=8)
     destination = CharField(max_length=40)
-    status = CharField(max_length=10, default="pending")  # pending, done, failed
+    # pending, done, failed (cannot be spoken), expired (too late after a restart)
+    status = CharField(max_length=10, default="pending")
     attempts = IntegerField(default=0)
     path = CharField(max_length=300, default="")
+    error = CharField(max_length=200, default="")
     created_at = CharField(max_length=40)
 
 
@@ -119,4 +145,4 @@ class ScanLog(BaseModel):
     label = CharField(max_length=8, null=True)
 
 
-MODELS = [Ticket, QueueCounter, CheckIn, Reservation, Outbox, SyncState, PrintJob, Announcement, ScanLog]
+MODELS = [Ticket, QueueCounter, CheckIn, Reservation, Outbox, KeyValue, DeferredChange, PrintJob, Announcement, ScanLog]

@@ -1,15 +1,22 @@
-"""Queue operations of the edge: each one a single SQLite transaction that also writes the
-outbox row for central and the print/announce job, then tells the bus.
+"""Queue operations of the edge. The rules live in ``edge.core.queue``, which returns a typed
+event for every change; ``QueueService`` writes the ticket row and the outbox row from that same
+event in one SQLite transaction (with the print or announce job), and publishes the event on the
+bus once the transaction has committed.
 
-Views and workers call these; the rules themselves live in ``edge.core.queue``.
+A caller that renders a response from the result (a kiosk page) runs the operation and the
+rendering inside ``unit()``: if anything fails before the response is ready, nothing is kept,
+nothing is printed and nothing reaches central.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import secrets
+import threading
+from collections.abc import Iterator
 
 from peewee import IntegrityError
 
@@ -17,20 +24,12 @@ from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.core import queue as q
 from edge.models import Announcement, CheckIn, Outbox, PrintJob, QueueCounter, Reservation, ScanLog, Ticket, database
-from protocol import messages, qrpass
+from edge.notices import PrintQueued, ScanRecorded
+from protocol import events, qrpass
 from protocol.clock import WIB, Clock
+from protocol.events import Actor, Event, ReservationCheckedIn, TicketCalled, TicketIssued, TicketServing
 
 log = logging.getLogger(__name__)
-
-
-# the outbox event for each state a ticket can be moved into (calls have their own event)
-STATE_EVENTS = {
-    q.SERVING: messages.TICKET_SERVING,
-    q.DONE: messages.TICKET_DONE,
-    q.NO_SHOW: messages.TICKET_NO_SHOW,
-    q.CANCELLED: messages.TICKET_CANCELLED,
-    q.TRANSFERRED: messages.TICKET_TRANSFERRED,
-}
 
 
 class QueueError(ValueError):
@@ -50,22 +49,55 @@ class QueueService:
         self.bus = bus
         self.clock = clock
         self.public_keys = qrpass.load_public_keys(config.qr_public_keys)
+        self._local = threading.local()
+
+    # ---- transactions --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        """One transaction around everything inside; bus messages go out only after it commits.
+
+        Nested units join the outer one. An exception rolls everything back and drops the
+        messages, so nothing is printed, announced or sent for a change that was not kept.
+        """
+        if getattr(self._local, "pending", None) is not None:
+            yield
+            return
+        self._local.pending = []
+        try:
+            with database.atomic("IMMEDIATE"):
+                yield
+            pending = self._local.pending
+        finally:
+            self._local.pending = None
+        for message in pending:
+            self.bus.publish(message)
+
+    def _post(self, message) -> None:
+        pending = getattr(self._local, "pending", None)
+        if pending is None:
+            self.bus.publish(message)
+        else:
+            pending.append(message)
+
+    def _record(self, ticket: Ticket | None, event: Event) -> None:
+        """Write ``event`` to the ticket row and the outbox, and publish it after the commit."""
+        if ticket is not None:
+            _apply_to_row(ticket, event)
+            ticket.save()
+        Outbox.create(type=event.NAME, v=event.VERSION, at=event.at, data=json.dumps(events.to_data(event)))
+        self._post(event)
 
     # ---- helpers -------------------------------------------------------------------------
     def _now(self) -> dt.datetime:
         return self.clock.now()
 
+    def _at(self) -> str:
+        return events.now_text(self._now())
+
     def _next_number(self, day: str, queue: str) -> int:
         counter, _ = QueueCounter.get_or_create(day=day, queue=queue)
         QueueCounter.update(last=QueueCounter.last + 1).where(QueueCounter.id == counter.id).execute()
         return QueueCounter.get_by_id(counter.id).last
-
-    def _outbox(self, type_: str, data: dict) -> None:
-        Outbox.create(type=type_, at=self._now().isoformat(timespec="seconds"), data=json.dumps(data))
-
-    def _changed(self, **extra) -> None:
-        self.bus.publish({"type": "queue", **extra})
-        self.bus.publish({"type": "outbox"})
 
     def queue_name(self, queue: str) -> str:
         """Human name of a queue, e.g. "Pendaftaran Umum", "Poli Gigi"."""
@@ -91,59 +123,63 @@ class QueueService:
         )
         return [(q.Waiting(t.key, t.number, t.priority, dt.datetime.fromisoformat(t.sort_time)), t.label) for t in rows]
 
-    def _issue(self, queue, kind, payer, poli=None, rid=None, priority=False, sort_time=None, prefix=None, note=""):
-        now = self._now()
-        day = now.date().isoformat()
-        number = self._next_number(day, queue)
-        t = Ticket.create(
-            key=secrets.token_hex(8),
+    def _issue(
+        self,
+        queue,
+        kind,
+        payer,
+        actor: Actor,
+        *,
+        prefix,
+        poli=None,
+        rid=None,
+        slot=None,
+        priority=False,
+        sort_time=None,
+        note="",
+        print_it=True,
+        parent=None,
+        label=None,
+        key=None,
+    ) -> Ticket:
+        at = self._at()
+        day = self._now().date().isoformat()
+        number = 0 if label else self._next_number(day, queue)
+        event = TicketIssued(
+            ticket=key or secrets.token_hex(8),
             day=day,
             queue=queue,
+            label=label or q.label(prefix, number),
             number=number,
-            label=q.label(prefix, number),
             kind=kind,
             payer=payer,
             poli=poli,
             rid=rid,
+            slot=slot,
             priority=priority,
-            state=q.WAITING,
-            sort_time=(sort_time or now).isoformat(),
-            issued_at=now.isoformat(timespec="seconds"),
-            note=note,
+            parent=parent,
+            at=at,
+            actor=actor,
         )
-        self._outbox(messages.TICKET_ISSUED, self._ticket_data(t))
-        PrintJob.create(ticket_key=t.key, created_at=t.issued_at)
+        t = Ticket(key=event.ticket, sort_time=(sort_time or self._now()).isoformat(), note=note)
+        self._record(t, event)
+        if print_it:
+            PrintJob.create(ticket_key=t.key, created_at=at)
+            self._post(PrintQueued(t.key))
         return t
 
-    @staticmethod
-    def _ticket_data(t: Ticket) -> dict:
-        return {
-            "ticket": t.key,
-            "day": t.day,
-            "queue": t.queue,
-            "label": t.label,
-            "kind": t.kind,
-            "payer": t.payer,
-            "poli": t.poli,
-            "rid": t.rid,
-            "issued_at": t.issued_at,
-            "parent": t.parent,
-        }
-
     # ---- kiosk ---------------------------------------------------------------------------
-    def issue_walkin(self, payer: str, priority: bool = False) -> Ticket:
+    def issue_walkin(self, payer: str, priority: bool = False, actor: Actor = events.KIOSK) -> Ticket:
         """A walk-in registration ticket (Umum -> A, BPJS -> B), queued and sent to the printer."""
         if payer not in ("UMUM", "BPJS"):
             raise QueueError("Pilih Pasien Umum atau Pasien BPJS.")
         queue = q.REG_UMUM if payer == "UMUM" else q.REG_BPJS
-        with database.atomic("IMMEDIATE"):
-            t = self._issue(queue, "walkin", payer, priority=priority, prefix=q.REG_PREFIX[queue])
+        with self.unit():
+            t = self._issue(queue, "walkin", payer, actor, prefix=q.REG_PREFIX[queue], priority=priority)
         log.info("issued walk-in ticket %s", t.label)
-        self._changed(ticket=t.key)
-        self.bus.publish({"type": "print"})
         return t
 
-    def check_in(self, text: str) -> Ticket:
+    def check_in(self, text: str, actor: Actor = events.SCANNER) -> Ticket:
         """Check a reservation QR in: verify offline, enforce single use, queue at its poli.
 
         Raises CheckinRefused with a code (format, unknown-key, signature, other-puskesmas,
@@ -151,15 +187,16 @@ class QueueService:
         Every outcome is recorded in ScanLog (without the QR text).
         """
         try:
-            t = self._check_in(text)
+            with self.unit():
+                t = self._check_in(text, actor)
         except CheckinRefused as exc:
             self._log_scan(False, exc.code, str(exc), exc.ticket)
             raise
         self._log_scan(True, "ok", f"Nomor antrian Anda {t.label}, {self.queue_name(t.queue)}.", t)
-        self.bus.publish({"type": "print"})
+        log.info("reservation checked in as %s", t.label)
         return t
 
-    def _check_in(self, text: str) -> Ticket:
+    def _check_in(self, text: str, actor: Actor) -> Ticket:
         now = self._now()
         try:
             p = qrpass.verify(text, self.public_keys, self.config.puskesmas_code, now.date(), now.timestamp())
@@ -169,43 +206,48 @@ class QueueService:
         poli = self.config.poli(p.poli)
         if poli is None:
             raise CheckinRefused("unknown-poli", "Poli pada reservasi ini tidak tersedia di puskesmas ini.")
+        # A pass that was used is "used", even if central cancelled the booking afterwards: the
+        # check-in is a fact, and the patient holds that ticket.
+        self._refuse_if_used(p.rid)
         known = Reservation.get_or_none(Reservation.rid == p.rid)
         if known is not None and known.status == "cancelled":
             raise CheckinRefused("cancelled", "Reservasi ini sudah dibatalkan.")
+        if known is None:  # booked after the last sync: the signature is enough to admit
+            log.info("checking in a reservation not yet synced to this node")
+        start = q.slot_start(dt.date.fromisoformat(p.date), p.slot, WIB)
+        t = self._issue(
+            q.poli_queue(p.poli),
+            "reservation",
+            p.payer,
+            actor,
+            prefix=poli["prefix"],
+            poli=p.poli,
+            rid=p.rid,
+            slot=p.slot,
+            sort_time=q.reservation_sort_time(start, now),
+            note=f"Reservasi {p.slot}",
+        )
         try:
-            with database.atomic("IMMEDIATE"):
-                queue = q.poli_queue(p.poli)
-                start = q.slot_start(dt.date.fromisoformat(p.date), p.slot, WIB)
-                note = f"Reservasi {p.slot}"
-                if known is None:  # booked after the last sync: the signature is enough to admit
-                    log.info("checking in a reservation not yet synced to this node")
-                t = self._issue(
-                    queue,
-                    "reservation",
-                    p.payer,
-                    poli=p.poli,
-                    rid=p.rid,
-                    sort_time=q.reservation_sort_time(start, now),
-                    prefix=poli["prefix"],
-                    note=note,
-                )
+            with database.atomic():
                 CheckIn.create(rid=p.rid, ticket_key=t.key, at=t.issued_at)
-                self._outbox(
-                    messages.RESERVATION_CHECKED_IN,
-                    {"rid": p.rid, "ticket": t.key, "label": t.label, "at": t.issued_at},
-                )
-        except IntegrityError:
-            first = CheckIn.get(CheckIn.rid == p.rid)
-            prev = Ticket.get(Ticket.key == first.ticket_key)
-            at = dt.datetime.fromisoformat(first.at).strftime("%H:%M")
-            raise CheckinRefused(
-                "again",
-                f"QR ini sudah dipakai check-in pukul {at}, nomor antrian {prev.label}. Tiket tidak dicetak lagi.",
-                prev,
-            ) from None
-        log.info("reservation checked in as %s", t.label)
-        self._changed(ticket=t.key)
+        except IntegrityError:  # a second scan of the same pass in the same instant
+            self._refuse_if_used(p.rid)
+            raise
+        self._record(None, ReservationCheckedIn(rid=p.rid, ticket=t.key, label=t.label, at=t.issued_at, actor=actor))
         return t
+
+    @staticmethod
+    def _refuse_if_used(rid: str) -> None:
+        first = CheckIn.get_or_none(CheckIn.rid == rid)
+        if first is None:
+            return
+        prev = Ticket.get(Ticket.key == first.ticket_key)
+        at = dt.datetime.fromisoformat(first.at).strftime("%H:%M")
+        raise CheckinRefused(
+            "again",
+            f"QR ini sudah dipakai check-in pukul {at}, nomor antrian {prev.label}. Tiket tidak dicetak lagi.",
+            prev,
+        )
 
     def _log_scan(self, ok: bool, code: str, message: str, ticket: Ticket | None) -> None:
         with database.atomic("IMMEDIATE"):
@@ -217,7 +259,7 @@ class QueueService:
                 ticket_key=ticket.key if ticket else None,
                 label=ticket.label if ticket else None,
             )
-        self.bus.publish({"type": "scan", "id": row.id, "ok": ok, "code": code, "message": message, "label": row.label})
+        self.bus.publish(ScanRecorded(row.id, ok, code, message, row.label))
 
     # ---- staff ---------------------------------------------------------------------------
     def counters(self) -> list[dict]:
@@ -238,85 +280,72 @@ class QueueService:
             raise QueueError("Loket atau poli tidak dikenal.")
         return c
 
-    def call_next(self, counter_id: str) -> Ticket | None:
+    def call_next(self, counter_id: str, actor: Actor | None = None) -> Ticket | None:
         """Call the next waiting ticket for a loket/poli; None when nobody is waiting."""
         c = self.counter(counter_id)
-        with database.atomic("IMMEDIATE"):
+        with self.unit():
             nxt = q.next_to_call(self._waiting(self._now().date().isoformat(), c["queues"]))
             if nxt is None:
                 return None
             t = Ticket.get(Ticket.key == nxt.key)
-            self._apply(t, "call", destination=c["name"])
-        self._changed(ticket=t.key, call=True)
+            event = q.call(_facts(t), c["id"], c["name"], actor or Actor(c["id"]), self._at())
+            self._record(t, event)
+            self._announce(t, event)
         return t
 
-    def act(self, ticket_key: str, action: str, to_poli: str | None = None) -> Ticket:
+    def act(self, ticket_key: str, action: str, to_poli: str | None = None, actor: Actor | None = None) -> Ticket:
         """recall, serve, finish, no_show, cancel, or transfer (finish at loket, send to a poli)."""
-        with database.atomic("IMMEDIATE"):
+        with self.unit():
             t = Ticket.get_or_none(Ticket.key == ticket_key)
             if t is None:
                 raise QueueError("Antrian tidak ditemukan.")
-            if action == "transfer":
-                poli = self.config.poli(to_poli or "")
-                if poli is None:
-                    raise QueueError("Pilih poli tujuan.")
-                self._apply(t, "transfer")
-                now = self._now()
-                nt = Ticket.create(
-                    key=secrets.token_hex(8),
-                    day=t.day,
-                    queue=q.poli_queue(poli["code"]),
-                    number=0,
-                    label=t.label,
-                    kind="transfer",
-                    payer=t.payer,
-                    poli=poli["code"],
-                    priority=t.priority,
-                    state=q.WAITING,
-                    sort_time=now.isoformat(),
-                    issued_at=now.isoformat(timespec="seconds"),
-                    parent=t.key,
-                )
-                self._outbox(messages.TICKET_ISSUED, self._ticket_data(nt))
-            else:
-                self._apply(t, action, destination=t.destination)
-        self._changed(ticket=t.key, call=action == "recall")
+            actor = actor or Actor(t.counter or "")
+            try:
+                if action == "transfer":
+                    self._transfer(t, to_poli, actor)
+                elif action in q.ACTION_EVENTS or action == "recall":
+                    event = q.act(_facts(t), action, actor, self._at())
+                    self._record(t, event)
+                    if isinstance(event, TicketCalled):
+                        self._announce(t, event)
+                else:
+                    raise QueueError(f"Aksi tidak dikenal: {action}")
+            except q.TransitionError as exc:
+                raise QueueError(str(exc)) from None
         return t
 
-    def _apply(self, t: Ticket, action: str, destination: str | None = None) -> None:
-        try:
-            t.state = q.transition(t.state, action)
-        except q.TransitionError as exc:
-            raise QueueError(str(exc)) from None
-        now = self._now().isoformat(timespec="seconds")
-        if action in ("call", "recall"):
-            t.called_at = t.called_at if action == "recall" else now
-            t.destination = destination
-            Announcement.create(ticket_key=t.key, label=t.label, destination=destination, created_at=now)
-            self._outbox(
-                messages.TICKET_CALLED,
-                {
-                    "ticket": t.key,
-                    "label": t.label,
-                    "destination": destination,
-                    "at": now,
-                    "recall": action == "recall",
-                },
-            )
-        else:
-            if t.state in q.FINAL_STATES:
-                t.finished_at = now
-            self._outbox(STATE_EVENTS[t.state], {"ticket": t.key, "at": now})
-        t.save()
-        if action in ("call", "recall"):
-            self.bus.publish({"type": "announce"})
+    def _transfer(self, t: Ticket, to_poli: str | None, actor: Actor) -> None:
+        poli = self.config.poli(to_poli or "")
+        if poli is None:
+            raise QueueError("Pilih poli tujuan.")
+        new_key = secrets.token_hex(8)
+        self._record(t, q.transfer(_facts(t), new_key, poli["code"], actor, self._at()))
+        self._issue(
+            q.poli_queue(poli["code"]),
+            "transfer",
+            t.payer,
+            actor,
+            prefix="",
+            poli=poli["code"],
+            priority=t.priority,
+            parent=t.key,
+            label=t.label,
+            print_it=False,
+            key=new_key,
+        )
 
-    def reprint(self, ticket_key: str) -> None:
-        t = Ticket.get_or_none(Ticket.key == ticket_key)
-        if t is None:
-            raise QueueError("Antrian tidak ditemukan.")
-        PrintJob.create(ticket_key=t.key, created_at=self._now().isoformat(timespec="seconds"))
-        self.bus.publish({"type": "print"})
+    def _announce(self, t: Ticket, event: TicketCalled) -> None:
+        Announcement.create(ticket_key=t.key, label=t.label, destination=event.destination, created_at=event.at)
+
+    def reprint(self, ticket_key: str) -> Ticket:
+        """Print one of today's tickets again (staff, e.g. after the paper ran out)."""
+        with self.unit():
+            t = Ticket.get_or_none(Ticket.key == ticket_key)
+            if t is None:
+                raise QueueError("Antrian tidak ditemukan.")
+            PrintJob.create(ticket_key=t.key, created_at=self._at())
+            self._post(PrintQueued(t.key))
+        return t
 
     # ---- views of the day ----------------------------------------------------------------
     def board(self) -> dict:
@@ -359,3 +388,55 @@ class QueueService:
             .order_by(Ticket.called_at.desc())
             .first()
         )
+
+    def print_state(self, ticket_key: str) -> str:
+        """The newest print job's status for a ticket: pending, printed, failed, expired or none."""
+        job = PrintJob.select().where(PrintJob.ticket_key == ticket_key).order_by(PrintJob.id.desc()).first()
+        return job.status if job else "none"
+
+    def todays_tickets(self, queues: list[str] | None = None, number: str = "") -> list[dict]:
+        """Today's tickets, newest first, with their state and print status (the staff reprint list)."""
+        day = self._now().date().isoformat()
+        query = Ticket.select().where((Ticket.day == day) & (Ticket.kind != "transfer"))
+        if queues:
+            query = query.where(Ticket.queue.in_(queues))
+        if number:
+            query = query.where(Ticket.label == number.strip().upper())
+        rows = list(query.order_by(Ticket.id.desc()).limit(200))
+        jobs: dict[str, str] = {}
+        keys = [t.key for t in rows]
+        if keys:
+            for job in PrintJob.select().where(PrintJob.ticket_key.in_(keys)).order_by(PrintJob.id):
+                jobs[job.ticket_key] = job.status
+        return [
+            {
+                "key": t.key,
+                "label": t.label,
+                "queue": self.queue_name(t.queue),
+                "state": t.state,
+                "issued": t.issued_at[11:16],
+                "print": jobs.get(t.key, "none"),
+            }
+            for t in rows
+        ]
+
+
+def _facts(t: Ticket) -> q.TicketFacts:
+    return q.TicketFacts(t.key, t.label, t.state, t.destination, t.counter)
+
+
+def _apply_to_row(t: Ticket, event: Event) -> None:
+    """What an event changes on the edge's ticket row (the same event goes to central)."""
+    if isinstance(event, TicketIssued):
+        t.key, t.day, t.queue, t.number, t.label = event.ticket, event.day, event.queue, event.number, event.label
+        t.kind, t.payer, t.poli, t.rid, t.slot = event.kind, event.payer, event.poli, event.rid, event.slot
+        t.priority, t.parent, t.issued_at = event.priority, event.parent, event.at
+    elif isinstance(event, TicketCalled):
+        if not event.recall:
+            t.called_at = event.at
+        t.destination, t.counter = event.destination, event.counter
+    elif isinstance(event, TicketServing):
+        t.serving_at = event.at
+    t.state = q.state_after(event)
+    if t.state in q.FINAL_STATES:
+        t.finished_at = event.at

@@ -1,11 +1,16 @@
-"""The edge's MQTT sync client.
+"""The edge's sync client, on a transport port (``infra.mqtt``: Mosquitto through paho in
+production, an in-memory broker in unit tests).
 
-Up: outbox rows are published in seq order, one batch in flight at a time; only central's
-ack (the highest seq it has stored) marks rows delivered, so a lost message, a broker crash or
-a restart of either side just means the batch is sent again (central ignores repeats).
+Up: outbox rows (typed events) are published in seq order, one batch in flight at a time,
+tagged with this database's incarnation; only central's ack (the highest seq it has stored for
+that incarnation) marks rows delivered, so a lost message, a broker crash or a restart of
+either side just means the batch is sent again (central ignores repeats).
 Down: on every connect the edge asks for the change feed after its checkpoint; changes are
 applied in seq order, each batch with its checkpoint in one transaction, so a repeat or a gap
-can never apply a change twice or skip one.
+can never apply a change twice or skip one. A change of a type this release does not know is
+kept and applied after the node's upgrade; the feed never stalls on it.
+Live: on every (re)connect, and after every queue change, the node publishes its retained
+presence and queue snapshot, so the patients' phone page is right again at once.
 """
 
 from __future__ import annotations
@@ -15,92 +20,81 @@ import logging
 import threading
 import time
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from peewee import fn
 
+from edge import state
 from edge.bus import Bus
 from edge.config import EdgeConfig
-from edge.models import Outbox, Reservation, SyncState, database
-from protocol import messages, topics
+from edge.models import CheckIn, DeferredChange, Outbox, Reservation, database
+from edge.notices import ReservationsChanged
+from infra.mqtt import Message, Transport
+from protocol import changes, events, messages, topics
+from protocol.changes import ReservationChanged
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
 ACK_TIMEOUT_S = 10.0
 PULL_EVERY_S = 300.0
-
-
-def get_state(key: str, default: str = "0") -> str:
-    row = SyncState.get_or_none(SyncState.key == key)
-    return row.value if row else default
-
-
-def set_state(key: str, value: str) -> None:
-    SyncState.insert(key=key, value=value).on_conflict(
-        conflict_target=[SyncState.key], update={SyncState.value: value}
-    ).execute()
+STALL_S = 60.0  # a sync thread that has not looped for this long is stuck (watchdog)
 
 
 class SyncClient:
-    def __init__(self, config: EdgeConfig, bus: Bus, status, board=None):
+    def __init__(self, config: EdgeConfig, bus: Bus, status, transport: Transport, board=None, change_registry=None):
         self.config = config
         self.board = board  # callable returning the public queue board, published as a snapshot
         self.bus = bus
         self.status = status
         self.node = config.node_id
+        self.transport = transport
+        self.incarnation = state.incarnation()
         self.connected = threading.Event()
         self.wake = threading.Event()
         self.stop = threading.Event()
-        self.in_flight_until = 0.0  # seq of the batch in flight (0: none)
+        self.in_flight_until = 0  # seq of the last row of the batch in flight (0: none)
         self.in_flight_at = 0.0
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.node, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(config.mqtt_username or self.node, config.mqtt_password)
-        self.client.will_set(
-            topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(False)), qos=1, retain=True
-        )
-        self.client.reconnect_delay_set(min_delay=1, max_delay=15)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.thread = threading.Thread(target=self._pump, name="sync", daemon=True)
-        self.bus_thread = threading.Thread(target=self._watch_bus, name="sync-bus", daemon=True)
+        self.alive_at = {"sync": time.monotonic(), "sync-bus": time.monotonic()}
+        self.handlers = {messages.Ack: self._acked, messages.ChangeBatch: self._apply_changes}
+        self.change_handlers = {ReservationChanged: self._upsert_reservation}
+        self.change_registry = change_registry  # the change types this release knows (tests play an older one)
+        transport.on_connect = self._on_connect
+        transport.on_disconnect = self._on_disconnect
+        transport.on_message = self._on_message
+        transport.on_refused = self._on_refused
+        self.threads = [
+            threading.Thread(target=self._pump, name="sync", daemon=True),
+            threading.Thread(target=self._watch_bus, name="sync-bus", daemon=True),
+        ]
 
     # ---- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, threads: bool = True) -> None:
+        """Connect and run; ``threads=False`` leaves the pump and bus watcher to the caller (tests)."""
         self.status.set("sync", False, "Belum terhubung ke server pusat")
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 86400
-        self.client.connect_async(
-            self.config.mqtt_host, self.config.mqtt_port, keepalive=20, clean_start=False, properties=props
-        )
-        self.client.loop_start()
-        self.thread.start()
-        self.bus_thread.start()
+        self.apply_deferred()
+        self.transport.subscribe(topics.node_down_filter(self.node), qos=1)
+        self.transport.start()
+        if threads:
+            for t in self.threads:
+                t.start()
 
     def close(self) -> None:
         self.stop.set()
         self.wake.set()
         if self.connected.is_set():
-            self.client.publish(
-                topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(False)), qos=1, retain=True
-            )
-        self.client.disconnect()
-        self.client.loop_stop()
+            self._publish(topics.UP_STATUS, messages.Presence(False), retain=True)
+        self.transport.stop()
 
-    # ---- MQTT callbacks (paho's network thread) ------------------------------------------
-    def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
-            self.status.set("sync", False, "Server pusat menolak koneksi (cek kredensial)")
-            return
+    def healthy(self, now: float | None = None) -> bool:
+        """Both sync threads run and have looped recently (for the watchdog)."""
+        now = time.monotonic() if now is None else now
+        return all(t.is_alive() for t in self.threads) and all(now - at < STALL_S for at in self.alive_at.values())
+
+    # ---- transport callbacks (the transport's thread) ------------------------------------
+    def _on_connect(self) -> None:
         log.info("connected to the broker")
-        client.subscribe(topics.node_down_filter(self.node), qos=1)
-        client.publish(
-            topics.up(self.node, topics.UP_STATUS), messages.encode(messages.Presence(True)), qos=1, retain=True
-        )
+        self._publish(topics.UP_STATUS, messages.Presence(True), retain=True)
+        self.publish_snapshot()
         self._pull()
         with self.lock:
             self.in_flight_until = 0
@@ -108,90 +102,146 @@ class SyncClient:
         self.status.set("sync", True, "Terhubung ke server pusat")
         self.wake.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+    def _on_disconnect(self, reason: str) -> None:
         self.connected.clear()
-        log.warning("disconnected from the broker: %s", reason_code)
+        log.warning("disconnected from the broker: %s", reason)
         self.status.set("sync", False, "Terputus dari server pusat; antrian tetap berjalan")
 
-    def _on_message(self, client, userdata, msg):
+    def _on_refused(self, operation: str, topic: str, reason: str) -> None:
+        log.error("the broker refused %s on %s: %s (check this node's broker ACL)", operation, topic, reason)
+        self.status.set("sync", False, "Server pusat menolak pesan dari node ini; hubungi admin Dinkes")
+
+    def _on_message(self, msg: Message) -> None:
         try:
             topic = topics.parse(msg.topic)
             if topic.node_id != self.node or topic.direction != "down":
                 raise messages.MessageError("not addressed to this node")
             body = messages.decode(topic.kind, msg.payload)
-            if isinstance(body, messages.Ack):
-                self._acked(body.upto)
-            elif isinstance(body, messages.ChangeBatch):
-                self._apply_changes(body)
+            handler = self.handlers.get(type(body))
+            if handler is None:
+                raise messages.MessageError(f"{topic.kind} is not for an edge")
+            handler(body)
         except (ValueError, messages.MessageError) as exc:
             log.warning("dropped a malformed message on %s: %s", msg.topic, exc)
         except Exception:
             log.exception("failed to handle a message on %s", msg.topic)
 
+    def _publish(self, kind: str, msg, qos: int = 1, retain: bool = False) -> bool:
+        return self.transport.publish(topics.up(self.node, kind), messages.encode(msg), qos=qos, retain=retain)
+
     # ---- down: change feed ---------------------------------------------------------------
     def _pull(self) -> None:
-        after = int(get_state("change_seq"))
-        self.client.publish(topics.up(self.node, topics.UP_PULL), messages.encode(messages.PullRequest(after)), qos=1)
+        self._publish(topics.UP_PULL, messages.PullRequest(state.change_seq()))
 
     def _apply_changes(self, batch: messages.ChangeBatch) -> None:
         applied = 0
         gap = False
         with database.atomic("IMMEDIATE"):
-            last = int(get_state("change_seq"))
+            last = state.change_seq()
             for ch in batch.changes:
                 if ch.seq <= last:
                     continue
                 if ch.seq != last + 1:
                     gap = True
                     break
-                if ch.type == messages.RESERVATION_UPSERT:
-                    self._upsert_reservation(ch.data)
+                self._apply_change(ch)
                 last = ch.seq
                 applied += 1
-            set_state("change_seq", str(last))
+            state.put(state.CHANGE_SEQ, str(last))
         if applied:
             log.info("applied %d changes (checkpoint %d)", applied, last)
-            self.bus.publish({"type": "reservations"})
+            self.bus.publish(ReservationsChanged(applied))
         if gap or batch.head > last:
             self._pull()
 
+    def _apply_change(self, record: messages.ChangeRecord) -> None:
+        try:
+            change = changes.from_data(record.type, record.data, record.v, self.change_registry)
+        except events.UnknownEvent:
+            log.warning(
+                "change %d is of a type this release does not know (%s); kept for after the upgrade",
+                record.seq,
+                record.type,
+            )
+            DeferredChange.insert(
+                seq=record.seq, type=record.type, v=record.v, data=json.dumps(record.data)
+            ).on_conflict_ignore().execute()
+            return
+        except events.EventError as exc:
+            log.error("change %d is malformed and was skipped: %s", record.seq, exc)
+            return
+        self.change_handlers[type(change)](change)
+
+    def apply_deferred(self) -> int:
+        """Apply the kept changes this release now knows (after an upgrade); returns how many."""
+        done = 0
+        for row in DeferredChange.select().order_by(DeferredChange.seq):
+            try:
+                change = changes.from_data(row.type, json.loads(row.data), row.v, self.change_registry)
+            except events.UnknownEvent:
+                continue
+            except events.EventError as exc:
+                log.error("kept change %d is malformed and was dropped: %s", row.seq, exc)
+                row.delete_instance()
+                continue
+            with database.atomic("IMMEDIATE"):
+                self.change_handlers[type(change)](change)
+                row.delete_instance()
+            done += 1
+        if done:
+            log.info("applied %d changes kept from before the upgrade", done)
+        return done
+
     @staticmethod
-    def _upsert_reservation(d: dict) -> None:
-        fields = {k: str(d[k]) for k in ("poli", "date", "slot", "payer", "status")}
-        Reservation.insert(rid=str(d["rid"]), **fields).on_conflict(
+    def _upsert_reservation(change: ReservationChanged) -> None:
+        fields = {
+            "poli": change.poli,
+            "date": change.date,
+            "slot": change.slot,
+            "payer": change.payer,
+            "status": change.status,
+        }
+        if change.status == "cancelled" and CheckIn.select().where(CheckIn.rid == change.rid).exists():
+            log.info("a reservation checked in here was cancelled at central; the check-in stands")
+        Reservation.insert(rid=change.rid, **fields).on_conflict(
             conflict_target=[Reservation.rid], update=fields
         ).execute()
 
     # ---- up: outbox ----------------------------------------------------------------------
-    def _acked(self, upto: int) -> None:
+    def _acked(self, ack: messages.Ack) -> None:
+        if ack.incarnation and ack.incarnation != self.incarnation:
+            log.warning("ignored an ack for another database of this node (%s)", ack.incarnation)
+            return
         highest = Outbox.select(fn.MAX(Outbox.seq)).scalar() or 0
-        if upto > highest:
+        if ack.upto > highest:
             # central has more of this node than the node ever wrote: it is a different node
             # behind the same id (re-provisioned without a fresh record). Never mark on that.
-            log.error("central acknowledged seq %d but the outbox ends at %d; not marking anything", upto, highest)
+            log.error("central acknowledged seq %d but the outbox ends at %d; not marking anything", ack.upto, highest)
             self.status.set("sync", False, "Server pusat mencatat node ini berbeda; hubungi admin Dinkes")
             return
         with database.atomic("IMMEDIATE"):
-            n = Outbox.update(delivered=True).where((Outbox.seq <= upto) & (~Outbox.delivered)).execute()
+            n = Outbox.update(delivered=True).where((Outbox.seq <= ack.upto) & (~Outbox.delivered)).execute()
         with self.lock:
-            if upto >= self.in_flight_until:
+            if ack.upto >= self.in_flight_until:
                 self.in_flight_until = 0
         if n:
-            log.info("central acknowledged events up to %d", upto)
+            log.info("central acknowledged events up to %d", ack.upto)
         self.wake.set()
 
     def _watch_bus(self) -> None:
-        sub = self.bus.subscribe()
+        sub = self.bus.subscribe(events.Event)
         while not self.stop.is_set():
-            ev = sub.get(timeout=1.0)
-            if ev and ev.get("type") == "outbox":
-                self.wake.set()
-            if ev and ev.get("type") == "queue" and self.board is not None:
-                self.publish_snapshot(self.board())
+            self.alive_at["sync-bus"] = time.monotonic()
+            posted = sub.get(timeout=1.0)
+            if posted is None:
+                continue
+            self.wake.set()
+            self.publish_snapshot()
 
     def _pump(self) -> None:
         last_pull = time.monotonic()
         while not self.stop.is_set():
+            self.alive_at["sync"] = time.monotonic()
             self.wake.wait(timeout=2.0)
             self.wake.clear()
             if not self.connected.is_set():
@@ -200,32 +250,36 @@ class SyncClient:
                 self._pull()
                 last_pull = time.monotonic()
             try:
-                self._send_batch()
+                self.send_batch()
             except Exception:
                 log.exception("outbox pump failed")
 
-    def _send_batch(self) -> None:
+    def send_batch(self) -> bool:
+        """Publish the next batch of undelivered rows unless one is in flight; True if sent."""
         with self.lock:
             if self.in_flight_until and time.monotonic() - self.in_flight_at < ACK_TIMEOUT_S:
-                return
+                return False
         rows = list(Outbox.select().where(~Outbox.delivered).order_by(Outbox.seq).limit(BATCH))
         if not rows:
-            return
-        batch = messages.EventBatch(tuple(messages.EventRecord(r.seq, r.type, r.at, json.loads(r.data)) for r in rows))
-        info = self.client.publish(topics.up(self.node, topics.UP_EVENTS), messages.encode(batch), qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            log.warning("could not publish events (rc=%s); will retry", info.rc)
-            return
+            return False
+        batch = messages.EventBatch(
+            tuple(messages.EventRecord(r.seq, r.type, r.at, json.loads(r.data), r.v) for r in rows), self.incarnation
+        )
+        if not self._publish(topics.UP_EVENTS, batch):
+            log.warning("could not publish events; will retry")
+            return False
         with self.lock:
             self.in_flight_until = rows[-1].seq
             self.in_flight_at = time.monotonic()
         log.info("sent events %d..%d", rows[0].seq, rows[-1].seq)
+        return True
 
-    def publish_snapshot(self, board: dict) -> None:
+    def publish_snapshot(self) -> None:
         """Publish the live queue board (retained) for patients' phones."""
-        if self.connected.is_set():
-            msg = messages.QueueSnapshot(board["day"], [board])
-            self.client.publish(topics.up(self.node, topics.UP_SNAPSHOT), messages.encode(msg), qos=0, retain=True)
+        if self.board is None or not self.transport.connected:
+            return
+        board = self.board()
+        self._publish(topics.UP_SNAPSHOT, messages.QueueSnapshot(board["day"], [board]), qos=0, retain=True)
 
     def pending(self) -> int:
         return Outbox.select().where(~Outbox.delivered).count()

@@ -1,8 +1,14 @@
-"""Supervised worker threads of the edge: printer spooler, announcer and scanner readers.
+"""Supervised worker threads of the edge: printer spooler, announcer, scanner reader, clock watch.
 
 A device fault restarts only its worker (with backoff) and is shown as a device status; the
-queue itself never stops. Workers wake on bus events and also poll their job tables, so a
-job written before a crash is still done after the restart.
+queue itself never stops. Workers wake on bus messages and also poll their job tables, so a
+job written before a crash is still done after the restart. Each worker marks ``alive_at``
+every time round its loop; ``Runtime.healthy`` reads it, so a stuck worker stops the systemd
+watchdog and the node restarts.
+
+A job that cannot be done for a reason other than the device (a missing ticket, a label the
+voice cannot say) is marked failed, logged and shown to staff, and never blocks the jobs
+behind it.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from dataclasses import dataclass, field
 from devices.audio import Announcer, AudioError, ClipLibrary, open_audio
 from devices.printer import PrinterError, TicketLayout, open_printer
 from devices.scanner import ScannerError, open_scanner
+from edge import state
 from edge.bus import Bus
 from edge.core import speech
 from edge.models import Announcement, PrintJob, Ticket, database
+from edge.notices import Announced, AnnouncementFailed, DeviceChanged, PrintFailed, PrintQueued, TicketPrinted
 from edge.services import CheckinRefused, QueueService
 from protocol.clock import WIB
+from protocol.events import TicketCalled
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +49,11 @@ class DeviceStatus:
             self.states[device] = (ok, message)
         if changed:
             (log.info if ok else log.warning)("device %s: %s", device, message)
-            self.bus.publish({"type": "device", "device": device, "ok": ok, "message": message})
+            self.bus.publish(DeviceChanged(device, ok, message))
+
+    def get(self, device: str) -> tuple[bool, str] | None:
+        with self.lock:
+            return self.states.get(device)
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -51,11 +64,22 @@ class Worker(threading.Thread):
     """A thread that runs the subclass's ``loop()`` until stopped, restarting it after an unexpected error."""
 
     name_ = "worker"
+    # longest a healthy worker goes without marking itself alive (a print or a long
+    # announcement may take a few seconds)
+    STALL_S = 60.0
 
     def __init__(self, stop: threading.Event):
         super().__init__(name=self.name_, daemon=True)
         self.stop = stop
         self.alive_at = time.monotonic()
+
+    def beat(self) -> None:
+        self.alive_at = time.monotonic()
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Alive and looping: for the watchdog."""
+        now = time.monotonic() if now is None else now
+        return self.is_alive() and now - self.alive_at < self.STALL_S
 
     def run(self) -> None:
         backoff = 1.0
@@ -70,34 +94,103 @@ class Worker(threading.Thread):
 
 
 class PrinterWorker(Worker):
-    """Prints pending tickets in order; on a printer fault keeps them pending and retries."""
+    """Prints pending tickets in order and keeps the printer's state shown.
+
+    While idle it reads the printer's status every ``POLL_S`` (where the transport can), so
+    paper out, a cover open or an offline printer shows within seconds, not only at the next
+    ticket. On a printer fault tickets stay pending and print by themselves, in order and once
+    each, when the printer is ready again; a ticket that waited longer than ``STALE_S`` is not
+    printed any more (staff can reprint it from the staff page).
+    """
 
     name_ = "printer"
-    RETRY_S = 5.0
-    MAX_ATTEMPTS = 3
+    POLL_S = 2.0  # status read while idle: a change shows within 5 s
+    RETRY_S = 3.0  # retry of a failed print on a transport that cannot report its state
+    STALE_S = 30 * 60
 
     def __init__(self, stop, service: QueueService, status: DeviceStatus, uri: str, profile: str):
         super().__init__(stop)
         self.service = service
         self.status = status
         self.printer = open_printer(uri, profile=profile)
-        self.sub = service.bus.subscribe()
+        self.sub = service.bus.subscribe(PrintQueued)
+        self.fault = False  # the last print failed on the device
+        self._read_status()
+
+    def _read_status(self) -> bool:
         s = self.printer.status()
-        status.set("printer", s.ok, s.message)
+        self.status.set("printer", s.ok, s.message)
+        return s.ok
 
     def loop(self) -> None:
+        last_poll = 0.0
+        polls = getattr(self.printer, "can_poll", False)
         while not self.stop.is_set():
-            self.alive_at = time.monotonic()
+            self.beat()
             job = PrintJob.select().where(PrintJob.status == "pending").order_by(PrintJob.id).first()
             if job is None:
-                self.sub.get(timeout=1.0)
+                if polls and time.monotonic() - last_poll >= self.POLL_S:
+                    self._read_status()
+                    last_poll = time.monotonic()
+                self.sub.get(timeout=min(self.POLL_S, 1.0))
                 continue
+            if self.fault:
+                # after a failed print, wait until the printer says it is ready again
+                if polls and not self._read_status():
+                    self._expire_stale()
+                    self.stop.wait(self.POLL_S)
+                    continue
+                if not polls:
+                    self.stop.wait(self.RETRY_S)
             self._print(job)
 
+    def _expire_stale(self) -> None:
+        limit = (self.service.clock.now() - dt.timedelta(seconds=self.STALE_S)).isoformat()
+        for job in PrintJob.select().where((PrintJob.status == "pending") & (PrintJob.created_at < limit)):
+            job.status, job.error = "expired", "Terlalu lama menunggu printer"
+            job.save()
+            log.warning("print job %d for ticket waited over %d min; not printed", job.id, self.STALE_S // 60)
+
     def _print(self, job: PrintJob) -> None:
-        t = Ticket.get(Ticket.key == job.ticket_key)
+        if _parse(job.created_at) < self.service.clock.now() - dt.timedelta(seconds=self.STALE_S):
+            job.status, job.error = "expired", "Terlalu lama menunggu printer"
+            job.save()
+            log.warning("print job %d waited over %d min; not printed", job.id, self.STALE_S // 60)
+            return
+        try:
+            t = Ticket.get(Ticket.key == job.ticket_key)
+            layout = self._layout(t)
+        except Exception as exc:  # not the printer's fault: this job can never print
+            log.exception("print job %d cannot be printed", job.id)
+            job.status, job.error = "failed", f"Tiket tidak dapat dicetak: {type(exc).__name__}"[:200]
+            job.attempts += 1
+            job.save()
+            self.service.bus.publish(PrintFailed(job.ticket_key, "", job.error, final=True))
+            return
+        try:
+            self.printer.print_ticket(layout)
+        except PrinterError as exc:
+            job.attempts += 1
+            job.error = str(exc)[:200]
+            job.save()
+            self.fault = True
+            self.status.set("printer", False, str(exc))
+            self.service.bus.publish(PrintFailed(t.key, t.label, str(exc)))
+            return
+        with database.atomic():
+            job.status, job.error = "printed", ""
+            job.attempts += 1
+            job.printed_at = self.service.clock.now().isoformat(timespec="seconds")
+            job.save()
+        self.fault = False
+        self._read_status() if getattr(self.printer, "can_poll", False) else self.status.set(
+            "printer", True, "Printer siap"
+        )
+        self.service.bus.publish(TicketPrinted(t.key, t.label))
+
+    def _layout(self, t: Ticket) -> TicketLayout:
         cfg = self.service.config
-        layout = TicketLayout(
+        return TicketLayout(
             puskesmas_name=cfg.puskesmas_name,
             puskesmas_address=cfg.puskesmas_address,
             number=t.label,
@@ -107,45 +200,33 @@ class PrinterWorker(Worker):
             waiting_ahead=self.service.waiting_ahead(t),
             note=t.note,
         )
-        try:
-            self.printer.print_ticket(layout)
-        except PrinterError as exc:
-            job.attempts += 1
-            job.error = str(exc)[:200]
-            if job.attempts >= self.MAX_ATTEMPTS:
-                job.status = "failed"
-            job.save()
-            self.status.set("printer", False, str(exc))
-            self.service.bus.publish({"type": "print-failed", "label": t.label, "message": str(exc)})
-            self.stop.wait(self.RETRY_S)
-            return
-        with database.atomic():
-            job.status, job.error = "printed", ""
-            job.attempts += 1
-            job.save()
-        self.status.set("printer", True, "Printer siap")
-        self.service.bus.publish({"type": "printed", "label": t.label, "ticket": t.key})
 
 
 class AnnouncerWorker(Worker):
-    """Announces calls one at a time, in order: chime, then the spoken number and room."""
+    """Announces calls one at a time, in order: chime, then the spoken number and room.
+
+    A call not announced within ``STALE_S`` of being made (the sound card was dead, or the node
+    restarted) is dropped and logged rather than announced late to a room that has moved on.
+    """
 
     name_ = "announcer"
-    MAX_ATTEMPTS = 3
+    STALE_S = 60.0
+    RETRY_S = 2.0
 
-    def __init__(self, stop, bus: Bus, status: DeviceStatus, uri: str, clips_dir):
+    def __init__(self, stop, bus: Bus, status: DeviceStatus, uri: str, clips_dir, clock):
         super().__init__(stop)
         self.bus = bus
         self.status = status
+        self.clock = clock
         self.audio = open_audio(uri)
         self.announcer = Announcer(ClipLibrary(clips_dir), self.audio)
-        self.sub = bus.subscribe()
+        self.sub = bus.subscribe(TicketCalled)
         ok, msg = self.audio.status()
         status.set("audio", ok, msg)
 
     def loop(self) -> None:
         while not self.stop.is_set():
-            self.alive_at = time.monotonic()
+            self.beat()
             a = Announcement.select().where(Announcement.status == "pending").order_by(Announcement.id).first()
             if a is None:
                 self.sub.get(timeout=1.0)
@@ -153,20 +234,56 @@ class AnnouncerWorker(Worker):
             self._announce(a)
 
     def _announce(self, a: Announcement) -> None:
-        phrases = speech.call_phrases(a.label, a.destination)
+        age = (self.clock.now() - _parse(a.created_at)).total_seconds()
+        if age > self.STALE_S:
+            a.status, a.error = "expired", f"tidak diumumkan: {age:.0f} detik terlambat"
+            a.save()
+            log.warning("call %s to %s dropped: %.0f s old, too late to announce", a.label, a.destination, age)
+            return
+        try:
+            phrases = speech.call_phrases(a.label, a.destination)
+        except Exception as exc:  # the job, not the sound card: never retry it, never block the next
+            log.error("call %s to %s cannot be announced: %s", a.label, a.destination, exc)
+            a.status, a.error = "failed", str(exc)[:200]
+            a.save()
+            message = f"Panggilan {a.label} tidak dapat diumumkan"
+            self.status.set("audio", False, message)
+            self.bus.publish(AnnouncementFailed(a.label, message))
+            return
         try:
             path = self.announcer.announce(phrases, name=f"panggilan-{a.id:06d}-{a.label}")
         except AudioError as exc:
             a.attempts += 1
-            a.status = "failed" if a.attempts >= self.MAX_ATTEMPTS else "pending"
             a.save()
             self.status.set("audio", False, str(exc))
-            self.stop.wait(2.0)
+            self.stop.wait(self.RETRY_S)
             return
-        a.status, a.path = "done", path or ""
+        a.status, a.path, a.error = "done", path or "", ""
+        a.attempts += 1
         a.save()
         self.status.set("audio", True, "Suara siap")
-        self.bus.publish({"type": "announced", "label": a.label, "destination": a.destination})
+        self.bus.publish(Announced(a.label, a.destination))
+
+
+class _Beating:
+    """The stop event as a scanner sees it; each look at it marks the worker alive."""
+
+    def __init__(self, stop: threading.Event, beat):
+        self._stop, self._beat = stop, beat
+
+    def is_set(self) -> bool:
+        self._beat()
+        return self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        while True:
+            self._beat()
+            if self._stop.wait(1.0 if timeout is None else min(timeout, 1.0)):
+                return True
+            if timeout is not None:
+                timeout -= 1.0
+                if timeout <= 0:
+                    return False
 
 
 class ScannerWorker(Worker):
@@ -182,18 +299,20 @@ class ScannerWorker(Worker):
 
     def loop(self) -> None:
         backoff = 1.0
+        watched = _Beating(self.stop, self.beat)
         while not self.stop.is_set():
+            self.beat()
             try:
                 scanner = open_scanner(self.uri)
                 self.status.set("scanner", True, "Pemindai QR siap")
-                scanner.run(self._on_scan, self.stop)
+                scanner.run(self._on_scan, watched)
             except ScannerError as exc:
                 self.status.set("scanner", False, str(exc))
-                self.stop.wait(backoff)
+                watched.wait(backoff)
                 backoff = min(backoff * 2, 10)
 
     def _on_scan(self, text: str) -> None:
-        self.alive_at = time.monotonic()
+        self.beat()
         with contextlib.suppress(CheckinRefused):  # already logged and shown on the kiosk by the service
             self.service.check_in(text)
 
@@ -217,18 +336,16 @@ class ClockWatch(Worker):
 
     def loop(self) -> None:
         while True:
-            self.alive_at = time.monotonic()
+            self.beat()
             self.check()
             if self.stop.wait(self.EVERY_S):
                 return
 
     def check(self) -> None:
-        from edge.sync import get_state, set_state
-
         if self.clock.simulated:  # training clocks restart at their set time on every start
             return
         now = self.clock.now()
-        seen = get_state("clock_seen", "")
+        seen = state.get(state.CLOCK_SEEN)
         if seen and now < dt.datetime.fromisoformat(seen) - self.SLACK:
             self.status.set(
                 "clock",
@@ -237,7 +354,7 @@ class ClockWatch(Worker):
             )
             return
         with database.atomic():
-            set_state("clock_seen", now.isoformat(timespec="seconds"))
+            state.put(state.CLOCK_SEEN, now.isoformat(timespec="seconds"))
         self.status.set("clock", True, "Jam perangkat sesuai")
 
 

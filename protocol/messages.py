@@ -4,41 +4,23 @@ Every message is a frozen dataclass with a stable ``NAME`` equal to its topic ki
 turns one into JSON bytes; ``decode`` validates bytes received on a topic kind and raises
 MessageError for anything malformed, so a bad message is dropped, never half-applied.
 Payloads carry ids, codes and times; never NIK, name, date of birth or BPJS number.
+
+An event batch carries the edge outbox rows as records (``type``, ``v``, ``data``): what a
+record means is ``protocol.events``' business, so an event type this side does not know is
+still a well-formed message (see the compatibility rule there). The same holds for change
+records and ``protocol.changes``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BYTES = 256 * 1024
-
-# Event types the edge sends up (outbox rows).
-TICKET_ISSUED = "ticket.issued"
-TICKET_CALLED = "ticket.called"
-TICKET_SERVING = "ticket.serving"
-TICKET_CANCELLED = "ticket.cancelled"
-TICKET_DONE = "ticket.done"
-TICKET_NO_SHOW = "ticket.no_show"
-TICKET_TRANSFERRED = "ticket.transferred"
-RESERVATION_CHECKED_IN = "reservation.checked_in"
-EVENT_TYPES = frozenset(
-    {
-        TICKET_ISSUED,
-        TICKET_CALLED,
-        TICKET_SERVING,
-        TICKET_DONE,
-        TICKET_NO_SHOW,
-        TICKET_CANCELLED,
-        TICKET_TRANSFERRED,
-        RESERVATION_CHECKED_IN,
-    }
-)
-
-# Change types central sends down (change-feed rows).
-RESERVATION_UPSERT = "reservation.upsert"
-CHANGE_TYPES = frozenset({RESERVATION_UPSERT})
+MAX_TYPE = 80
 
 
 class MessageError(ValueError):
@@ -47,18 +29,27 @@ class MessageError(ValueError):
 
 @dataclass(frozen=True)
 class EventRecord:
-    """One edge outbox row: ``seq`` grows by one per node, with no gaps."""
+    """One edge outbox row: ``seq`` grows by one per edge database, with no gaps."""
 
     seq: int
-    type: str
+    type: str  # protocol.events name
     at: str  # ISO 8601 with offset
     data: dict
+    v: int = 1  # the event type's version
 
 
 @dataclass(frozen=True)
 class EventBatch:
+    """Outbox rows of one edge database, in seq order.
+
+    ``incarnation`` names that database (made when it was created): an edge whose database was
+    replaced starts again at seq 1 under a new incarnation, and central keeps the two histories
+    apart instead of taking the new events for repeats. Empty from edges older than 0.2.
+    """
+
     NAME = "events"
     events: tuple[EventRecord, ...]
+    incarnation: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,8 +78,9 @@ class QueueSnapshot:
 @dataclass(frozen=True)
 class ChangeRecord:
     seq: int
-    type: str
+    type: str  # protocol.changes name
     data: dict
+    v: int = 1
 
 
 @dataclass(frozen=True)
@@ -102,23 +94,19 @@ class ChangeBatch:
 
 @dataclass(frozen=True)
 class Ack:
-    """Central has stored every event of this node up to and including ``upto``."""
+    """Central has stored every event of this node's database ``incarnation`` up to ``upto``."""
 
     NAME = "ack"
     upto: int
+    incarnation: str = ""
 
 
 MESSAGE_TYPES = {m.NAME: m for m in (EventBatch, PullRequest, Presence, QueueSnapshot, ChangeBatch, Ack)}
 
 
 def encode(msg: Any) -> bytes:
-    """Serialise a message dataclass to JSON bytes."""
-    if isinstance(msg, EventBatch):
-        body = {"events": [vars(e) for e in msg.events]}
-    elif isinstance(msg, ChangeBatch):
-        body = {"changes": [vars(c) for c in msg.changes], "head": msg.head}
-    else:
-        body = dict(vars(msg))
+    """Serialise a message dataclass to JSON bytes; raises MessageError if it is too large."""
+    body = dataclasses.asdict(msg)
     body["m"] = msg.NAME
     out = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     if len(out) > MAX_BYTES:
@@ -132,8 +120,8 @@ def _int(v: Any, name: str) -> int:
     return v
 
 
-def _str(v: Any, name: str) -> str:
-    if not isinstance(v, str) or len(v) > 200:
+def _str(v: Any, name: str, limit: int = 200) -> str:
+    if not isinstance(v, str) or len(v) > limit:
         raise MessageError(f"{name} must be a short string")
     return v
 
@@ -150,49 +138,73 @@ def _list(v: Any, name: str) -> list:
     return v
 
 
+def _type(v: Any) -> str:
+    if not isinstance(v, str) or not v or len(v) > MAX_TYPE:
+        raise MessageError(f"invalid record type {v!r}")
+    return v
+
+
+def _version(body: dict) -> int:
+    v = body.get("v", 1)
+    if _int(v, "v") < 1:
+        raise MessageError("v must be at least 1")
+    return v
+
+
+def _events(body: dict) -> EventBatch:
+    events = []
+    for e in _list(body.get("events"), "events"):
+        e = _dict(e, "event")
+        events.append(
+            EventRecord(
+                _int(e.get("seq"), "seq"),
+                _type(e.get("type")),
+                _str(e.get("at"), "at"),
+                _dict(e.get("data"), "data"),
+                _version(e),
+            )
+        )
+    seqs = [e.seq for e in events]
+    if seqs != sorted(set(seqs)):
+        raise MessageError("event seqs must be strictly increasing")
+    return EventBatch(tuple(events), _str(body.get("incarnation", ""), "incarnation", 64))
+
+
+def _changes(body: dict) -> ChangeBatch:
+    changes = []
+    for c in _list(body.get("changes"), "changes"):
+        c = _dict(c, "change")
+        changes.append(
+            ChangeRecord(_int(c.get("seq"), "seq"), _type(c.get("type")), _dict(c.get("data"), "data"), _version(c))
+        )
+    return ChangeBatch(tuple(changes), _int(body.get("head"), "head"))
+
+
+def _presence(body: dict) -> Presence:
+    if not isinstance(body.get("online"), bool):
+        raise MessageError("online must be a boolean")
+    return Presence(body["online"])
+
+
+_DECODERS: dict[str, Callable[[dict], Any]] = {
+    EventBatch.NAME: _events,
+    ChangeBatch.NAME: _changes,
+    PullRequest.NAME: lambda b: PullRequest(_int(b.get("after"), "after")),
+    Ack.NAME: lambda b: Ack(_int(b.get("upto"), "upto"), _str(b.get("incarnation", ""), "incarnation", 64)),
+    Presence.NAME: _presence,
+    QueueSnapshot.NAME: lambda b: QueueSnapshot(_str(b.get("at"), "at"), _list(b.get("queues"), "queues")),
+}
+
+
 def decode(kind: str, payload: bytes) -> Any:
     """Decode a message received on topic kind ``kind``; raises MessageError."""
     if len(payload) > MAX_BYTES:
         raise MessageError(f"message too large: {len(payload)} bytes")
     try:
         body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: RecursionError
         raise MessageError(f"not JSON: {exc.__class__.__name__}") from None
     body = _dict(body, "message")
-    if body.get("m") != kind or kind not in MESSAGE_TYPES:
+    if body.get("m") != kind or kind not in _DECODERS:
         raise MessageError(f"message kind {body.get('m')!r} does not match topic kind {kind!r}")
-    try:
-        if kind == EventBatch.NAME:
-            events = []
-            for e in _list(body.get("events"), "events"):
-                e = _dict(e, "event")
-                if not isinstance(e.get("type"), str) or e["type"] not in EVENT_TYPES:
-                    raise MessageError(f"unknown event type {e.get('type')!r}")
-                events.append(
-                    EventRecord(
-                        _int(e.get("seq"), "seq"), e["type"], _str(e.get("at"), "at"), _dict(e.get("data"), "data")
-                    )
-                )
-            seqs = [e.seq for e in events]
-            if seqs != sorted(set(seqs)):
-                raise MessageError("event seqs must be strictly increasing")
-            return EventBatch(tuple(events))
-        if kind == ChangeBatch.NAME:
-            changes = []
-            for c in _list(body.get("changes"), "changes"):
-                c = _dict(c, "change")
-                if not isinstance(c.get("type"), str) or c["type"] not in CHANGE_TYPES:
-                    raise MessageError(f"unknown change type {c.get('type')!r}")
-                changes.append(ChangeRecord(_int(c.get("seq"), "seq"), c["type"], _dict(c.get("data"), "data")))
-            return ChangeBatch(tuple(changes), _int(body.get("head"), "head"))
-        if kind == PullRequest.NAME:
-            return PullRequest(_int(body.get("after"), "after"))
-        if kind == Ack.NAME:
-            return Ack(_int(body.get("upto"), "upto"))
-        if kind == Presence.NAME:
-            if not isinstance(body.get("online"), bool):
-                raise MessageError("online must be a boolean")
-            return Presence(body["online"])
-        return QueueSnapshot(_str(body.get("at"), "at"), _list(body.get("queues"), "queues"))
-    except KeyError as exc:
-        raise MessageError(f"missing field {exc}") from None
+    return _DECODERS[kind](body)

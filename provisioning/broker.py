@@ -44,6 +44,15 @@ PASSWD_NAME = "passwd"
 ACL_NAME = "acl"
 LOG_NAME = "mosquitto.log"
 DATA_DIR_NAME = "data"
+# Mosquitto 2.0.11 logs a publish its ACL denies only at debug level ("Denied PUBLISH from
+# <client> (d0, q1, r0, m8, '<topic>', ... (13 bytes))"), for QoS 0 ones too, which the client
+# never hears about. So: the default set (error, warning, notice, information) plus debug,
+# the least that shows them. Not "subscribe": with an acl_file every SUBSCRIBE is granted
+# (reads are filtered on delivery), so there is no denied SUBSCRIBE to log, and debug already
+# logs each SUBSCRIBE's filters. Debug adds lines per packet (client id, topic, sizes, never a
+# payload; Rosma topics hold no personal data), about 2 per client per keepalive (20 s) plus
+# 2 to 4 per message: rotate the log (Debian's logrotate does).
+LOG_TYPES = ("error", "warning", "notice", "information", "debug")
 
 # Broker usernames end up in ACL patterns (%u) and in "user:hash" lines, so they must not
 # contain MQTT wildcards, topic separators, colons, whitespace or control characters.
@@ -184,10 +193,10 @@ def write_broker_config(
 
     The config refers to ``<dir>/passwd`` and ``<dir>/acl`` (write them with
     ``write_password_file``/``write_acl_file`` before starting the broker), persists to
-    ``<dir>/data/`` and logs to ``<dir>/mosquitto.log``. ``user`` is the account a broker
-    started as root runs as; None means the user running this code (see the module
-    docstring). When ``user`` is another account and this code runs as root, the data
-    directory and log file are handed to it.
+    ``<dir>/data/`` and logs ``LOG_TYPES`` (debug included, for denied publishes) to
+    ``<dir>/mosquitto.log``. ``user`` is the account a broker started as root runs as; None
+    means the user running this code (see the module docstring). When ``user`` is another
+    account and this code runs as root, the data directory and log file are handed to it.
 
     Raises ValueError for a bad port, bind address, path or user name; OSError if ``dir``
     cannot be created; KeyError for an unknown ``user`` (only looked up when root).
@@ -215,6 +224,7 @@ def write_broker_config(
         f"persistence {'true' if persistence else 'false'}",
         *([f"persistence_location {data_dir}", "autosave_interval 30"] if persistence else []),
         f"log_dest file {log_file}",
+        *(f"log_type {kind}" for kind in LOG_TYPES),
         "log_timestamp true",
         "connection_messages true",
         "max_queued_messages 1000",

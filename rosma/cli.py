@@ -13,25 +13,33 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def _refuse(exc: Exception) -> int:
+    """A config or database this release cannot run on: say why and exit non-zero (no traceback)."""
+    print(f"rosma: {exc}", file=sys.stderr)
+    logging.getLogger("rosma").error("refusing to start: %s", exc)
+    return 2
+
+
 def central_run(args) -> int:
     from central import config as cconfig
     from central.app import create_app
+    from central.runtime import CentralRuntime
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
     from rosma.serve import serve
 
-    cfg = cconfig.load(args.config)
-    _logging(cfg.log_level)
-    app = create_app(cfg)
-    sync = _start_central_sync(cfg) if cfg.embedded_sync else None
-    serve(app, cfg.http_host, cfg.http_port, healthy=lambda: True, on_stop=lambda: sync and sync.close())
+    try:
+        cfg = cconfig.load(args.config)
+        _logging(cfg.log_level)
+        runtime = CentralRuntime(cfg)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
+    runtime.seed_if_empty()
+    app = create_app(cfg, runtime)
+    if cfg.embedded_sync:
+        runtime.start_sync()
+    serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close)
     return 0
-
-
-def _start_central_sync(cfg):
-    from central.sync import CentralSync
-
-    sync = CentralSync(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username, cfg.mqtt_password)
-    sync.start()
-    return sync
 
 
 def central_sync(args) -> int:
@@ -42,18 +50,29 @@ def central_sync(args) -> int:
 
     from central import config as cconfig
     from central import db
+    from central.sync import CentralSync, mqtt_settings
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
+    from infra.mqtt.paho import PahoTransport
 
-    cfg = cconfig.load(args.config)
-    _logging(cfg.log_level)
-    db.connect(cfg.database_url)
-    sync = _start_central_sync(cfg)
+    try:
+        cfg = cconfig.load(args.config)
+        _logging(cfg.log_level)
+        db.connect(cfg.database_url)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
+    sync = CentralSync(PahoTransport(mqtt_settings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username, cfg.mqtt_password)))
+    sync.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     n = sdnotify.SystemdNotifier()
     n.notify("READY=1")
     while not stop.wait(10):
-        if sync.healthy():
+        problems = sync.problems()
+        if problems:
+            logging.getLogger("rosma").error("health check failed: %s; not petting the watchdog", "; ".join(problems))
+        else:
             n.notify("WATCHDOG=1")
     sync.close()
     return 0
@@ -61,14 +80,23 @@ def central_sync(args) -> int:
 
 def edge_run(args) -> int:
     from edge import config as econfig
+    from infra.config import ConfigError
 
-    cfg = econfig.load(args.config)
+    try:
+        cfg = econfig.load(args.config)
+    except ConfigError as exc:
+        return _refuse(exc)
     _logging(cfg.log_level)
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(cfg.data_dir) / "escpos"))
     from edge.app import WEB_THREADS, Runtime, create_app
+    from infra.migrations import SchemaError
     from rosma.serve import serve
 
-    runtime = Runtime(cfg)
+    try:
+        runtime = Runtime(cfg)
+    except SchemaError as exc:
+        return _refuse(exc)
+    runtime.start()
     app = create_app(cfg, runtime)
     serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close, threads=WEB_THREADS)
     return 0
@@ -77,31 +105,41 @@ def edge_run(args) -> int:
 def provision(args) -> int:
     from central import config as cconfig
     from central import db
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
     from rosma.provision import provision_node
 
-    cfg = cconfig.load(args.central_config)
-    _logging(cfg.log_level)
-    db.connect(cfg.database_url)
+    try:
+        cfg = cconfig.load(args.central_config)
+        _logging(cfg.log_level)
+        db.connect(cfg.database_url)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
     local = {
         k: v
         for k, v in vars(args).items()
-        if k in ("printer_uri", "scanner_uri", "audio_uri", "http_port", "data_dir", "clock_start") and v is not None
+        if k in ("printer_uri", "scanner_uri", "audio_uri", "http_host", "http_port", "data_dir", "clock_start")
+        and v is not None
     }
-    bundle = provision_node(
-        args.puskesmas,
-        args.node_id or f"pkm-{args.puskesmas}",
-        Path(args.broker_dir),
-        Path(args.out),
-        mqtt_host=args.mqtt_host,
-        mqtt_port=args.mqtt_port,
-        lokets=args.lokets,
-        **local,
-    )
+    try:
+        edge = provision_node(
+            args.puskesmas,
+            args.node_id or f"pkm-{args.puskesmas}",
+            Path(args.broker_dir),
+            Path(args.out),
+            mqtt_host=args.mqtt_host,
+            mqtt_port=args.mqtt_port,
+            lokets=args.lokets,
+            credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
+            **local,
+        )
+    except ValueError as exc:
+        return _refuse(exc)
     if args.broker_pid:
         from provisioning import broker
 
         broker.reload_broker(args.broker_pid)
-    print(f"node {bundle.node_id} provisioned for {bundle.puskesmas_name}; edge config written to {args.out}")
+    print(f"node {edge.node_id} provisioned for {edge.puskesmas_name}; edge config written to {args.out}")
     return 0
 
 
@@ -165,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--mqtt-port", type=int, default=1883)
     pv.add_argument("--lokets", type=int, default=2)
     pv.add_argument("--out", required=True, help="edge config file to write")
-    for opt in ("--printer-uri", "--scanner-uri", "--audio-uri", "--data-dir"):
+    for opt in ("--printer-uri", "--scanner-uri", "--audio-uri", "--data-dir", "--http-host"):
         pv.add_argument(opt)
+    pv.add_argument(
+        "--credentials-dir", help="write the broker password here (for systemd LoadCredential=) instead of the config"
+    )
     pv.add_argument("--http-port", type=int)
     pv.add_argument("--clock-start", help="training/testing only: the edge clock starts at this ISO datetime")
     pv.set_defaults(func=provision)

@@ -8,6 +8,7 @@ voice writes WAV files. Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import pty
@@ -80,7 +81,9 @@ def run_demo(base: Path, puskesmas: str) -> int:
     _set_toml_key(central_cfg, "clock_start", clock_start)
     from central import config as cconfig
     from central import db
+    from central.models import Node
     from central.seed import seed
+    from edge import config as edge_config
 
     cfg = cconfig.load(central_cfg)
     db.connect(cfg.database_url)
@@ -101,23 +104,31 @@ def run_demo(base: Path, puskesmas: str) -> int:
             os.mkfifo(fifo)
         threading.Thread(target=fifo_bridge, args=(fifo, master, stop), daemon=True).start()
         edge_cfg = base / "edge.toml"
-        bundle = provision_node(
-            puskesmas,
-            f"pkm-{puskesmas}",
-            broker.directory,
-            edge_cfg,
-            "127.0.0.1",
-            mqtt_port,
-            printer_uri=f"file://{base / 'printer'}/",
-            scanner_uri=f"serial://{slave_path}",
-            audio_uri=f"wavdir://{base / 'audio'}",
-            http_host="0.0.0.0",
-            http_port=edge_port,
-            data_dir=str(base / "edge"),
-            clock_start=clock_start,
-        )
+        node_id = f"pkm-{puskesmas}"
+        if edge_cfg.exists() and Node.live().where(Node.node_id == node_id).exists():
+            # a second run: the same node and its database go on; only the pty and clock change
+            edge = dataclasses.replace(
+                edge_config.load(edge_cfg), scanner_uri=f"serial://{slave_path}", clock_start=clock_start
+            )
+            edge_config.write(edge_cfg, edge)
+        else:
+            edge = provision_node(
+                puskesmas,
+                node_id,
+                broker.directory,
+                edge_cfg,
+                "127.0.0.1",
+                mqtt_port,
+                printer_uri=f"file://{base / 'printer'}/",
+                scanner_uri=f"serial://{slave_path}",
+                audio_uri=f"wavdir://{base / 'audio'}",
+                http_host="0.0.0.0",
+                http_port=edge_port,
+                data_dir=str(base / "edge"),
+                clock_start=clock_start,
+            )
         (base / "printer").mkdir(exist_ok=True)
-        broker.add_users({bundle.node_id: bundle.mqtt_password})  # and reload the broker
+        broker.add_users({edge.node_id: edge.mqtt_password})  # and reload the broker
         db.database.close()
         env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(base / "escpos")}
         logs = base / "logs"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import url_for
 
+from central import runtime
 from central.core import reservations as rules
 from central.models import Patient, Puskesmas, Reservation
-from central.services import now_wib
 from protocol import nik as nikrules
 
 
@@ -41,7 +41,7 @@ def reservation(r: Reservation, with_qr: bool = False) -> dict:
     body = {
         "rid": r.rid,
         "status": r.status,
-        "status_label": rules.status_label(r.status, r.date, now_wib().date()),
+        "status_label": rules.status_label(r.status, r.date, runtime.now().date()),
         "puskesmas": {"code": r.puskesmas.code, "name": r.puskesmas.name},
         "poli": {"code": r.poli.code, "name": r.poli.name},
         "date": r.date.isoformat(),

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from central import services
+from central import runtime, services
 from central.api import schema, tokens
 from central.api.tokens import token_required
 from central.web.errors import http_error
@@ -37,7 +37,7 @@ def _days() -> int:
 @bp.post("/patients")
 def register():
     """Register a patient."""
-    patient = services.register_patient(_json_body())
+    patient = services.register_patient(_json_body(), now=runtime.now())
     return jsonify({"patient": schema.patient(patient)}), 201
 
 
@@ -49,7 +49,7 @@ def login():
         data.get("nik") or "",
         data.get("birth_date") or "",
         client=request.remote_addr or "",
-        guard=current_app.extensions["rosma.login_guard"],
+        guard=runtime.current().login_guard,
     )
     if patient is None:
         raise http_error(401, services.LOGIN_FAILED)
@@ -88,7 +88,7 @@ def slots(code: str):
         fields["date"] = "Pilih tanggal."
     if fields:
         raise services.ValidationError(fields)
-    return jsonify(services.slot_availability(code, poli, date, _days()))
+    return jsonify(services.slot_availability(code, poli, date, _days(), now=runtime.now()))
 
 
 @bp.post("/reservations")
@@ -105,6 +105,7 @@ def reservation_create():
         data.get("payer") or "",
         data.get("bpjs_no"),
         days=_days(),
+        now=runtime.now(),
     )
     return jsonify({"reservation": schema.reservation(r, with_qr=True)}), 201
 
@@ -137,4 +138,4 @@ def reservation_qr(rid: str):
 @token_required
 def reservation_cancel(rid: str):
     """Cancel one of the patient's reservations."""
-    return jsonify({"reservation": schema.reservation(services.cancel(g.patient, rid))})
+    return jsonify({"reservation": schema.reservation(services.cancel(g.patient, rid, now=runtime.now()))})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
 
-from central import services
+from central import runtime, services
 from central.web import csrf
 
 bp = Blueprint("auth", __name__)
@@ -62,7 +62,7 @@ def register():
     if request.method == "POST":
         values = {name: request.form.get(name, "").strip() for name in REGISTER_FIELDS}
         try:
-            services.register_patient(values)
+            services.register_patient(values, now=runtime.now())
         except services.ValidationError as e:
             errors = e.errors
         else:
@@ -93,7 +93,7 @@ def login():
                     values["nik"],
                     values["birth_date"],
                     client=request.remote_addr or "",
-                    guard=current_app.extensions["rosma.login_guard"],
+                    guard=runtime.current().login_guard,
                 )
             except services.TooManyAttempts as e:
                 return render_template("login.html", values=values, errors={}, error=e.message, next_url=next_url), 429

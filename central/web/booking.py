@@ -6,7 +6,7 @@ import base64
 
 from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 
-from central import services
+from central import runtime, services
 from central.core import reservations as rules
 from central.core.calendar import format_date
 from central.web.auth import login_required
@@ -31,7 +31,7 @@ def _own(rid: str):
 def _form_context(values: dict) -> dict:
     places = services.list_puskesmas()
     chosen = next((p for p in places if p.code == values.get("puskesmas")), None)
-    dates = services.booking_window(_days())
+    dates = services.booking_window(_days(), runtime.now())
     return {
         "places": places,
         "chosen": chosen,
@@ -65,6 +65,7 @@ def new():
                     values["payer"],
                     values["bpjs_no"],
                     days=_days(),
+                    now=runtime.now(),
                 )
             except services.ValidationError as e:
                 errors, status = e.errors, 400
@@ -83,7 +84,7 @@ def detail(rid: str):
     """One booking with its QR code, ready to show at the APM kiosk."""
     reservation = _own(rid)
     qr_data = base64.b64encode(services.qr_png(reservation.qr_text)).decode()
-    today = services.now_wib().date()
+    today = runtime.now().date()
     return render_template(
         "reservation.html",
         r=reservation,
@@ -111,7 +112,7 @@ def cancel(rid: str):
     """Cancel the booking and go back to it."""
     _own(rid)
     try:
-        services.cancel(g.patient, rid)
+        services.cancel(g.patient, rid, now=runtime.now())
     except services.ServiceError as e:
         flash(e.message, "error")
     else:

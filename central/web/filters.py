@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from central import runtime
 from central.core import reservations as rules
 from central.core.calendar import format_date, format_date_short
-from central.services import now_wib
 from protocol import nik as nikrules
 
 
@@ -18,7 +18,7 @@ def mask_tail(value: str | None, keep: int = 4) -> str:
 
 def status_label(reservation) -> str:
     """The reservation's status as its patient reads it."""
-    return rules.status_label(reservation.status, reservation.date, now_wib().date())
+    return rules.status_label(reservation.status, reservation.date, runtime.now().date())
 
 
 def status_class(reservation) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
 
-from central import services
+from central import runtime, services
 from central.core import reservations as rules
 from central.queue_view import live_queue
 from central.web.errors import http_error
@@ -21,7 +21,7 @@ def home():
     """Login/register choice (or the patient's next bookings) and the list of puskesmas."""
     upcoming = []
     if g.patient is not None:
-        today = services.now_wib().date()
+        today = runtime.now().date()
         upcoming = [r for r in services.history(g.patient) if r.status == rules.ACTIVE and r.date >= today][::-1][:3]
     return render_template("home.html", places=services.list_puskesmas(), upcoming=upcoming)
 
@@ -45,7 +45,7 @@ def queue(code: str):
         place = services.get_puskesmas(code)
     except services.NotFoundError as e:
         raise http_error(404, e.message) from None
-    view = live_queue(place, services.now_wib().date(), request.args.get("nomor", ""))
+    view = live_queue(place, runtime.now().date(), request.args.get("nomor", ""))
     return render_template("queue.html", place=place, q=view)
 
 

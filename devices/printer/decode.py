@@ -78,9 +78,11 @@ class DecodedTicket:
 
 
 class _Decoder:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, read_qr: bool = True) -> None:
         self.data = data
         self.pos = 0
+        self.read_qr = read_qr
+        self.cut_ends: list[int] = []
         self.out = DecodedTicket()
         self._reset()
         self.pending: list[str] = []
@@ -152,7 +154,8 @@ class _Decoder:
                 self.out.unknown.append("truncated " + self.data[start:].hex(" "))
                 break
         self._end_open_line()
-        self._read_raster_qr()
+        if self.read_qr:
+            self._read_raster_qr()
         return self.out
 
     def esc(self) -> None:
@@ -197,6 +200,7 @@ class _Decoder:
             self._end_open_line()
             self.out.cuts += 1
             self.out.elements.append(Cut())
+            self.cut_ends.append(self.pos)
         elif cmd == ord("v"):
             self.raster()
         elif cmd == ord("("):
@@ -272,3 +276,15 @@ def decode_escpos(data: bytes) -> DecodedTicket:
     short) are listed in ``unknown`` as hex.
     """
     return _Decoder(data).run()
+
+
+def cut_offsets(data: bytes) -> list[int]:
+    """Offsets just past each complete cut command (GS V) in ``data``.
+
+    Commands are parsed as decode_escpos does, so GS V bytes inside image or QR
+    data are not taken for a cut; a command cut short at the end of ``data``
+    ends the scan. Used to split a byte stream into tickets.
+    """
+    decoder = _Decoder(data, read_qr=False)
+    decoder.run()
+    return decoder.cut_ends

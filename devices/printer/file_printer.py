@@ -1,4 +1,4 @@
-"""Printers without a status channel: a ticket directory, a raw file, and none."""
+"""Printers without a status channel (can_poll False): a ticket directory, a raw file, and none."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from devices.printer.base import (
     ERR_DISCONNECTED,
     ERR_FILE_WRITE,
     ERR_NOT_RESPONDING,
-    MSG_DISCONNECTED,
-    MSG_READY,
+    MSG_NOT_USED,
+    STATE_DISCONNECTED,
+    STATE_READY,
     PrinterError,
     PrinterPort,
     PrinterStatus,
@@ -31,12 +32,12 @@ _TICKET_FILE = re.compile(r"^ticket-(\d+)\.(?:escpos|txt|png)$")
 _GONE_ERRNOS = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.EIO}
 
 
-class DirectoryPrinter(PrinterPort):
-    """Writes each ticket as ticket-NNNN.escpos, .txt and .png in a directory.
+class TicketFiles:
+    """Numbered ticket-NNNN.escpos, .txt and .png files of ESC/POS tickets in a directory.
 
     Numbering continues after the highest existing file, so a restart never
-    overwrites a ticket; the directory is created on first use. Raises
-    PrinterError("Tiket gagal disimpan ke berkas") when it cannot write.
+    overwrites a ticket; the directory is created on first use. Used by
+    DirectoryPrinter and by the virtual printer. Thread-safe.
     """
 
     def __init__(self, directory: str, profile: str) -> None:
@@ -50,30 +51,50 @@ class DirectoryPrinter(PrinterPort):
         numbers = [int(m.group(1)) for m in map(_TICKET_FILE.match, os.listdir(self.directory)) if m]
         return max(numbers, default=0) + 1
 
+    def write(self, data: bytes) -> str:
+        """Write one ticket's raw bytes, text dump and preview; return the path without extension.
+
+        Raises OSError when the directory cannot be created or written.
+        """
+        decoded = decode_escpos(data)
+        with self._lock:
+            os.makedirs(self.directory, exist_ok=True)
+            number = self._next or self._scan_next()
+            while True:
+                base = os.path.join(self.directory, f"ticket-{number:04d}")
+                try:
+                    # "x" claims the number even if another process writes here too.
+                    with open(base + ".escpos", "xb") as raw:
+                        raw.write(data)
+                    break
+                except FileExistsError:
+                    number += 1
+            self._next = number + 1
+            with open(base + ".txt", "w", encoding="utf-8") as text:
+                text.write(ticket_text(decoded, self._columns))
+            ticket_png(decoded, self._width).save(base + ".png", "PNG")
+        return base
+
+
+class DirectoryPrinter(PrinterPort):
+    """Writes each ticket as ticket-NNNN.escpos, .txt and .png in a directory (see TicketFiles).
+
+    Raises PrinterError("Tiket gagal disimpan ke berkas") when it cannot write.
+    """
+
+    def __init__(self, directory: str, profile: str) -> None:
+        self.directory = directory
+        self.profile = profile
+        self._files = TicketFiles(directory, profile)
+
     def print_ticket(self, layout: TicketLayout) -> None:
         """Write the three files of one ticket."""
         data = render_ticket(layout, self.profile)
-        decoded = decode_escpos(data)
-        with self._lock:
-            try:
-                os.makedirs(self.directory, exist_ok=True)
-                number = self._next or self._scan_next()
-                while True:
-                    base = os.path.join(self.directory, f"ticket-{number:04d}")
-                    try:
-                        # "x" claims the number even if another process writes here too.
-                        with open(base + ".escpos", "xb") as raw:
-                            raw.write(data)
-                        break
-                    except FileExistsError:
-                        number += 1
-                self._next = number + 1
-                with open(base + ".txt", "w", encoding="utf-8") as text:
-                    text.write(ticket_text(decoded, self._columns))
-                ticket_png(decoded, self._width).save(base + ".png", "PNG")
-            except OSError as exc:
-                logger.error("Cannot write ticket into %s: %s", self.directory, exc)
-                raise PrinterError(ERR_FILE_WRITE) from exc
+        try:
+            base = self._files.write(data)
+        except OSError as exc:
+            logger.error("Cannot write ticket into %s: %s", self.directory, exc)
+            raise PrinterError(ERR_FILE_WRITE) from exc
         logger.info("Ticket written to %s.escpos", base)
 
     def status(self) -> PrinterStatus:
@@ -82,8 +103,8 @@ class DirectoryPrinter(PrinterPort):
         while not os.path.exists(target) and os.path.dirname(target) != target:
             target = os.path.dirname(target)
         if os.path.isdir(target) and os.access(target, os.W_OK):
-            return PrinterStatus(True, MSG_READY)
-        return PrinterStatus(False, MSG_DISCONNECTED)
+            return PrinterStatus.for_state(STATE_READY)
+        return PrinterStatus.for_state(STATE_DISCONNECTED)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -157,7 +178,7 @@ class RawFilePrinter(PrinterPort):
         else:
             parent = os.path.dirname(self.path) or "."
             ok = not self._looks_like_device() and os.access(parent, os.W_OK)
-        return PrinterStatus(ok, MSG_READY if ok else MSG_DISCONNECTED)
+        return PrinterStatus.for_state(STATE_READY if ok else STATE_DISCONNECTED)
 
     def close(self) -> None:
         """Nothing to release: the file is opened per ticket."""
@@ -172,7 +193,7 @@ class NullPrinter(PrinterPort):
 
     def status(self) -> PrinterStatus:
         """Always ok."""
-        return PrinterStatus(True, "Printer tidak dipakai")
+        return PrinterStatus.for_state(STATE_READY, MSG_NOT_USED)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,6 +1,8 @@
 """The queue rules of a puskesmas day: numbering, ordering and ticket state changes.
 
-Pure: no database, no I/O. The service layer stores what these functions decide.
+Pure: no database, no I/O. Every change is decided here and returned as a typed event
+(``protocol.events``); the service layer stores the ticket row and the outbox row from that
+same event and publishes it.
 
 Queues: walk-ins take a registration number in ``REG-A`` (Umum) or ``REG-B`` (BPJS) and are
 called to a loket; after registration they go on to a poli queue ``POLI-<code>`` keeping their
@@ -17,6 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from protocol.events import (
+    Actor,
+    Event,
+    TicketCalled,
+    TicketCancelled,
+    TicketDone,
+    TicketIssued,
+    TicketNoShow,
+    TicketServing,
+    TicketTransferred,
+)
 
 REG_UMUM = "REG-A"
 REG_BPJS = "REG-B"
@@ -63,6 +77,67 @@ def transition(state: str, action: str) -> str:
     if state not in sources:
         raise TransitionError(f"Tidak bisa, status antrian ini {STATE_LABELS.get(state, state)}.")
     return target
+
+
+# the event each plain action records
+ACTION_EVENTS = {"serve": TicketServing, "finish": TicketDone, "no_show": TicketNoShow, "cancel": TicketCancelled}
+# the state a ticket is in after each event
+STATE_AFTER: dict[type[Event], str] = {
+    TicketIssued: WAITING,
+    TicketCalled: CALLED,
+    TicketServing: SERVING,
+    TicketDone: DONE,
+    TicketNoShow: NO_SHOW,
+    TicketCancelled: CANCELLED,
+    TicketTransferred: TRANSFERRED,
+}
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What the rules need to know about a ticket to decide an action on it."""
+
+    key: str
+    label: str
+    state: str
+    destination: str | None = None
+    counter: str | None = None
+
+
+def call(t: TicketFacts, counter: str, destination: str, actor: Actor, at: str) -> TicketCalled:
+    """Call a waiting ticket to a counter; raises TransitionError."""
+    transition(t.state, "call")
+    return TicketCalled(ticket=t.key, label=t.label, destination=destination, counter=counter, at=at, actor=actor)
+
+
+def act(t: TicketFacts, action: str, actor: Actor, at: str) -> Event:
+    """recall, serve, finish, no_show or cancel a ticket; raises TransitionError.
+
+    A recall is a call again to the same place (the first call's time stands).
+    """
+    transition(t.state, action)
+    if action == "recall":
+        return TicketCalled(
+            ticket=t.key,
+            label=t.label,
+            destination=t.destination or "",
+            counter=t.counter or "",
+            recall=True,
+            at=at,
+            actor=actor,
+        )
+    return ACTION_EVENTS[action](ticket=t.key, at=at, actor=actor)
+
+
+def transfer(t: TicketFacts, to_ticket: str, to_poli: str, actor: Actor, at: str) -> TicketTransferred:
+    """Send a registered ticket on to a poli, where it continues as ``to_ticket``; raises TransitionError."""
+    transition(t.state, "transfer")
+    return TicketTransferred(ticket=t.key, to_ticket=to_ticket, to_poli=to_poli, at=at, actor=actor)
+
+
+def state_after(event: Event) -> str:
+    """The state a ticket is in after ``event``."""
+    return STATE_AFTER[type(event)]
 
 
 def poli_queue(poli_code: str) -> str:

@@ -1,4 +1,5 @@
-"""JSON endpoints of the edge: the board, the SSE stream, kiosk and staff actions."""
+"""JSON endpoints of the edge: the board, status (the health check), the SSE stream, kiosk and
+staff actions."""
 
 from __future__ import annotations
 
@@ -8,14 +9,23 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
+from edge import state
 from edge.models import Reservation, ScanLog
+from edge.notices import (
+    Announced,
+    AnnouncementFailed,
+    DeviceChanged,
+    PrintFailed,
+    ReservationsChanged,
+    ScanRecorded,
+    TicketPrinted,
+)
 from edge.services import CheckinRefused, QueueError
-from edge.sync import get_state
+from protocol import events
+from protocol.events import Actor, TicketCalled
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-SSE_TYPES = {"queue", "scan", "device", "printed", "print-failed", "announced", "reservations"}
 
 
 def rt():
@@ -46,26 +56,74 @@ def board():
 
 @bp.get("/status")
 def status():
+    """The node's state for staff screens and monitoring; 503 when the node is unhealthy
+    (database gone or at another schema, a worker or the sync stuck)."""
     r = rt()
-    return jsonify(
-        {
-            "node": r.config.node_id,
-            "devices": r.status.snapshot(),
-            "outbox_pending": r.sync.pending() if r.sync else None,
-            "online": bool(r.sync and r.sync.connected.is_set()),
-            "change_seq": int(get_state("change_seq")),
-            "reservations": Reservation.select().count(),
-            "clock": r.clock.now().isoformat(timespec="seconds"),
-        }
-    )
+    problems = r.problems()
+    body = {
+        "node": r.config.node_id,
+        "healthy": not problems,
+        "problems": problems,
+        "clock": r.clock.now().isoformat(timespec="seconds"),
+        "devices": r.status.snapshot(),
+        "online": bool(r.sync and r.sync.connected.is_set()),
+    }
+    if not any(p.startswith("database") for p in problems):
+        body.update(
+            outbox_pending=r.sync.pending() if r.sync else None,
+            change_seq=state.change_seq(),
+            reservations=Reservation.select().count(),
+        )
+    return jsonify(body), 503 if problems else 200
 
 
 STREAM_SECONDS = 25  # each stream ends and the browser reconnects: a gone client frees its thread
 KEEPALIVE_SECONDS = 5
+STREAMED = (
+    events.Event,
+    ScanRecorded,
+    DeviceChanged,
+    TicketPrinted,
+    PrintFailed,
+    Announced,
+    AnnouncementFailed,
+    ReservationsChanged,
+)
 
 
-@bp.get("/events")
-def events():
+def notice(message) -> tuple[str, dict]:
+    """A bus message as the screens' event stream carries it: a name and public data only
+    (ticket numbers and room names; never ticket keys, reservation ids or payer numbers)."""
+    if isinstance(message, events.Event):
+        return "queue", {
+            "event": message.NAME,
+            "label": getattr(message, "label", None),
+            "call": isinstance(message, TicketCalled),
+            "destination": getattr(message, "destination", None),
+        }
+    if isinstance(message, ScanRecorded):
+        return "scan", {
+            "id": message.id,
+            "ok": message.ok,
+            "code": message.code,
+            "message": message.message,
+            "label": message.label,
+        }
+    if isinstance(message, DeviceChanged):
+        return "device", {"device": message.device, "ok": message.ok, "message": message.message}
+    if isinstance(message, TicketPrinted):
+        return "printed", {"label": message.label}
+    if isinstance(message, PrintFailed):
+        return "print-failed", {"label": message.label, "message": message.message, "final": message.final}
+    if isinstance(message, Announced):
+        return "announced", {"label": message.label, "destination": message.destination}
+    if isinstance(message, AnnouncementFailed):
+        return "announce-failed", {"label": message.label, "message": message.message}
+    return "reservations", {"applied": message.applied}
+
+
+@bp.get("/events", endpoint="events")
+def stream():
     """Server-sent events: queue changes, calls, scans and device status, as they happen.
 
     Each stream holds a server thread, so streams are capped (503 above the cap; the browser
@@ -74,44 +132,44 @@ def events():
     r = rt()
     if not r.stream_slots.acquire(blocking=False):
         return error("Terlalu banyak layar terhubung; mencoba lagi.", 503)
-    sub = r.bus.subscribe()
+    sub = r.bus.subscribe(*STREAMED)
     stopping = r.stop
     deadline = time.monotonic() + STREAM_SECONDS
     # a reconnecting EventSource sends the id of the last event it got; a new page sends none
     header = request.headers.get("Last-Event-ID", "")
     last_id = int(header) if header.isdigit() else 0
-    missed = r.bus.since(last_id) if last_id else []
+    missed = r.bus.since(last_id, STREAMED) if last_id else []
 
-    def frame(ev: dict) -> str:
-        return f"id: {ev['id']}\nevent: {ev['type']}\ndata: {json.dumps(ev)}\n\n"
+    def frame(posted) -> str:
+        name, data = notice(posted.message)
+        return f"id: {posted.id}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
 
-    def stream():
+    def body():
         yield "retry: 1000\n\n"
         sent = last_id
-        for ev in missed:  # what happened while this screen was reconnecting
-            if ev.get("type") in SSE_TYPES:
-                yield frame(ev)
-            sent = ev["id"]
+        for posted in missed:  # what happened while this screen was reconnecting
+            yield frame(posted)
+            sent = posted.id
         idle = 0.0
         while not stopping.is_set() and time.monotonic() < deadline:
-            ev = sub.get(timeout=1.0)
-            if ev is None:
+            posted = sub.get(timeout=1.0)
+            if posted is None:
                 idle += 1.0
                 if idle >= KEEPALIVE_SECONDS:
                     idle = 0.0
                     yield ": keep-alive\n\n"
                 continue
             idle = 0.0
-            if ev["id"] > sent and ev.get("type") in SSE_TYPES:
-                sent = ev["id"]
-                yield frame(ev)
+            if posted.id > sent:
+                sent = posted.id
+                yield frame(posted)
 
     def release():
         sub.close()
         r.stream_slots.release()
 
     resp = Response(
-        stream_with_context(stream()),
+        stream_with_context(body()),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -127,11 +185,14 @@ def _json_body() -> dict:
 @bp.post("/kiosk/walkin")
 def walkin():
     body = _json_body()
+    svc = rt().service
     try:
-        t = rt().service.issue_walkin(str(body.get("payer", "")), priority=bool(body.get("priority", False)))
+        with svc.unit():  # the answer is built before the ticket is kept: a failure leaves nothing
+            t = svc.issue_walkin(str(body.get("payer", "")), priority=bool(body.get("priority", False)))
+            answer = ticket_json(t)
     except QueueError as exc:
         return error(str(exc))
-    return jsonify(ticket_json(t)), 201
+    return jsonify(answer), 201
 
 
 @bp.post("/kiosk/scan")
@@ -139,7 +200,7 @@ def scan():
     """Check in a QR text typed or pasted at the kiosk (same path as the scanner)."""
     text = str(_json_body().get("text", ""))
     try:
-        t = rt().service.check_in(text)
+        t = rt().service.check_in(text, actor=events.KIOSK)
     except CheckinRefused as exc:
         return error(str(exc), 409 if exc.code == "again" else 422, code=exc.code)
     return jsonify(ticket_json(t)), 201
@@ -156,24 +217,30 @@ def scans():
 
 @bp.post("/counters/<counter_id>/next")
 def call_next(counter_id):
+    svc = rt().service
     try:
-        t = rt().service.call_next(counter_id)
+        with svc.unit():
+            t = svc.call_next(counter_id, actor=Actor(counter_id))
+            answer = ticket_json(t) if t else None
     except QueueError as exc:
         return error(str(exc), 404)
-    if t is None:
+    if answer is None:
         return error("Tidak ada antrian yang menunggu.", 404)
-    return jsonify(ticket_json(t))
+    return jsonify(answer)
 
 
 @bp.post("/tickets/<key>/<action>")
 def act(key, action):
     if action not in ("recall", "serve", "finish", "no_show", "transfer", "cancel", "reprint"):
         return error("Aksi tidak dikenal.", 404)
+    svc = rt().service
     try:
-        if action == "reprint":
-            rt().service.reprint(key)
-            return jsonify({"ok": True})
-        t = rt().service.act(key, action, to_poli=_json_body().get("poli") or request.form.get("poli"))
+        with svc.unit():
+            if action == "reprint":
+                svc.reprint(key)
+                return jsonify({"ok": True})
+            t = svc.act(key, action, to_poli=_json_body().get("poli") or request.form.get("poli"))
+            answer = ticket_json(t)
     except QueueError as exc:
         return error(str(exc), 409)
-    return jsonify(ticket_json(t))
+    return jsonify(answer)

@@ -7,8 +7,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from edge.core import queue as q
 from edge.models import Ticket
 from edge.services import QueueError
+from protocol.events import Actor
 
 bp = Blueprint("pages", __name__)
+
+PRINT_LABELS = {"pending": "menunggu cetak", "printed": "tercetak", "failed": "gagal", "expired": "tidak tercetak"}
 
 
 def rt():
@@ -31,15 +34,36 @@ def kiosk():
     return render_template("kiosk.html")
 
 
+def _printer_ok() -> bool:
+    state = rt().status.get("printer")
+    return state is None or state[0]
+
+
+def _ticket_page(t: Ticket) -> str:
+    svc = rt().service
+    print_state = svc.print_state(t.key)
+    not_printed = print_state in ("failed", "expired") or (print_state == "pending" and not _printer_ok())
+    return render_template(
+        "kiosk_result.html",
+        ticket=t,
+        queue_name=svc.queue_name(t.queue),
+        ahead=svc.waiting_ahead(t),
+        not_printed=not_printed,
+    )
+
+
 @bp.post("/kiosk/ambil")
 def kiosk_take():
+    svc = rt().service
     try:
-        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=request.form.get("priority") == "1")
+        # the page is rendered before the ticket is kept: if rendering fails, no ticket exists,
+        # nothing prints and nothing reaches central
+        with svc.unit():
+            t = svc.issue_walkin(request.form.get("payer", ""), priority=False)
+            page = _ticket_page(t)
     except QueueError as exc:
         return render_template("kiosk_result.html", error=str(exc)), 400
-    return render_template(
-        "kiosk_result.html", ticket=t, queue_name=rt().service.queue_name(t.queue), ahead=rt().service.waiting_ahead(t)
-    )
+    return page
 
 
 @bp.get("/kiosk/scan")
@@ -61,6 +85,7 @@ def staff_counter(counter_id):
         abort(404)
     board = svc.board()
     waiting = {name: board["queues"][name] for name in counter["queues"]}
+    number = request.args.get("nomor", "").strip()[:8]
     return render_template(
         "staff.html",
         counter=counter,
@@ -69,28 +94,35 @@ def staff_counter(counter_id):
         polis=rt().config.polis,
         is_loket=counter_id.startswith("loket-"),
         states=q.STATE_LABELS,
+        tickets=svc.todays_tickets(counter["queues"], number),
+        number=number,
+        print_labels=PRINT_LABELS,
     )
+
+
+def _back(counter_id):
+    return redirect(url_for("pages.staff_counter", counter_id=counter_id))
 
 
 @bp.post("/staff/<counter_id>/next")
 def staff_next(counter_id):
     try:
-        t = rt().service.call_next(counter_id)
+        t = rt().service.call_next(counter_id, actor=Actor(counter_id))
         flash(f"Memanggil {t.label}" if t else "Tidak ada antrian yang menunggu.")
     except QueueError as exc:
         flash(str(exc))
-    return redirect(url_for("pages.staff_counter", counter_id=counter_id))
+    return _back(counter_id)
 
 
 @bp.post("/staff/<counter_id>/prioritas")
 def staff_priority(counter_id):
     """A priority number (lansia, disabilitas, ibu hamil) issued by staff at the loket."""
     try:
-        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True)
+        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True, actor=Actor(counter_id))
         flash(f"Nomor prioritas {t.label} dibuat dan dicetak.")
     except QueueError as exc:
         flash(str(exc))
-    return redirect(url_for("pages.staff_counter", counter_id=counter_id))
+    return _back(counter_id)
 
 
 @bp.post("/staff/<counter_id>/<key>/<action>")
@@ -98,19 +130,20 @@ def staff_act(counter_id, key, action):
     if action not in ("recall", "serve", "finish", "no_show", "transfer", "reprint"):
         abort(404)
     svc = rt().service
+    actor = Actor(counter_id)
     try:
         if action == "reprint":
-            svc.reprint(key)
-            flash("Tiket dicetak ulang.")
+            t = svc.reprint(key)
+            flash(f"Tiket {t.label} dicetak ulang.")
         else:
-            t = svc.act(key, action, to_poli=request.form.get("poli"))
+            t = svc.act(key, action, to_poli=request.form.get("poli"), actor=actor)
             if action == "transfer":
                 flash(f"{t.label} diteruskan ke {rt().config.poli(request.form['poli'])['name']}.")
             else:
                 flash(f"{t.label}: {q.STATE_LABELS[t.state]}")
     except QueueError as exc:
         flash(str(exc))
-    return redirect(url_for("pages.staff_counter", counter_id=counter_id))
+    return _back(counter_id)
 
 
 @bp.get("/tv")
@@ -126,6 +159,4 @@ def ticket(key):
     t = Ticket.get_or_none(Ticket.key == key)
     if t is None:
         abort(404)
-    return render_template(
-        "kiosk_result.html", ticket=t, queue_name=rt().service.queue_name(t.queue), ahead=rt().service.waiting_ahead(t)
-    )
+    return _ticket_page(t)

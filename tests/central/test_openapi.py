@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from central.app import create_app
+from central.app import build
 
 SPEC = Path(__file__).resolve().parents[2] / "central" / "openapi.yaml"
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -31,7 +31,7 @@ def _documented(spec: dict) -> set[tuple[str, str]]:
 def test_every_api_route_is_documented_and_vice_versa(central_config):
     spec = yaml.safe_load(SPEC.read_text())
     assert spec["openapi"].startswith("3.1")
-    served = _served(create_app(central_config))
+    served = _served(build(central_config))
     documented = _documented(spec)
     assert served - documented == set(), "routes missing from openapi.yaml"
     assert documented - served == set(), "openapi.yaml documents routes the app does not serve"

@@ -14,7 +14,7 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from waitress.server import create_server
 
-from central.app import create_app
+from central.app import build
 from devices.scanner.image import read_qr_codes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def site(central_config):
     """The app under waitress on a free port, on SQLite; yields its base URL."""
-    app = create_app(central_config)
+    app = build(central_config)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
     thread.start()

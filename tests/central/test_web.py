@@ -224,9 +224,9 @@ def test_pwa_files(client):
 
 
 def test_unexpected_error_is_an_indonesian_page(db_config):
-    from central.app import create_app
+    from central.app import build
 
-    app = create_app(db_config)
+    app = build(db_config)
 
     def boom():
         raise RuntimeError("boom")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 import threading
 import time
@@ -16,7 +17,18 @@ from devices.printer import TicketLayout
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 PAPER_OK, PAPER_NEAR_END, PAPER_OUT = b"\x12", b"\x1e", b"\x72"
-PAPER_QUERY = b"\x10\x04\x04"  # DLE EOT 4, what python-escpos paper_status() sends
+STATUS_QUERY = re.compile(rb"\x10\x04([\x01-\x04])")  # DLE EOT n
+
+
+def status_answers(received: bytes | bytearray, before: int, paper: bytes) -> bytes:
+    """Answers to the DLE EOT queries completed by ``received[before:]``.
+
+    An Epson printer whose roll sensor reads ``paper`` (DLE EOT 4) is offline
+    (DLE EOT 1 bit 3) with a paper-end stop (DLE EOT 2 bit 5) when the paper is out.
+    """
+    out = paper[0] & 0x60 != 0
+    replies = {1: b"\x1a" if out else b"\x12", 2: b"\x32" if out else b"\x12", 3: b"\x12", 4: paper}
+    return b"".join(replies[m.group(1)[0]] for m in STATUS_QUERY.finditer(received) if m.end() > before)
 
 
 @pytest.fixture
@@ -41,7 +53,8 @@ def qr_layout(layout: TicketLayout) -> TicketLayout:
 class FakeNetworkPrinter:
     """A raw-TCP (port 9100) printer on 127.0.0.1 recording each connection's bytes.
 
-    It answers DLE EOT 4 with ``paper`` (None = never answers), like an Epson printer.
+    It answers DLE EOT 1, 2, 3 and 4 for the roll sensor state ``paper`` (the DLE EOT 4
+    answer; None = never answers anything), like an Epson printer.
     """
 
     def __init__(self, paper: bytes | None = PAPER_OK) -> None:
@@ -73,9 +86,8 @@ class FakeNetworkPrinter:
                         break
                     before = len(received)
                     received += chunk
-                    queries = received.count(PAPER_QUERY) - received[:before].count(PAPER_QUERY)
-                    if self.paper is not None and queries > 0:
-                        conn.sendall(self.paper * queries)
+                    if self.paper is not None and (answers := status_answers(received, before, self.paper)):
+                        conn.sendall(answers)
                 self.jobs.append(bytes(received))
 
     def wait_jobs(self, count: int, timeout: float = 3.0) -> list[bytes]:
@@ -101,6 +113,12 @@ def network_printer():
     yield start
     for printer in printers:
         printer.close()
+
+
+@pytest.fixture
+def answer_status():
+    """status_answers(received, before, paper), for fakes defined in test modules."""
+    return status_answers
 
 
 @pytest.fixture

@@ -22,7 +22,11 @@ from devices.printer import (
 from devices.printer.file_printer import RawFilePrinter
 
 PAPER_OK, PAPER_NEAR_END, PAPER_OUT = b"\x12", b"\x1e", b"\x72"
-PAPER_QUERY = b"\x10\x04\x04"
+# What the adapter asks before a ticket: DLE EOT 1 (printer), DLE EOT 2 (offline
+# cause, only when offline) and DLE EOT 4 (roll paper sensor).
+READY_QUERIES = b"\x10\x04\x01\x10\x04\x04"
+OFFLINE_QUERIES = b"\x10\x04\x01\x10\x04\x02\x10\x04\x04"
+FIRST_QUERY = b"\x10\x04\x01"
 CUT = b"\x1dV\x00"
 
 
@@ -176,7 +180,7 @@ def test_tcp_ticket_reaches_the_printer(network_printer, layout):
 
     assert time.monotonic() - started < 0.5
     (job,) = fake.wait_jobs(1)
-    assert job == PAPER_QUERY + render_ticket(layout)
+    assert job == READY_QUERIES + render_ticket(layout)
     decoded = decode_escpos(job)
     assert "A007" in decoded.lines and "Menunggu: 3 orang" in decoded.lines
     assert decoded.cuts == 1 and decoded.unknown == []
@@ -190,7 +194,7 @@ def test_tcp_out_of_paper_prints_nothing(network_printer, layout):
         printer.print_ticket(layout)
 
     assert str(info.value) == "Kertas printer habis"
-    assert fake.wait_jobs(1) == [PAPER_QUERY]
+    assert fake.wait_jobs(1) == [OFFLINE_QUERIES]
     assert printer.status() == PrinterStatus(False, "Kertas habis")
 
 
@@ -211,7 +215,8 @@ def test_tcp_printer_that_never_answers_status_still_prints(network_printer, lay
     open_printer(f"{fake.uri}?timeout=0.4").print_ticket(layout)
 
     assert time.monotonic() - started < 2
-    assert fake.wait_jobs(1) == [PAPER_QUERY + render_ticket(layout)]
+    # The first unanswered query uses up the status time: the others are not sent.
+    assert fake.wait_jobs(1) == [FIRST_QUERY + render_ticket(layout)]
 
 
 def test_tcp_status_ready(network_printer):
@@ -270,10 +275,11 @@ def test_serial_device_missing(tmp_path, layout):
 
 
 class PtyPrinter:
-    """The printer end of a pty: records bytes and answers DLE EOT 4 with ``paper``."""
+    """The printer end of a pty: records bytes and answers DLE EOT n for roll sensor ``paper``."""
 
-    def __init__(self, paper: bytes) -> None:
+    def __init__(self, paper: bytes, answer_status) -> None:
         self.paper = paper
+        self._answer_status = answer_status
         self.master, self._slave = os.openpty()
         self.path = os.ttyname(self._slave)
         self.received = bytearray()
@@ -291,8 +297,8 @@ class PtyPrinter:
                 return
             before = len(self.received)
             self.received += chunk
-            if self.received.count(PAPER_QUERY) > self.received[:before].count(PAPER_QUERY):
-                os.write(self.master, self.paper)
+            if answers := self._answer_status(self.received, before, self.paper):
+                os.write(self.master, answers)
 
     def wait_for(self, tail: bytes, timeout: float = 3.0) -> bytes:
         deadline = time.monotonic() + timeout
@@ -308,11 +314,11 @@ class PtyPrinter:
 
 
 @pytest.fixture
-def pty_printer():
+def pty_printer(answer_status):
     made: list[PtyPrinter] = []
 
     def make(paper: bytes = PAPER_OK) -> PtyPrinter:
-        made.append(PtyPrinter(paper))
+        made.append(PtyPrinter(paper, answer_status))
         return made[-1]
 
     yield make
@@ -332,7 +338,7 @@ def test_serial_ticket_reaches_the_printer(pty_printer, qr_layout):
     finally:
         printer.close()
 
-    assert received == PAPER_QUERY + render_ticket(qr_layout)
+    assert received == READY_QUERIES + render_ticket(qr_layout)
     assert decode_escpos(received).qr_texts == [qr_layout.qr_text]
 
 
@@ -346,4 +352,4 @@ def test_serial_out_of_paper_prints_nothing(pty_printer, layout):
     finally:
         printer.close()
 
-    assert bytes(fake.received) == PAPER_QUERY
+    assert bytes(fake.received) == OFFLINE_QUERIES

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from edge.app import Runtime, create_app
 from edge.config import from_dict
+from edge.notices import PrintQueued, ScanRecorded
+from protocol.events import TicketCalled
+
+AT = "2026-11-26T08:05:00.000+07:00"
 
 
 @pytest.fixture
@@ -20,7 +25,7 @@ def app(tmp_path):
             "data_dir": str(tmp_path),
         }
     )
-    rt = Runtime(cfg, start_workers=False)
+    rt = Runtime(cfg)  # not started: no workers, no sync
     a = create_app(cfg, rt)
     yield a
     rt.stop.set()
@@ -28,7 +33,7 @@ def app(tmp_path):
 
 
 def frames(resp, n):
-    """The first ``n`` SSE events of a streaming response, as (id, type) pairs."""
+    """The first ``n`` SSE events of a streaming response, as (id, type, data) triples."""
     out, buf = [], ""
     for chunk in resp.response:
         buf += chunk.decode() if isinstance(chunk, bytes) else chunk
@@ -38,33 +43,53 @@ def frames(resp, n):
                 line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":")
             )
             if "event" in fields:
-                out.append((int(fields["id"]), fields["event"]))
+                out.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
         if len(out) >= n:
             return out
     return out
 
 
+CALL = TicketCalled(ticket="k1", label="A001", destination="Loket 1", counter="loket-1", at=AT)
+SCAN = ScanRecorded(1, True, "ok", "Nomor antrian Anda U001, Poli Umum.", "U001")
+
+
 def test_reconnecting_screen_gets_the_events_it_missed(app):
     bus = app.extensions["rosma"].bus
-    for kind in ("queue", "outbox", "scan", "queue"):
-        bus.publish({"type": kind})
+    for message in (CALL, PrintQueued("k1"), SCAN, CALL):
+        bus.publish(message)
     client = app.test_client()
     resp = client.get("/api/events", headers={"Last-Event-ID": "1"}, buffered=False)
     try:
         assert resp.status_code == 200
-        # events 2.. were missed; "outbox" is internal and never sent to browsers
-        assert frames(resp, 2) == [(3, "scan"), (4, "queue")]
+        # 2.. were missed; a print job is internal and never sent to browsers
+        assert [(i, t) for i, t, _ in frames(resp, 2)] == [(3, "scan"), (4, "queue")]
     finally:
         resp.close()
 
 
 def test_new_page_gets_no_replay_and_live_events_arrive(app):
     bus = app.extensions["rosma"].bus
-    bus.publish({"type": "queue"})
+    bus.publish(CALL)
     resp = app.test_client().get("/api/events", buffered=False)
     try:
-        threading.Timer(0.2, bus.publish, args=({"type": "scan", "ok": True},)).start()
-        assert frames(resp, 1) == [(2, "scan")]
+        threading.Timer(0.2, bus.publish, args=(SCAN,)).start()
+        assert [(i, t) for i, t, _ in frames(resp, 1)] == [(2, "scan")]
+    finally:
+        resp.close()
+
+
+def test_screens_get_numbers_and_rooms_never_ticket_keys(app):
+    bus = app.extensions["rosma"].bus
+    resp = app.test_client().get("/api/events", buffered=False)
+    try:
+        threading.Timer(0.2, bus.publish, args=(CALL,)).start()
+        ((_, kind, data),) = frames(resp, 1)
+        assert kind == "queue" and data == {
+            "event": "ticket.called",
+            "label": "A001",
+            "call": True,
+            "destination": "Loket 1",
+        }
     finally:
         resp.close()
 

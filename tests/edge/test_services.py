@@ -12,8 +12,16 @@ from edge.bus import Bus
 from edge.config import from_dict
 from edge.models import Announcement, CheckIn, Outbox, PrintJob, Ticket
 from edge.services import CheckinRefused, QueueError, QueueService
-from protocol import messages, qrpass
+from protocol import qrpass
 from protocol.clock import Clock
+from protocol.events import (
+    ReservationCheckedIn,
+    TicketCancelled,
+    TicketDone,
+    TicketIssued,
+    TicketServing,
+    TicketTransferred,
+)
 
 KEY = qrpass.SigningKey.generate()
 DAY = "2026-11-26"
@@ -55,7 +63,7 @@ def outbox_types() -> list[str]:
 def test_walkins_number_per_queue_and_write_outbox_and_print_job(svc):
     labels = [svc.issue_walkin(p).label for p in ("UMUM", "UMUM", "BPJS", "UMUM")]
     assert labels == ["A001", "A002", "B001", "A003"]
-    assert outbox_types() == [messages.TICKET_ISSUED] * 4
+    assert outbox_types() == [TicketIssued.NAME] * 4
     assert PrintJob.select().count() == 4
     assert [o.seq for o in Outbox.select().order_by(Outbox.seq)] == [1, 2, 3, 4]
 
@@ -99,7 +107,7 @@ def test_check_in_goes_to_poli_queue_once(svc):
         svc.check_in(qr())
     assert exc.value.code == "again" and "U001" in str(exc.value)
     assert Ticket.select().count() == 1 and CheckIn.select().count() == 1 and PrintJob.select().count() == 1
-    assert outbox_types() == [messages.TICKET_ISSUED, messages.RESERVATION_CHECKED_IN]
+    assert outbox_types() == [TicketIssued.NAME, ReservationCheckedIn.NAME]
 
 
 @pytest.mark.parametrize(
@@ -145,11 +153,7 @@ def test_transfer_keeps_the_number_and_queues_at_the_poli(svc):
     assert nxt.label == a.label and nxt.parent == a.key
     svc.act(nxt.key, "finish")
     types = outbox_types()
-    assert (
-        types.count(messages.TICKET_ISSUED) == 2
-        and messages.TICKET_TRANSFERRED in types
-        and types[-1] == messages.TICKET_DONE
-    )
+    assert types.count(TicketIssued.NAME) == 2 and TicketTransferred.NAME in types and types[-1] == TicketDone.NAME
     done = json.loads(Outbox.select().order_by(Outbox.seq.desc()).get().data)
     assert done["ticket"] == nxt.key
 
@@ -186,4 +190,4 @@ def test_serve_and_cancel_reach_the_outbox(svc):
     svc.call_next("loket-1")
     svc.act(a.key, "serve")
     svc.act(b.key, "cancel")
-    assert outbox_types()[-2:] == [messages.TICKET_SERVING, messages.TICKET_CANCELLED]
+    assert outbox_types()[-2:] == [TicketServing.NAME, TicketCancelled.NAME]

@@ -11,8 +11,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from provisioning.bundle import new_password
 from provisioning.local_broker import LocalBroker, find_executable
+from rosma.provision import new_password
 
 TIMEOUT = 5.0  # seconds to wait for any broker reply
 

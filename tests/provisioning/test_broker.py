@@ -16,9 +16,9 @@ import pytest
 
 from protocol import topics
 from provisioning import broker as mb
-from provisioning.bundle import new_password
 from provisioning.files import write_private_file
 from provisioning.local_broker import LocalBroker, find_executable, free_port
+from rosma.provision import new_password
 
 pytestmark = pytest.mark.e2e
 

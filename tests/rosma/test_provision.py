@@ -9,7 +9,7 @@ import pytest
 
 from central import db as central_db
 from central import feed
-from central.models import Change, EdgeEvent, Node, Patient, Poli, Puskesmas, Reservation
+from central.models import Change, EdgeEvent, Node, NodeStream, Patient, Poli, Puskesmas, Reservation
 from edge.config import load as load_edge_config
 from provisioning import broker
 from rosma.provision import provision_node
@@ -31,23 +31,24 @@ def provision(tmp_path, **kw):
 
 
 def test_provision_writes_a_config_the_edge_accepts(tmp_path, central):
-    bundle = provision(tmp_path, printer_uri="file:///tmp/t/", clock_start="2026-11-26T07:30:00+07:00")
+    edge = provision(tmp_path, printer_uri="file:///tmp/t/", clock_start="2026-11-26T07:30:00+07:00")
     cfg = load_edge_config(tmp_path / "edge.toml")
     assert cfg.node_id == "pkm-cibinong" and cfg.mqtt_username == "pkm-cibinong"
     assert cfg.polis == [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}]
     assert cfg.qr_public_keys and cfg.printer_uri == "file:///tmp/t/"
     assert (tmp_path / "edge.toml").stat().st_mode & 0o077 == 0
     hashes = broker.read_password_file(tmp_path / "broker" / broker.PASSWD_NAME)
-    assert broker.check_password(bundle.mqtt_password, hashes["pkm-cibinong"])
-    assert bundle.mqtt_password not in (tmp_path / "broker" / broker.PASSWD_NAME).read_text()
+    assert broker.check_password(edge.mqtt_password, hashes["pkm-cibinong"])
+    assert edge.mqtt_password not in (tmp_path / "broker" / broker.PASSWD_NAME).read_text()
+    assert cfg == edge  # what provisioning meant is what the edge reads: one schema, one writer
     assert "rosma/v1/node/%u/up/#" in (tmp_path / "broker" / broker.ACL_NAME).read_text()
 
 
 def test_reprovisioning_starts_a_fresh_record_and_keeps_history(tmp_path, central):
     provision(tmp_path)
     old = Node.get(Node.node_id == "pkm-cibinong")
-    Node.update(up_seq=3).where(Node.id == old.id).execute()
-    EdgeEvent.create(node=old, seq=1, type="ticket.issued", at="-", data="{}")
+    NodeStream.create(node=old, incarnation="sd-1", up_seq=3)
+    EdgeEvent.create(node=old, incarnation="sd-1", seq=1, type="ticket.issued", at="-", data="{}")
     patient = Patient.create(
         nik="3201011705900001", name="B", birth_date=dt.date(1990, 5, 17), sex="L", address="-", phone="0812"
     )
@@ -64,9 +65,9 @@ def test_reprovisioning_starts_a_fresh_record_and_keeps_history(tmp_path, centra
     feed.publish_reservation(r)
     first_pw = tomllib.loads((tmp_path / "edge.toml").read_text())["mqtt_password"]
     provision(tmp_path)  # new SD card: the node's database starts empty
-    new = Node.get(Node.node_id == "pkm-cibinong")
-    assert new.id != old.id and new.up_seq == 0
-    assert Node.get_by_id(old.id).node_id == f"pkm-cibinong~{old.id}"
+    new = Node.live().where(Node.node_id == "pkm-cibinong").get()
+    assert new.id != old.id and not NodeStream.select().where(NodeStream.node == new).exists()
+    assert Node.get_by_id(old.id).retired and Node.get_by_id(old.id).node_id == "pkm-cibinong"
     assert EdgeEvent.select().where(EdgeEvent.node == old.id).count() == 1
     assert [c.seq for c in Change.select().where(Change.node == new)] == [1]  # back-filled
     assert tomllib.loads((tmp_path / "edge.toml").read_text())["mqtt_password"] != first_pw
@@ -85,3 +86,19 @@ def test_provision_refuses(tmp_path, central, code, node_id, err):
     with pytest.raises(ValueError, match=err):
         provision_node(code, node_id, tmp_path / "b", tmp_path / "e.toml", "127.0.0.1", 1883)
     assert not (tmp_path / "e.toml").exists()
+
+
+def test_a_poli_the_edge_could_not_announce_is_refused_before_anything_is_written(tmp_path, central):
+    Poli.create(puskesmas=central, code="KB", name="Poli KB", prefix="K-")
+    with pytest.raises(ValueError, match=r"polis\[1\]\.prefix: one or two capital letters"):
+        provision(tmp_path)
+    assert not (tmp_path / "edge.toml").exists() and not Node.select().exists()
+
+
+def test_the_broker_password_can_live_in_a_systemd_credential_instead_of_the_config(tmp_path, central, monkeypatch):
+    creds = tmp_path / "credentials"
+    edge = provision(tmp_path, credentials_dir=creds)
+    assert "mqtt_password" not in (tmp_path / "edge.toml").read_text()
+    assert (creds / "mqtt_password").stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))  # what systemd sets for LoadCredential=
+    assert load_edge_config(tmp_path / "edge.toml").mqtt_password == edge.mqtt_password

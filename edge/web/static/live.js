@@ -24,5 +24,6 @@
       box.appendChild(div);
     }
   }
-  window.rosmaEvents("/api/events", { queue: onQueue, device: onDevice });
+  // a ticket that printed or failed changes the staff page's list of today's tickets
+  window.rosmaEvents("/api/events", { queue: onQueue, printed: onQueue, "print-failed": onQueue, device: onDevice });
 })();

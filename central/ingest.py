@@ -1,0 +1,260 @@
+"""Central storing and applying the edges' typed events, within each node's own puskesmas.
+
+``apply_batch`` stores each event once per (node, database incarnation, seq), in order, and
+applies it through ``HANDLERS`` (one function per event type). What this release cannot apply
+yet (an unknown type, a newer version) is stored as deferred and still acknowledged, so an edge
+newer than central never stalls; ``apply_deferred`` applies it after central's own upgrade. A
+malformed event is stored as rejected, logged, and acknowledged too: resending it would not
+make it better.
+
+An edge only ever changes its own puskesmas's data: a reservation of another puskesmas named
+in an event is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from peewee import fn
+
+from central.core import reservations as rules
+from central.models import EdgeEvent, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
+from protocol import events, messages
+from protocol.events import (
+    Event,
+    ReservationCheckedIn,
+    TicketCalled,
+    TicketCancelled,
+    TicketDone,
+    TicketIssued,
+    TicketNoShow,
+    TicketServing,
+    TicketTransferred,
+)
+
+log = logging.getLogger(__name__)
+
+CONFLICT_CANCELLED = "cancelled-then-checked-in"
+CONFLICT_OVER_QUOTA = "cancelled-then-checked-in-over-quota"
+
+
+def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = None) -> int:
+    """Store and apply a batch for ``node``; returns the highest contiguous seq stored for the
+    batch's database incarnation (what the ack names). ``registry`` plays an older central in
+    tests (event types it knows)."""
+    with database.atomic():
+        node = Node.get_by_id(node.id)
+        stream = _stream(node, batch.incarnation)
+        last = stream.up_seq
+        for record in batch.events:
+            if record.seq <= last:
+                continue
+            if record.seq != last + 1:
+                log.info("node %s: gap at seq %d (have %d); waiting for resend", node.node_id, record.seq, last)
+                break
+            _store_and_apply(node, stream.incarnation, record, registry)
+            last = record.seq
+        if last != stream.up_seq:
+            NodeStream.update(up_seq=last, last_seen=utcnow()).where(NodeStream.id == stream.id).execute()
+            Node.update(last_seen=utcnow()).where(Node.id == node.id).execute()
+    return last
+
+
+def _store_and_apply(node: Node, incarnation: str, record: messages.EventRecord, registry: dict | None) -> None:
+    row = EdgeEvent.create(
+        node=node,
+        incarnation=incarnation,
+        seq=record.seq,
+        type=record.type[:40],
+        v=record.v,
+        at=record.at[:40],
+        data=json.dumps(record.data),
+        status="applied",
+    )
+    _apply_row(node, row, registry)
+
+
+def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None) -> None:
+    """Decode a stored event and apply it; records the outcome on the row."""
+    try:
+        event = events.from_data(row.type, {"at": row.at, **json.loads(row.data)}, row.v, registry)
+    except events.UnknownEvent as exc:
+        _outcome(row, "deferred", str(exc))
+        log.info(
+            "node %s: event %d (%s v%d) kept until this release can apply it", node.node_id, row.seq, row.type, row.v
+        )
+        return
+    except (events.EventError, ValueError) as exc:
+        _outcome(row, "rejected", str(exc))
+        log.warning("node %s: event %d (%s) is malformed: %s", node.node_id, row.seq, row.type, exc)
+        return
+    handlers = HANDLERS if registry is None else {k: v for k, v in HANDLERS.items() if k.NAME in registry}
+    try:
+        with database.atomic():
+            handlers[type(event)](node, event)
+    except (ValueError, TypeError, KeyError) as exc:
+        _outcome(row, "rejected", f"{type(exc).__name__}: {exc}")
+        log.warning("node %s: event %d (%s) could not be applied: %s", node.node_id, row.seq, row.type, exc)
+        return
+    _outcome(row, "applied", "")
+
+
+def _outcome(row: EdgeEvent, status: str, error: str) -> None:
+    if (row.status, row.error) != (status, error[:200]):
+        row.status, row.error = status, error[:200]
+        EdgeEvent.update(status=status, error=row.error).where(EdgeEvent.id == row.id).execute()
+
+
+def apply_deferred() -> int:
+    """Apply the stored events this release now knows (after an upgrade), in each stream's
+    order; returns how many were applied."""
+    done = 0
+    rows = EdgeEvent.select().where(EdgeEvent.status == "deferred").order_by(EdgeEvent.node, EdgeEvent.id)
+    for row in rows:
+        with database.atomic():
+            _apply_row(row.node, row)
+        done += row.status == "applied"
+    if done:
+        log.info("applied %d events kept from before this upgrade", done)
+    return done
+
+
+def _stream(node: Node, incarnation: str) -> NodeStream:
+    """The event history of the edge database ``incarnation``; a new one is a replaced database."""
+    stream = NodeStream.get_or_none((NodeStream.node == node) & (NodeStream.incarnation == incarnation))
+    if stream is not None:
+        return stream
+    streams = list(NodeStream.select().where(NodeStream.node == node))
+    if incarnation and len(streams) == 1 and streams[0].incarnation == "":
+        # a release-0.1.0 edge upgraded in place names its database for the first time: the same history
+        old = streams[0]
+        NodeStream.update(incarnation=incarnation).where(NodeStream.id == old.id).execute()
+        EdgeEvent.update(incarnation=incarnation).where(
+            (EdgeEvent.node == node) & (EdgeEvent.incarnation == "")
+        ).execute()
+        Node.update(incarnation=incarnation).where(Node.id == node.id).execute()
+        log.info("node %s: its database is now known as %s", node.node_id, incarnation)
+        return NodeStream.get_by_id(old.id)
+    stream = NodeStream.create(node=node, incarnation=incarnation)
+    previous = [s for s in streams if s.up_seq > 0]
+    if previous:
+        before = max(previous, key=lambda s: s.last_seen or s.first_seen)
+        message = (
+            f"Database node {node.node_id} berganti (sebelumnya {before.incarnation or 'tanpa nama'} dengan "
+            f"{before.up_seq} kejadian, sekarang {incarnation or 'tanpa nama'}); riwayat keduanya disimpan terpisah."
+        )
+        NodeAlert.create(node=node, kind="new-incarnation", message=message)
+        log.error(
+            "node %s: a new edge database %s replaced %s (%d events); histories kept apart",
+            node.node_id,
+            incarnation,
+            before.incarnation,
+            before.up_seq,
+        )
+    Node.update(incarnation=incarnation).where(Node.id == node.id).execute()
+    return stream
+
+
+# ---- handlers: one per event type ---------------------------------------------------------------
+def _visit(node: Node, ticket: str) -> Visit:
+    visit = Visit.get_or_none((Visit.node == node) & (Visit.ticket_key == ticket))
+    if visit is None:
+        raise KeyError(f"unknown ticket {ticket}")
+    return visit
+
+
+def _issued(node: Node, e: TicketIssued) -> None:
+    Visit.insert(
+        node=node,
+        ticket_key=e.ticket,
+        puskesmas=node.puskesmas_id,
+        label=e.label,
+        queue=e.queue,
+        poli=e.poli,
+        payer=e.payer,
+        rid=e.rid,
+        day=e.day,
+        issued_at=e.at,
+        kind=e.kind,
+        slot=e.slot,
+        priority=e.priority,
+        parent=e.parent,
+    ).on_conflict_ignore().execute()
+
+
+def _called(node: Node, e: TicketCalled) -> None:
+    visit = _visit(node, e.ticket)
+    if visit.called_at is None or not e.recall:
+        visit.called_at = visit.called_at or e.at
+        visit.counter = visit.counter or e.counter or None
+        visit.called_by = visit.called_by or e.actor.staff
+    visit.destination = e.destination
+    visit.state = "called"
+    visit.save()
+
+
+def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
+    def handler(node: Node, e: Event) -> None:
+        visit = _visit(node, e.ticket)
+        setattr(visit, stamp, e.at)
+        visit.state = state
+        if state == "done":
+            visit.done_by = e.actor.staff
+        visit.save()
+        if state == "done" and visit.rid:
+            Reservation.update(status=rules.DONE).where(
+                (Reservation.rid == visit.rid)
+                & (Reservation.puskesmas == node.puskesmas_id)
+                & Reservation.status.in_((rules.ACTIVE, rules.CHECKED_IN))
+            ).execute()
+
+    return handler
+
+
+def _checked_in(node: Node, e: ReservationCheckedIn) -> None:
+    r = Reservation.get_or_none((Reservation.rid == e.rid) & (Reservation.puskesmas == node.puskesmas_id))
+    if r is None:
+        log.warning("node %s: check-in for a reservation it does not own", node.node_id)
+        return
+    if r.status in (rules.CHECKED_IN, rules.DONE):
+        return
+    conflict = ""
+    if r.status == rules.CANCELLED:
+        # the patient was checked in and served at an offline edge after cancelling here: the
+        # check-in is a fact; the booking holds its place again, and if the slot was taken
+        # meanwhile it is over quota, said so rather than counted twice silently
+        held = (
+            Reservation.select(fn.COUNT(Reservation.id))
+            .where(
+                (Reservation.poli == r.poli_id)
+                & (Reservation.date == r.date)
+                & (Reservation.slot == r.slot)
+                & Reservation.status.in_(rules.HOLDING)
+            )
+            .scalar()
+        )
+        over = held + 1 > r.poli.slot_quota
+        conflict = CONFLICT_OVER_QUOTA if over else CONFLICT_CANCELLED
+        log.warning(
+            "reservation %s was cancelled at central but checked in at node %s; the check-in stands%s",
+            r.rid,
+            node.node_id,
+            " (slot now over quota)" if over else "",
+        )
+    Reservation.update(status=rules.CHECKED_IN, checked_in_at=utcnow(), ticket_label=e.label, conflict=conflict).where(
+        Reservation.id == r.id
+    ).execute()
+
+
+HANDLERS: dict[type[Event], Callable[[Node, Event], None]] = {
+    TicketIssued: _issued,
+    TicketCalled: _called,
+    TicketServing: _finished("serving", "serving_at"),
+    TicketDone: _finished("done", "done_at"),
+    TicketNoShow: _finished("no_show", "done_at"),
+    TicketCancelled: _finished("cancelled", "done_at"),
+    TicketTransferred: _finished("transferred", "done_at"),
+    ReservationCheckedIn: _checked_in,
+}

@@ -1,0 +1,83 @@
+"""Everything central runs besides its pages: the database (migrated and checked when it
+opens), the clock, the login guard and, when embedded, the MQTT sync worker.
+
+Built outside ``create_app`` (by ``rosma central run`` or a test) and handed to it; the views
+reach it through ``current()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import current_app
+
+from central import db as central_db
+from central.config import CentralConfig
+from central.core.throttle import LoginGuard
+from central.models import Puskesmas
+from protocol.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class CentralRuntime:
+    def __init__(self, config: CentralConfig):
+        """Open (and migrate) the database; raises as ``central.db.connect``."""
+        self.config = config
+        self.db = central_db.connect(config.database_url)
+        self.clock = Clock(config.clock_start)
+        if self.clock.simulated:
+            log.warning("clock starts at %s (training/demo setting)", config.clock_start)
+        self.login_guard = LoginGuard()
+        self.sync = None
+
+    def seed_if_empty(self) -> None:
+        """Load the seed puskesmas when the config asks for it and the database has none."""
+        if self.config.seed and not Puskesmas.select().exists():
+            from central.seed import seed
+
+            seed()
+
+    def start_sync(self, transport=None):
+        """Run the MQTT sync worker in this process (the embedded setup)."""
+        from central.sync import CentralSync, mqtt_settings
+
+        if transport is None:
+            from infra.mqtt.paho import PahoTransport
+
+            c = self.config
+            transport = PahoTransport(mqtt_settings(c.mqtt_host, c.mqtt_port, c.mqtt_username, c.mqtt_password))
+        self.sync = CentralSync(transport)
+        self.sync.start()
+        return self.sync
+
+    def problems(self) -> list[str]:
+        """What is wrong right now (empty when healthy): database, schema, embedded sync."""
+        try:
+            self.db.connect(reuse_if_open=True)
+            self.db.execute_sql("SELECT 1")
+        except Exception as exc:  # a health check must answer, whatever the database does
+            self.db.close()
+            return [f"database: {type(exc).__name__}"]
+        out = [] if central_db.schema_ok(self.db) else ["database schema does not match this release"]
+        if self.sync is not None:
+            out += self.sync.problems()
+        return out
+
+    def healthy(self) -> bool:
+        return not self.problems()
+
+    def close(self) -> None:
+        if self.sync is not None:
+            self.sync.close()
+
+
+def current() -> CentralRuntime:
+    """The runtime of the app handling this request."""
+    return current_app.extensions["rosma"]
+
+
+def now() -> dt.datetime:
+    """The current time in Asia/Jakarta, on the app's clock."""
+    return current().clock.now()

@@ -1,0 +1,1 @@
+"""The edge database's numbered migrations (see ``infra.migrations``)."""
