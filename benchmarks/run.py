@@ -77,9 +77,9 @@ def bench_qr(n: int) -> tuple[list[float], list[float]]:
 
 def bench_central_apply(tmp: Path, batches: int, size: int) -> list[float]:
     from central import db as central_db
+    from central.ingest import apply_batch
     from central.models import Node, Puskesmas
-    from central.sync import apply_batch
-    from protocol import messages
+    from protocol import events, messages
 
     central_db.connect(f"sqlite:///{tmp / 'central.db'}")
     pkm = Puskesmas.create(code="bench", name="Bench", address="-", kecamatan="-")
@@ -91,26 +91,19 @@ def bench_central_apply(tmp: Path, batches: int, size: int) -> list[float]:
         evs = []
         for _ in range(size):
             seq += 1
-            evs.append(
-                messages.EventRecord(
-                    seq,
-                    messages.TICKET_ISSUED,
-                    "2026-11-26T08:00:00+07:00",
-                    {
-                        "ticket": f"k{seq}",
-                        "day": "2026-11-26",
-                        "queue": "REG-A",
-                        "label": "A001",
-                        "kind": "walkin",
-                        "payer": "UMUM",
-                        "poli": None,
-                        "rid": None,
-                        "issued_at": "2026-11-26T08:00:00+07:00",
-                        "parent": None,
-                    },
-                )
+            e = events.TicketIssued(
+                ticket=f"k{seq}",
+                day="2026-11-26",
+                queue="REG-A",
+                label="A001",
+                number=1,
+                kind="walkin",
+                payer="UMUM",
+                at="2026-11-26T08:00:00.000+07:00",
+                actor=events.KIOSK,
             )
-        apply_batch(node, messages.EventBatch(tuple(evs)))
+            evs.append(messages.EventRecord(seq, e.NAME, e.at, events.to_data(e), e.VERSION))
+        apply_batch(node, messages.EventBatch(tuple(evs), "bench"))
 
     try:
         return [t / size for t in _timed(one, batches)]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import SQL, Database, PostgresqlDatabase, SqliteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def migrate(db: Database, migrations: list[Migration], backup: Callable[[int], N
     SchemaError if the database is newer than ``migrations``.
     """
     latest = migrations[-1].number if migrations else 0
-    with _lock(db):
+    with _lock(db), _foreign_keys_off(db):
         before = current_version(db)
         if before > latest:
             raise SchemaError(_ahead(before, latest))
@@ -113,6 +113,44 @@ def migrate(db: Database, migrations: list[Migration], backup: Callable[[int], N
     if pending:
         log.info("database schema migrated from version %d to %d", before, after)
     return before, after
+
+
+def add_column(migrator, table: str, name: str, field):
+    """The ``playhouse.migrate`` operation adding a column, in one ALTER TABLE.
+
+    A NOT NULL column gets its default as a DEFAULT clause: playhouse would otherwise add it
+    NULL and then rebuild the whole SQLite table to make it NOT NULL (slow on an SD card, and a
+    rebuild drops the table, which cascades to rows that reference it).
+    """
+    if not field.null and field.default is not None and not callable(field.default):
+        value = field.default
+        if isinstance(value, bool):
+            literal = "TRUE" if value else "FALSE"
+        elif isinstance(value, int):
+            literal = str(value)
+        else:
+            literal = "'" + str(value).replace("'", "''") + "'"
+        field = field.clone()
+        field.constraints = [*(field.constraints or []), SQL(f"DEFAULT {literal}")]
+        return migrator.add_column(table, name, field, allow_not_null=True)
+    return migrator.add_column(table, name, field)
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(db: Database) -> Iterator[None]:
+    """SQLite: no cascades while tables are altered (SQLite's own advice for schema changes);
+    the references are checked once the migrations are done."""
+    if not isinstance(db, SqliteDatabase):
+        yield
+        return
+    db.execute_sql("PRAGMA foreign_keys = OFF")  # outside any transaction, or it does nothing
+    try:
+        yield
+        broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise SchemaError(f"migration left {len(broken)} broken reference(s), e.g. {broken[0]}")
+    finally:
+        db.execute_sql("PRAGMA foreign_keys = ON")
 
 
 def check(db: Database, migrations: list[Migration], models: list) -> None:

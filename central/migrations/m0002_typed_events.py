@@ -9,6 +9,8 @@ import datetime as dt
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
+from infra.migrations import add_column
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -19,16 +21,16 @@ def up(db) -> None:
 
     # retired nodes: a column instead of "<node id>~<row id>"; the live id stays unique
     migrate(
-        m.add_column("node", "retired", BooleanField(default=False)),
-        m.add_column("node", "incarnation", CharField(max_length=64, default="")),
+        add_column(m, "node", "retired", BooleanField(default=False)),
+        add_column(m, "node", "incarnation", CharField(max_length=64, default="")),
     )
+    migrate(m.drop_index("node", "node_node_id"))
     rows = db.execute_sql(f"SELECT id, node_id FROM node WHERE node_id LIKE {_p(db)}", ("%~%",)).fetchall()
     for row_id, node_id in rows:
         db.execute_sql(
             f"UPDATE node SET node_id = {_p(db)}, retired = {_p(db)}, online = {_p(db)} WHERE id = {_p(db)}",
             (node_id.split("~", 1)[0], True, False, row_id),
         )
-    migrate(m.drop_index("node", "node_node_id"))
     db.execute_sql("CREATE UNIQUE INDEX node_live_node_id ON node (node_id) WHERE NOT retired")
     db.execute_sql("CREATE INDEX node_node_id ON node (node_id)")
 
@@ -71,34 +73,34 @@ def up(db) -> None:
 
     # events: kept per (node, incarnation, seq) with their version and what became of them
     migrate(
-        m.add_column("edgeevent", "incarnation", CharField(max_length=64, default="")),
-        m.add_column("edgeevent", "v", IntegerField(default=1)),
-        m.add_column("edgeevent", "status", CharField(max_length=10, default="applied")),
-        m.add_column("edgeevent", "error", CharField(max_length=200, default="")),
+        add_column(m, "edgeevent", "incarnation", CharField(max_length=64, default="")),
+        add_column(m, "edgeevent", "v", IntegerField(default=1)),
+        add_column(m, "edgeevent", "status", CharField(max_length=10, default="applied")),
+        add_column(m, "edgeevent", "error", CharField(max_length=200, default="")),
         m.drop_index("edgeevent", "edgeevent_node_id_seq"),
         m.add_index("edgeevent", ("node_id", "incarnation", "seq"), True),
         m.add_index("edgeevent", ("status",), False),
     )
 
     # change-feed rows carry their change type's version, like events
-    migrate(m.add_column("change", "v", IntegerField(default=1)))
+    migrate(add_column(m, "change", "v", IntegerField(default=1)))
 
     # visits: what the KPIs need from the events
     migrate(
-        m.add_column("visit", "kind", CharField(max_length=12, default="")),
-        m.add_column("visit", "slot", CharField(max_length=11, null=True)),
-        m.add_column("visit", "priority", BooleanField(default=False)),
-        m.add_column("visit", "parent", CharField(max_length=40, null=True)),
-        m.add_column("visit", "counter", CharField(max_length=40, null=True)),
-        m.add_column("visit", "called_by", CharField(max_length=40, default="")),
-        m.add_column("visit", "done_by", CharField(max_length=40, default="")),
+        add_column(m, "visit", "kind", CharField(max_length=12, default="")),
+        add_column(m, "visit", "slot", CharField(max_length=11, null=True)),
+        add_column(m, "visit", "priority", BooleanField(default=False)),
+        add_column(m, "visit", "parent", CharField(max_length=40, null=True)),
+        add_column(m, "visit", "counter", CharField(max_length=40, null=True)),
+        add_column(m, "visit", "called_by", CharField(max_length=40, default="")),
+        add_column(m, "visit", "done_by", CharField(max_length=40, default="")),
         m.add_index("visit", ("puskesmas_id", "day"), False),
     )
 
     # a reservation cancelled at central and checked in at an offline edge keeps both facts
     migrate(
-        m.add_column("reservation", "cancelled_at", DateTimeField(null=True)),
-        m.add_column("reservation", "conflict", CharField(max_length=40, default="")),
+        add_column(m, "reservation", "cancelled_at", DateTimeField(null=True)),
+        add_column(m, "reservation", "conflict", CharField(max_length=40, default="")),
     )
 
 

@@ -8,16 +8,18 @@ import secrets
 from peewee import CharField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
+from infra.migrations import add_column
+
 
 def up(db) -> None:
     m = SchemaMigrator.from_database(db)
     migrate(
-        m.add_column("ticket", "serving_at", CharField(max_length=40, null=True)),
-        m.add_column("ticket", "counter", CharField(max_length=40, null=True)),
-        m.add_column("ticket", "slot", CharField(max_length=11, null=True)),
-        m.add_column("outbox", "v", IntegerField(default=1)),
-        m.add_column("printjob", "printed_at", CharField(max_length=40, null=True)),
-        m.add_column("announcement", "error", CharField(max_length=200, default="")),
+        add_column(m, "ticket", "serving_at", CharField(max_length=40, null=True)),
+        add_column(m, "ticket", "counter", CharField(max_length=40, null=True)),
+        add_column(m, "ticket", "slot", CharField(max_length=11, null=True)),
+        add_column(m, "outbox", "v", IntegerField(default=1)),
+        add_column(m, "printjob", "printed_at", CharField(max_length=40, null=True)),
+        add_column(m, "announcement", "error", CharField(max_length=200, default="")),
     )
 
     class DeferredChange(Model):

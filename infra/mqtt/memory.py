@@ -1,11 +1,13 @@
 """``MemoryBroker``: an in-memory MQTT broker, and ``MemoryTransport``, the port on it, for unit tests.
 
-It behaves like Mosquitto 2.0.11 with MQTT v5 where the sync code can tell: real topic
-matching (``topic_matches``), one copy per matching subscription, retained messages (also
-sent on a shared subscription, as Mosquitto does), last wills, shared subscriptions
-(round robin), sessions that keep subscriptions and queue QoS 1 messages while a client is
-away, a denied QoS 1 publish reported as "Not authorized", and wills sent when the broker
-stops. It is deterministic: nothing happens on another thread or later by itself.
+It behaves like Mosquitto 2.0.11 with MQTT v5 where the sync code can tell (each point
+checked against the real broker): real topic matching (``topic_matches``), one copy per
+matching subscription, retained messages (sent on every SUBSCRIBE, a shared one too), last
+wills (also when the broker stops), shared subscriptions (round robin over every member
+with a session: an absent member's turn waits in its session), sessions that keep
+subscriptions and queue QoS 1 messages while a client is away, and a denied QoS 1 publish
+reported as "Not authorized". It is deterministic: nothing happens on another thread or
+later by itself; a dropped client reconnects when the test calls ``start()``.
 
 Delivery is synchronous: when ``publish`` (or ``start``, ``stop``, ...) returns, every
 resulting callback has run, on the caller's thread, under the broker's lock. Callbacks may
@@ -336,23 +338,22 @@ class MemoryBroker:
         groups: dict[tuple[str, str], list[tuple[_Session, int]]] = {}
         for session in list(self._sessions.values()):
             for topic_filter, sub_qos in session.subs.items():
-                if not topic_matches(topic_filter, msg.topic) or not self._can_read(session.username, msg.topic):
+                if not topic_matches(topic_filter, msg.topic):
                     continue
                 group, inner = split_filter(topic_filter)
-                if group is not None and inner.startswith("$"):
-                    continue  # Mosquitto 2.0.11 never delivers through a shared "$..." filter
                 if group is None:
-                    self._deliver(session, msg, min(qos, sub_qos))  # one copy per subscription, as Mosquitto
-                else:
+                    if self._can_read(session.username, msg.topic):
+                        self._deliver(session, msg, min(qos, sub_qos))  # one copy per subscription, as Mosquitto
+                elif not inner.startswith("$"):  # Mosquitto 2.0.11 never delivers through a shared "$..." filter
                     groups.setdefault((group, inner), []).append((session, sub_qos))
+        # Mosquitto 2.0.11's round robin counts every member with a session: an absent one
+        # (session not expired) gets its turn queued, and a member that may not read the topic
+        # gets its turn and the message is lost.
         for key, members in groups.items():
-            pool = [m for m in members if m[0].client_id in self._online]
-            if not pool:
-                pool = [m for m in members if min(qos, m[1]) >= 1]  # queue for an absent member
-            if pool:
-                turn = self._round_robin.get(key, 0)
-                self._round_robin[key] = turn + 1
-                session, sub_qos = pool[turn % len(pool)]
+            turn = self._round_robin.get(key, 0)
+            self._round_robin[key] = turn + 1
+            session, sub_qos = members[turn % len(members)]
+            if self._can_read(session.username, msg.topic):
                 self._deliver(session, msg, min(qos, sub_qos))
 
     def _can_read(self, username: str, topic: str) -> bool:

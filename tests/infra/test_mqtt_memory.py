@@ -300,15 +300,41 @@ def test_shared_subscription_round_robin(client):
     assert workers[1].payloads == [b"m1", b"m3", b"m5"]
 
 
-def test_shared_subscription_skips_a_disconnected_member(client):
+def test_shared_subscription_keeps_an_absent_members_turn(broker, client):
+    """Mosquitto 2.0.11: a stopped worker whose session lives on still gets every other message, queued."""
     shared = topics.all_up_filter(share_group="sync")
     workers = [client("central", shared), client("central-2", shared)]
+    workers[1].t.stop()
+
+    for i in range(4):
+        client("pkm-a").t.publish(EVENTS_A, b"m%d" % i)
+
+    assert workers[0].payloads == [b"m0", b"m2"]
+    assert [m.payload for m in broker.queued("central-2")] == [b"m1", b"m3"]
+
+
+def test_shared_subscription_member_without_a_session_leaves_the_group(client):
+    shared = topics.all_up_filter(share_group="sync")
+    workers = [client("central", shared), client("central-2", shared, session_expiry=0)]
     workers[1].t.stop()
 
     for i in range(3):
         client("pkm-a").t.publish(EVENTS_A, b"m%d" % i)
 
     assert workers[0].payloads == [b"m0", b"m1", b"m2"]
+
+
+def test_shared_subscription_member_that_may_not_read_loses_its_turn(broker, client):
+    """Mosquitto 2.0.11 picks the member first and applies the read ACL after: that message is lost."""
+    broker.apply_rosma_acl()
+    shared = topics.all_up_filter(share_group="sync")
+    central = client("central", shared)
+    client("pkm-b", shared)
+
+    for i in range(4):
+        client("pkm-a").t.publish(EVENTS_A, b"m%d" % i)
+
+    assert central.payloads == [b"m0", b"m2"]
 
 
 def test_shared_subscription_queues_for_absent_members(broker, client):

@@ -211,6 +211,56 @@ def test_retained_sent_on_a_shared_subscription_and_overlaps_deliver_twice(centr
     assert central.receive_until(b"twice") == [Message(PROBE, b"twice")]
 
 
+SHARED = topics.all_up_filter(share_group="sync")
+
+
+def shared_workers(connected) -> list[Recorder]:
+    """Two central workers on one shared subscription, both proven subscribed, in that order."""
+    first = connected("central", SHARED, ACK_A, STATUS_A)
+    assert first.t.publish(ACK_A, b"first-ready")
+    first.receive_until(b"first-ready")
+    second = connected("central-2", SHARED)
+    assert second.t.publish(ACK_A, b"second-ready")  # after its SUBSCRIBE on the same connection
+    first.receive_until(b"second-ready")
+    return [first, second]
+
+
+def events(messages: list[Message]) -> list[bytes]:
+    return [m.payload for m in messages if m.topic == EVENTS_A]
+
+
+def test_shared_subscription_queues_an_absent_members_turn(connected, make):
+    """Mosquitto 2.0.11 keeps a stopped worker with a live session in the round robin (MemoryBroker copies it)."""
+    first, second = shared_workers(connected)
+    second.t.stop()
+    node = connected("pkm-a")
+
+    for i in range(4):
+        assert node.t.publish(EVENTS_A, b"m%d" % i)
+    assert node.t.publish(STATUS_A, b"marker")
+
+    assert events(first.receive_until(b"marker")) == [b"m0", b"m2"]
+    assert events(make("central-2").receive_until(b"m3")) == [b"m1", b"m3"]
+
+
+def test_shared_subscription_member_that_may_not_read_swallows_its_turn(connected):
+    """Any client may join central's share group; Mosquitto 2.0.11 gives it turns it may not read."""
+    first = connected("central", SHARED, ACK_A, STATUS_A)
+    assert first.t.publish(ACK_A, b"first-ready")  # its SUBSCRIBEs went first: it heads the group
+    first.receive_until(b"first-ready")
+    intruder = connected("pkm-b", SHARED)
+    assert intruder.t.publish(topics.up("pkm-b", topics.UP_EVENTS), b"joined")  # after its SUBSCRIBE
+    first.receive_until(b"joined")
+    node = connected("pkm-a")
+
+    for i in range(4):
+        assert node.t.publish(EVENTS_A, b"m%d" % i)
+    assert node.t.publish(STATUS_A, b"marker")
+
+    assert events(first.receive_until(b"marker")) == [b"m1", b"m3"]  # "joined" took the first turn
+    assert intruder.messages == []
+
+
 # ---- refusals ----------------------------------------------------------------------------------
 
 
