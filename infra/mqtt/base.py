@@ -8,12 +8,9 @@ Frigate's communicator the surface is small: ``publish``, ``subscribe``, ``stop`
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-log = logging.getLogger(__name__)
 
 SHARE_PREFIX = "$share/"
 MAX_TOPIC_BYTES = 65535  # MQTT: a UTF-8 string with a two-byte length
@@ -96,8 +93,9 @@ class Transport(ABC):
     """A connection to one MQTT broker.
 
     Callbacks run on the transport's network thread (the memory fake: on the thread that
-    caused the event) and must not block long; an exception in one is logged, never fatal.
-    Set them before ``start()``.
+    caused the event) and must not block long. An exception in one is logged and never ends
+    the connection (the memory fake re-raises it from the outermost call, so a test sees
+    it). Set them before ``start()``.
 
     - ``on_connect()``: after every successful (re)connect, after the remembered
       subscriptions were re-sent (their SUBACKs and retained messages may arrive later).
@@ -125,14 +123,19 @@ class Transport(ABC):
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
         """Queue one message for sending; False if it could not be (not connected, queue full).
 
-        True does not mean delivered: a refusal comes later through ``on_refused``. Nothing is
-        kept across a disconnect by this layer; the caller's own outbox resends. Raises
-        ValueError for an invalid topic or QoS, TypeError for a payload that is not bytes.
+        True does not mean delivered: a refusal comes later through ``on_refused``, and a
+        message accepted just before the connection drops may be lost or (paho keeps QoS >= 1
+        in flight in RAM) sent after the reconnect. Nothing survives the process: the caller's
+        own outbox resends until acknowledged. Raises ValueError for an invalid topic or QoS,
+        TypeError for a payload that is not bytes.
         """
 
     @abstractmethod
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        """Subscribe now if connected, and again after every reconnect. Raises ValueError for a bad filter."""
+        """Subscribe now if connected, and again after every reconnect. Raises ValueError for a bad filter.
+
+        Every SUBSCRIBE, a repeated one too, makes Mosquitto send the matching retained messages.
+        """
 
     @abstractmethod
     def stop(self) -> None:

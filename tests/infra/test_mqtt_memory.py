@@ -631,3 +631,12 @@ def test_publishes_from_threads_are_serialised(broker, client):
     for node in nodes:
         mine = [m.payload for m in central.messages if m.topic == topics.up(node.t.client_id, topics.UP_EVENTS)]
         assert mine == [b"%d" % n for n in range(200)]
+
+
+def test_the_fake_does_not_import_paho():
+    import subprocess
+
+    code = "import sys, infra.mqtt, infra.mqtt.memory; print('paho' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert out.strip() == "False"
