@@ -177,6 +177,11 @@ def scan(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fake-printer"]:
+        from devices.printer.virtual import main as virtual_main
+
+        return virtual_main(argv[1:], prog="rosma fake-printer")
     p = argparse.ArgumentParser(prog="rosma", description="Rosma reservation and queue system")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -211,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--http-port", type=int)
     pv.add_argument("--clock-start", help="training/testing only: the edge clock starts at this ISO datetime")
     pv.set_defaults(func=provision)
+
+    # its options are the virtual printer's own (see main below)
+    sub.add_parser("fake-printer", help="a virtual ESC/POS ticket printer on TCP for demos and tests", add_help=False)
 
     d = sub.add_parser("demo", help="run everything locally with simulated devices")
     d.add_argument("--dir", default="var/demo")

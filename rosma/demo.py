@@ -57,8 +57,8 @@ def run_demo(base: Path, puskesmas: str) -> int:
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)
     rosma = [sys.executable, "-m", "rosma.cli"]
-    central_port, edge_port, mqtt_port = 8080, 8081, 18830
-    for port in (central_port, edge_port, mqtt_port):
+    central_port, edge_port, mqtt_port, printer_port = 8080, 8081, 18830, 19100
+    for port in (central_port, edge_port, mqtt_port, printer_port):
         if not _port_free(port):
             print(f"port {port} is in use; stop whatever uses it (an earlier demo?) and try again", file=sys.stderr)
             return 1
@@ -105,10 +105,18 @@ def run_demo(base: Path, puskesmas: str) -> int:
         threading.Thread(target=fifo_bridge, args=(fifo, master, stop), daemon=True).start()
         edge_cfg = base / "edge.toml"
         node_id = f"pkm-{puskesmas}"
+        # the ticket printer is a virtual ESC/POS printer on TCP: the edge drives it exactly as a
+        # network printer, reads its paper sensor, and it writes each ticket as files
+        printer_uri = f"tcp://127.0.0.1:{printer_port}"
+        printer_state = base / "printer-state"
+        printer_state.write_text("ready\n")
         if edge_cfg.exists() and Node.live().where(Node.node_id == node_id).exists():
             # a second run: the same node and its database go on; only the pty and clock change
             edge = dataclasses.replace(
-                edge_config.load(edge_cfg), scanner_uri=f"serial://{slave_path}", clock_start=clock_start
+                edge_config.load(edge_cfg),
+                scanner_uri=f"serial://{slave_path}",
+                printer_uri=printer_uri,
+                clock_start=clock_start,
             )
             edge_config.write(edge_cfg, edge)
         else:
@@ -119,7 +127,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 edge_cfg,
                 "127.0.0.1",
                 mqtt_port,
-                printer_uri=f"file://{base / 'printer'}/",
+                printer_uri=printer_uri,
                 scanner_uri=f"serial://{slave_path}",
                 audio_uri=f"wavdir://{base / 'audio'}",
                 http_host="0.0.0.0",
@@ -134,6 +142,22 @@ def run_demo(base: Path, puskesmas: str) -> int:
         logs = base / "logs"
         logs.mkdir(exist_ok=True)
         print("==> starting central (SQLite, seed data, sync)")
+        procs.append(
+            _spawn(
+                [
+                    *rosma,
+                    "fake-printer",
+                    "--port",
+                    str(printer_port),
+                    "--dir",
+                    str(base / "printer"),
+                    "--control",
+                    str(printer_state),
+                ],
+                env,
+                logs / "printer.log",
+            )
+        )
         procs.append(_spawn([*rosma, "central", "run", "--config", str(central_cfg)], env, logs / "central.log"))
         wait_http(f"http://127.0.0.1:{central_port}/", procs[-1])
         print("==> starting the edge node for", puskesmas)
@@ -152,6 +176,7 @@ Rosma demo is running (Ctrl-C to stop).
   Scanner (pty)            : {slave_path}
   Scan a reservation QR    : .venv/bin/rosma scan --png downloaded-qr.png   (or: .venv/bin/rosma scan 'RS1:...')
   Printed tickets          : {base / "printer"}/ticket-*.txt (and .png)
+  Printer out of paper     : echo paper_out > {printer_state}   (ready, cover_open, offline, paper_low)
   Announcements (WAV)      : {base / "audio"}/
   Logs                     : {logs}/
 {clock_note(clock_start)}""",

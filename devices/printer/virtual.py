@@ -430,10 +430,10 @@ class VirtualPrinter:
                 self._connections.pop(conn, None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m devices.printer.virtual") -> int:
     """Run a virtual printer until SIGTERM or SIGINT; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m devices.printer.virtual",
+        prog=prog,
         description="Virtual ESC/POS ticket printer on raw TCP (port 9100 style).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -56,3 +56,14 @@ def system(tmp_path, pg_database, days):
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def system_with_printer(tmp_path, pg_database, days):
+    """The running system with its ticket printer a virtual ESC/POS printer on TCP (paper sensor)."""
+    s = System(tmp_path, pg_database, days[0], printer="virtual")
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()

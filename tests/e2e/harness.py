@@ -96,7 +96,7 @@ class EventStream:
 
 
 class System:
-    def __init__(self, base: Path, pg_url: str, edge_day: str, puskesmas: str = "cibinong"):
+    def __init__(self, base: Path, pg_url: str, edge_day: str, puskesmas: str = "cibinong", printer: str = "file"):
         self.base = base
         self.pg_url = pg_url
         self.edge_day = edge_day
@@ -111,6 +111,8 @@ class System:
         self.printer_dir = base / "printer"
         self.audio_dir = base / "audio"
         self.printer_dir.mkdir()
+        self.printer = printer  # "file": tickets as files; "virtual": rosma fake-printer over TCP
+        self.printer_state = base / "printer-state"
         self.central_url = f"http://127.0.0.1:{self.central_port}"
         self.edge_url = f"http://127.0.0.1:{self.edge_port}"
         self.env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(base / "escpos"), "PYTHONUNBUFFERED": "1"}
@@ -159,6 +161,22 @@ class System:
         self.rosma("central", "central", "run", "--config", str(self.central_cfg))
         self.wait_http(self.central_url + "/", "central")
         self.start_sync()
+        printer_uri = f"file://{self.printer_dir}/"
+        if self.printer == "virtual":
+            port = free_port()
+            self.printer_state.write_text("ready\n")
+            self.rosma(
+                "printer",
+                "fake-printer",
+                "--port",
+                str(port),
+                "--dir",
+                str(self.printer_dir),
+                "--control",
+                str(self.printer_state),
+            )
+            wait_for(lambda: "listening" in self.log_text("printer"), 30, "the virtual printer")
+            printer_uri = f"tcp://127.0.0.1:{port}"
         self.master, slave = os.openpty()
         self.scanner_path = os.ttyname(slave)
         self.edge_cfg = self.base / "edge.toml"
@@ -178,7 +196,7 @@ class System:
             "--out",
             str(self.edge_cfg),
             "--printer-uri",
-            f"file://{self.printer_dir}/",
+            printer_uri,
             "--scanner-uri",
             f"serial://{self.scanner_path}",
             "--audio-uri",
@@ -276,6 +294,10 @@ class System:
 
     def events(self) -> EventStream:
         return EventStream(self.edge_url + "/api/events")
+
+    def set_printer(self, state: str) -> None:
+        """Put the virtual printer in a state (ready, paper_out, cover_open, offline, paper_low)."""
+        self.printer_state.write_text(state + "\n")
 
     def tickets_printed(self) -> list[Path]:
         return sorted(self.printer_dir.glob("ticket-*.escpos"))

@@ -105,3 +105,56 @@ def test_kiosk_staff_and_tv_pages_work_live(system, days, browser):
         html = page.content()
         for secret in ("3201011705900001", "1990-05-17", "0001234567890", "Budi"):
             assert secret not in html
+
+
+def test_paper_runs_out_and_is_refilled_as_the_kiosk_and_staff_see_it(system_with_printer, days, browser):
+    system = system_with_printer
+    kiosk = browser.new_page(viewport={"width": 1280, "height": 800})
+    kiosk.goto(system.edge_url + "/kiosk")
+    expect(kiosk.locator("#kiosk-home[data-live='1']")).to_be_attached()
+    expect(kiosk.locator("#device-alerts .alert")).to_have_count(0)
+
+    system.set_printer("paper_out")  # nothing is printing: the node must notice by itself
+    expect(kiosk.locator("#device-alerts")).to_contain_text("Kertas habis", timeout=5000)
+    shot(kiosk, "kiosk-paper-out")
+
+    kiosk.get_by_text("Pasien Umum").click()
+    expect(kiosk.locator("#ticket-number")).to_have_text("A001")
+    expect(kiosk.locator("#not-printed")).to_be_visible()
+    expect(kiosk.locator("#not-printed")).to_have_text(
+        "Tiket tidak tercetak. Nomor Anda A001, silakan sampaikan ke petugas loket."
+    )
+    shot(kiosk, "kiosk-not-printed")
+
+    staff = browser.new_page(viewport={"width": 1280, "height": 1000})
+    staff.goto(system.edge_url + "/staff/loket-1")
+    expect(staff.locator("#device-alerts")).to_contain_text("Kertas habis")
+    expect(staff.locator("#tickets tr[data-label='A001']")).to_contain_text("menunggu cetak")
+    shot(staff, "staff-paper-out")
+    assert system.tickets_printed() == []
+
+    system.set_printer("ready")  # paper refilled
+    expect(kiosk.locator("#not-printed")).to_be_hidden(timeout=10000)  # it printed by itself
+    wait_for(lambda: len(system.tickets_printed()) == 1, 10, "the waiting ticket to print")
+    staff.reload()
+    expect(staff.locator("#device-alerts .alert")).to_have_count(0, timeout=5000)
+    expect(staff.locator("#tickets tr[data-label='A001']")).to_contain_text("tercetak")
+    shot(kiosk, "kiosk-refilled")
+
+    staff.locator("#tickets tr[data-label='A001'] button").click()  # reprint any of today's tickets
+    expect(staff.locator(".flash")).to_contain_text("Tiket A001 dicetak ulang.")
+    wait_for(lambda: len(system.tickets_printed()) == 2, 10, "the reprint")
+    expect(staff.locator("#tickets tr[data-label='A001']")).to_contain_text("tercetak")  # the page follows by itself
+    shot(staff, "staff-reprint")
+    texts = [p.with_suffix(".txt").read_text() for p in system.tickets_printed()]
+    assert all("A001" in t for t in texts)  # printed once by itself, once on request; never twice by itself
+
+    auth = system.patient("3201011705900001", "1990-05-17", "L")
+    qr = system.reserve(auth, days[0])["qr_text"]
+    wait_for(lambda: system.edge_status()["reservations"] >= 1, 30, "the reservation at the edge")
+    kiosk.goto(system.edge_url + "/kiosk")
+    expect(kiosk.locator("#kiosk-home[data-live='1']")).to_be_attached()
+    system.scan(qr)  # scanned while the home screen shows
+    expect(kiosk.locator("#scan-overlay #ticket-number")).to_have_text("U001", timeout=15000)
+    expect(kiosk.locator("#scan-overlay")).to_contain_text("Check-in berhasil")
+    shot(kiosk, "kiosk-home-scan")

@@ -112,6 +112,27 @@ def test_identity_and_directories(unit_name):
     assert "PYTHONUNBUFFERED=1" in env
 
 
+CREDENTIALS = {
+    "rosma-edge.service": {"mqtt_password"},
+    "rosma-central-web.service": {"secret_key", "mqtt_password"},
+    "rosma-central-sync.service": {"secret_key", "mqtt_password"},
+}
+
+
+def test_secrets_come_as_systemd_credentials_named_like_the_config_fields(unit_name):
+    from central.config import CentralConfig
+    from edge.config import EdgeConfig
+    from infra.config import fields
+
+    unit = read_unit(UNIT_DIR / unit_name)
+    loaded = dict(value.split(":", 1) for value in unit["Service"]["LoadCredential"])
+    assert set(loaded) == CREDENTIALS[unit_name]
+    assert all(path.startswith("/etc/rosma/credentials/") for path in loaded.values())
+    schema = EdgeConfig if unit_name == "rosma-edge.service" else CentralConfig
+    secrets = {f.name for f in fields(schema) if f.metadata.get("secret")}
+    assert set(loaded) == secrets  # every secret field can come from a credential, and only those
+
+
 def test_hardening(unit_name):
     unit = read_unit(UNIT_DIR / unit_name)
 
