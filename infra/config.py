@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provisioning.files import write_private_file
-from provisioning.toml_writer import toml_key, toml_value
+from infra.files import write_private_file
+from infra.toml_writer import toml_key, toml_value
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 

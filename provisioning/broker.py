@@ -31,8 +31,8 @@ import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from infra.files import lookup_owner, write_private_file
 from protocol import topics
-from provisioning.files import lookup_owner, write_private_file
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from infra.toml_writer import toml_key, toml_value
 from provisioning.local_broker import LocalBroker
-from provisioning.toml_writer import toml_key, toml_value
 
 
 def write_toml(path: Path, values: dict) -> None:

@@ -17,8 +17,8 @@ from central import feed, keys
 from central.models import Node, Poli, Puskesmas, database
 from edge import config as edge_config
 from edge.config import EdgeConfig
+from infra.files import write_private_file
 from provisioning import broker
-from provisioning.files import write_private_file
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import requests
 
+from infra.toml_writer import toml_key, toml_value
 from provisioning.local_broker import LocalBroker, free_port
-from provisioning.toml_writer import toml_key, toml_value
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ from harness import ROOT, System, wait_for
 from central import db as central_db
 from central.models import NodeStream, Reservation
 from infra import migrations
+from infra.toml_writer import toml_value
 from provisioning.local_broker import LocalBroker, free_port
-from provisioning.toml_writer import toml_value
 
 pytestmark = pytest.mark.e2e
 

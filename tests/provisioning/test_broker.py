@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.files import write_private_file
 from protocol import topics
 from provisioning import broker as mb
-from provisioning.files import write_private_file
 from provisioning.local_broker import LocalBroker, find_executable, free_port
 from rosma.provision import new_password
 

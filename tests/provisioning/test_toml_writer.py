@@ -1,4 +1,4 @@
-"""TOML strings, keys and values written by provisioning.toml_writer, read back by tomllib."""
+"""TOML strings, keys and values written by infra.toml_writer, read back by tomllib."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from provisioning.toml_writer import toml_key, toml_string, toml_value
+from infra.toml_writer import toml_key, toml_string, toml_value
 
 
 @pytest.mark.parametrize(
