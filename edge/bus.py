@@ -56,6 +56,12 @@ class Bus:
         self._ids = itertools.count(1)
         self._history: deque[Posted] = deque(maxlen=history)
 
+    @property
+    def last_id(self) -> int:
+        """The number of the newest message (0 before the first)."""
+        with self._lock:
+            return self._history[-1].id if self._history else 0
+
     def since(self, last_id: int, types: tuple[type, ...] = ()) -> list[Posted]:
         """Messages after ``last_id`` (of ``types``, if given) still in the history, oldest first."""
         with self._lock:

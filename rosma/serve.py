@@ -57,5 +57,10 @@ def serve(
         server.close()
 
 
-class _Stop(Exception):
-    """Raised from the signal handler to leave waitress's loop in the main thread."""
+class _Stop(SystemExit):
+    """Raised from the signal handler to leave waitress's loop in the main thread.
+
+    A SystemExit because waitress's loop re-raises only ExitNow, KeyboardInterrupt and
+    SystemExit: an ordinary exception raised while the signal interrupted a channel's read was
+    caught there ("uncaptured python exception, closing channel") and the server kept running.
+    """

@@ -136,7 +136,8 @@ def stream():
     stopping = r.stop
     deadline = time.monotonic() + STREAM_SECONDS
     # a reconnecting EventSource sends the id of the last event it got; a new page sends none
-    header = request.headers.get("Last-Event-ID", "")
+    # (a page's first connection names the moment it was built instead: ?since=N)
+    header = request.headers.get("Last-Event-ID", "") or request.args.get("since", "")
     last_id = int(header) if header.isdigit() else 0
     missed = r.bus.since(last_id, STREAMED) if last_id else []
 

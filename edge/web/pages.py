@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from edge.core import queue as q
 from edge.models import Ticket
@@ -18,10 +18,21 @@ def rt():
     return current_app.extensions["rosma"]
 
 
+@bp.before_request
+def _mark_events():
+    # a page shows the state as of now: its event stream starts from here, so nothing that
+    # happens between this moment and the browser connecting is missed
+    g.events_since = rt().bus.last_id
+
+
 @bp.context_processor
 def common():
     r = rt()
-    return {"puskesmas": r.config.puskesmas_name, "devices": r.status.snapshot()}
+    return {
+        "puskesmas": r.config.puskesmas_name,
+        "devices": r.status.snapshot(),
+        "events_since": g.get("events_since", 0),
+    }
 
 
 @bp.get("/")

@@ -106,3 +106,18 @@ def test_streams_are_capped_and_a_closed_one_frees_its_slot(app):
     third = client.get("/api/events", buffered=False)
     assert third.status_code == 200
     third.close()
+
+
+def test_a_page_gets_what_happened_since_it_was_built(app):
+    """The printed notice of a ticket that printed while the page was on its way is not lost."""
+    bus = app.extensions["rosma"].bus
+    bus.publish(CALL)
+    page = app.test_client().get("/staff/loket-1")
+    since = int(page.text.split('data-events-since="')[1].split('"')[0])
+    assert since == 1
+    bus.publish(SCAN)  # between the page and its event stream
+    resp = app.test_client().get(f"/api/events?since={since}", buffered=False)
+    try:
+        assert [(i, t) for i, t, _ in frames(resp, 1)] == [(2, "scan")]
+    finally:
+        resp.close()
