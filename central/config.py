@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import config as typed
-from infra.config import setting
+from infra.config import clock_start, log_level, setting
+
+
+def _database_url(v: str) -> str | None:
+    if v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        return None
+    return "sqlite:///path or postgresql://user:password@host:port/database"
 
 
 def _port(v: int) -> str | None:
@@ -20,7 +26,9 @@ def _port(v: int) -> str | None:
 @dataclass(frozen=True)
 class CentralConfig:
     database_url: str = setting(
-        "sqlite:///var/central/central.db", "sqlite:///path (embedded) or postgresql://user@host/db"
+        "sqlite:///var/central/central.db",
+        "sqlite:///path (embedded) or postgresql://user@host/db",
+        check=_database_url,
     )
     secret_key: str = setting(
         "",
@@ -41,8 +49,10 @@ class CentralConfig:
     )
     seed: bool = setting(False, "load the Kabupaten Bogor seed puskesmas on start if the database is empty")
     embedded_sync: bool = setting(False, "run the MQTT sync worker inside the web process (embedded default)")
-    log_level: str = setting("INFO", "logging level")
-    clock_start: str = setting("", "training/demo only: ISO datetime the clock starts at; empty = system clock")
+    log_level: str = setting("INFO", "logging level", check=log_level)
+    clock_start: str = setting(
+        "", "training/demo only: ISO datetime the clock starts at; empty = system clock", check=clock_start
+    )
 
 
 def load(path: str | Path, **overrides) -> CentralConfig:

@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 
-from peewee import fn
+from peewee import DataError, IntegrityError, fn
 
 from central.core import reservations as rules
 from central.models import EdgeEvent, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
@@ -46,7 +46,7 @@ def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = 
     tests (event types it knows)."""
     with database.atomic():
         node = Node.get_by_id(node.id)
-        stream = _stream(node, batch.incarnation)
+        stream = _stream(node, batch.incarnation, batch.events[0] if batch.events else None)
         last = stream.up_seq
         for record in batch.events:
             if record.seq <= last:
@@ -63,21 +63,33 @@ def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = 
 
 
 def _store_and_apply(node: Node, incarnation: str, record: messages.EventRecord, registry: dict | None) -> None:
+    ticket = record.data.get("ticket")
     row = EdgeEvent.create(
         node=node,
         incarnation=incarnation,
         seq=record.seq,
-        type=record.type[:40],
+        type=record.type,
         v=record.v,
-        at=record.at[:40],
+        at=record.at,
+        ticket=ticket[:40] if isinstance(ticket, str) else "",
         data=json.dumps(record.data),
         status="applied",
     )
     _apply_row(node, row, registry)
 
 
+class _NotYet(Exception):
+    """The event is about a ticket central does not know yet (its first event is kept for later)."""
+
+
 def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None) -> None:
-    """Decode a stored event and apply it; records the outcome on the row."""
+    """Decode a stored event and apply it; records the outcome on the row.
+
+    Deferred (kept, applied later by ``apply_deferred``): a type or version this release does
+    not know, an event about a ticket whose earlier event is deferred, or about a ticket not
+    known yet; so a ticket's events are applied in their order once everything is known.
+    Rejected: malformed, or refused by the database (a value too long for its column).
+    """
     try:
         event = events.from_data(row.type, {"at": row.at, **json.loads(row.data)}, row.v, registry)
     except events.UnknownEvent as exc:
@@ -90,15 +102,36 @@ def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None) -> None
         _outcome(row, "rejected", str(exc))
         log.warning("node %s: event %d (%s) is malformed: %s", node.node_id, row.seq, row.type, exc)
         return
+    if row.ticket and _earlier_kept(row):
+        _outcome(row, "deferred", "an earlier event of this ticket is kept for later")
+        return
     handlers = HANDLERS if registry is None else {k: v for k, v in HANDLERS.items() if k.NAME in registry}
     try:
         with database.atomic():
             handlers[type(event)](node, event)
-    except (ValueError, TypeError, KeyError) as exc:
-        _outcome(row, "rejected", f"{type(exc).__name__}: {exc}")
-        log.warning("node %s: event %d (%s) could not be applied: %s", node.node_id, row.seq, row.type, exc)
+    except _NotYet:
+        _outcome(row, "deferred", "ticket not known yet")
+        return
+    except (ValueError, TypeError, KeyError, DataError, IntegrityError) as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        _outcome(row, "rejected", reason)
+        log.warning("node %s: event %d (%s) could not be applied: %s", node.node_id, row.seq, row.type, reason)
         return
     _outcome(row, "applied", "")
+
+
+def _earlier_kept(row: EdgeEvent) -> bool:
+    return (
+        EdgeEvent.select()
+        .where(
+            (EdgeEvent.node == row.node_id)
+            & (EdgeEvent.incarnation == row.incarnation)
+            & (EdgeEvent.ticket == row.ticket)
+            & (EdgeEvent.status == "deferred")
+            & (EdgeEvent.seq < row.seq)
+        )
+        .exists()
+    )
 
 
 def _outcome(row: EdgeEvent, status: str, error: str) -> None:
@@ -109,9 +142,13 @@ def _outcome(row: EdgeEvent, status: str, error: str) -> None:
 
 def apply_deferred() -> int:
     """Apply the stored events this release now knows (after an upgrade), in each stream's
-    order; returns how many were applied."""
+    seq order; returns how many were applied."""
     done = 0
-    rows = EdgeEvent.select().where(EdgeEvent.status == "deferred").order_by(EdgeEvent.node, EdgeEvent.id)
+    rows = (
+        EdgeEvent.select()
+        .where(EdgeEvent.status == "deferred")
+        .order_by(EdgeEvent.node, EdgeEvent.incarnation, EdgeEvent.seq)
+    )
     for row in rows:
         with database.atomic():
             _apply_row(row.node, row)
@@ -121,13 +158,21 @@ def apply_deferred() -> int:
     return done
 
 
-def _stream(node: Node, incarnation: str) -> NodeStream:
-    """The event history of the edge database ``incarnation``; a new one is a replaced database."""
+def _stream(node: Node, incarnation: str, first: messages.EventRecord | None) -> NodeStream:
+    """The event history of the edge database ``incarnation``; a new one is a replaced database.
+
+    A release-0.1.0 history (no incarnation) is taken over by the first incarnation its node
+    names if that batch continues it: it starts after the history's last seq, or it resends an
+    event the history holds, to the letter (an ack lost before the upgrade). A batch whose seq
+    is already taken by another event is a new database, whose events must not be taken for
+    repeats.
+    """
     stream = NodeStream.get_or_none((NodeStream.node == node) & (NodeStream.incarnation == incarnation))
     if stream is not None:
         return stream
     streams = list(NodeStream.select().where(NodeStream.node == node))
-    if incarnation and len(streams) == 1 and streams[0].incarnation == "":
+    legacy = len(streams) == 1 and streams[0].incarnation == ""
+    if incarnation and legacy and _continues(node, streams[0], first):
         # a release-0.1.0 edge upgraded in place names its database for the first time: the same history
         old = streams[0]
         NodeStream.update(incarnation=incarnation).where(NodeStream.id == old.id).execute()
@@ -157,12 +202,31 @@ def _stream(node: Node, incarnation: str) -> NodeStream:
     return stream
 
 
+def _continues(node: Node, history: NodeStream, first: messages.EventRecord | None) -> bool:
+    if first is None or first.seq > history.up_seq:
+        return True
+    held = EdgeEvent.get_or_none(
+        (EdgeEvent.node == node) & (EdgeEvent.incarnation == "") & (EdgeEvent.seq == first.seq)
+    )
+    return held is not None and (held.type, held.at, json.loads(held.data)) == (first.type, first.at, first.data)
+
+
 # ---- handlers: one per event type ---------------------------------------------------------------
+# how far along a visit is: an event applied late (kept over an upgrade) never moves it back
+RANK = {"waiting": 0, "called": 1, "serving": 2}
+FINAL_RANK = 3
+
+
 def _visit(node: Node, ticket: str) -> Visit:
     visit = Visit.get_or_none((Visit.node == node) & (Visit.ticket_key == ticket))
     if visit is None:
-        raise KeyError(f"unknown ticket {ticket}")
+        raise _NotYet
     return visit
+
+
+def _advance(visit: Visit, state: str) -> None:
+    if RANK.get(state, FINAL_RANK) >= RANK.get(visit.state, FINAL_RANK):
+        visit.state = state
 
 
 def _issued(node: Node, e: TicketIssued) -> None:
@@ -191,7 +255,7 @@ def _called(node: Node, e: TicketCalled) -> None:
         visit.counter = visit.counter or e.counter or None
         visit.called_by = visit.called_by or e.actor.staff
     visit.destination = e.destination
-    visit.state = "called"
+    _advance(visit, "called")
     visit.save()
 
 
@@ -199,7 +263,7 @@ def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
     def handler(node: Node, e: Event) -> None:
         visit = _visit(node, e.ticket)
         setattr(visit, stamp, e.at)
-        visit.state = state
+        _advance(visit, state)
         if state == "done":
             visit.done_by = e.actor.staff
         visit.save()
@@ -216,7 +280,7 @@ def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
 def _checked_in(node: Node, e: ReservationCheckedIn) -> None:
     r = Reservation.get_or_none((Reservation.rid == e.rid) & (Reservation.puskesmas == node.puskesmas_id))
     if r is None:
-        log.warning("node %s: check-in for a reservation it does not own", node.node_id)
+        log.warning("node %s: check-in for a reservation of another puskesmas ignored", node.node_id)
         return
     if r.status in (rules.CHECKED_IN, rules.DONE):
         return
@@ -238,8 +302,8 @@ def _checked_in(node: Node, e: ReservationCheckedIn) -> None:
         over = held + 1 > r.poli.slot_quota
         conflict = CONFLICT_OVER_QUOTA if over else CONFLICT_CANCELLED
         log.warning(
-            "reservation %s was cancelled at central but checked in at node %s; the check-in stands%s",
-            r.rid,
+            "a reservation (id %d) was cancelled at central but checked in at node %s; the check-in stands%s",
+            r.id,
             node.node_id,
             " (slot now over quota)" if over else "",
         )

@@ -153,13 +153,14 @@ class EdgeEvent(BaseModel):
     type = CharField(max_length=40)
     v = IntegerField(default=1)
     at = CharField(max_length=40)
+    ticket = CharField(max_length=40, default="")  # the ticket it is about, if any (keeps a ticket's events in order)
     data = TextField()
     received_at = DateTimeField(default=utcnow)
     status = CharField(max_length=10, default="applied", index=True)
     error = CharField(max_length=200, default="")
 
     class Meta:
-        indexes = ((("node", "incarnation", "seq"), True),)
+        indexes = ((("node", "incarnation", "seq"), True), (("node", "incarnation", "ticket"), False))
 
 
 class Visit(BaseModel):

@@ -80,17 +80,23 @@ class Bus:
                 self._subs.remove(sub)
 
     def publish(self, message: Any) -> Posted:
+        # numbered and delivered under one lock: every subscriber sees the numbers in order (a
+        # screen that skips ids it has passed would otherwise lose one); put_nowait never blocks
         with self._lock:
             posted = Posted(next(self._ids), message)
             self._history.append(posted)
-            subs = [s for s in self._subs if s.wants(message)]
-        for sub in subs:
-            try:
-                sub.queue.put_nowait(posted)
-            except queue.Full:
-                try:
-                    sub.queue.get_nowait()
-                    sub.queue.put_nowait(posted)
-                except (queue.Empty, queue.Full):
-                    log.warning("dropped a message for a slow subscriber")
+            for sub in self._subs:
+                if sub.wants(message):
+                    self._deliver(sub, posted)
         return posted
+
+    @staticmethod
+    def _deliver(sub: Subscription, posted: Posted) -> None:
+        try:
+            sub.queue.put_nowait(posted)
+        except queue.Full:
+            try:
+                sub.queue.get_nowait()
+                sub.queue.put_nowait(posted)
+            except (queue.Empty, queue.Full):
+                log.warning("dropped a message for a slow subscriber")

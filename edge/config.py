@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import config as typed
-from infra.config import ConfigError, setting
-from protocol import topics
+from infra.config import ConfigError, clock_start, log_level, setting
+from protocol import qrpass, topics
 
 POLI_KEYS = ("code", "name", "prefix")
 POLI_CODE_RE = re.compile(r"^[A-Z0-9_]{1,16}\Z")
@@ -24,7 +24,14 @@ POLI_CODE_RE = re.compile(r"^[A-Z0-9_]{1,16}\Z")
 PREFIX_RE = re.compile(r"^[A-Z]{1,2}\Z")
 REGISTRATION_PREFIXES = ("A", "B")
 MAX_LOKETS = 20
-MAX_ROOM_NAME = 40  # a poli name is announced and shown as the destination (40 characters stored)
+MAX_ROOM_NAME = 40
+LOG_LEVELS = (
+    "DEBUG",
+    "INFO",
+    "WARNING",
+    "ERROR",
+    "CRITICAL",
+)  # a poli name is announced and shown as the destination (40 characters stored)
 
 
 def _node_id(v: str) -> str | None:
@@ -44,6 +51,8 @@ def _lokets(v: int) -> str | None:
 
 
 def _keys(v: dict) -> str | None:
+    if not v:
+        return "at least one key is required (without one no reservation QR can be checked in)"
     for kid, b64 in v.items():
         if not isinstance(b64, str):
             return f"{kid}: expected a base64 string"
@@ -53,6 +62,8 @@ def _keys(v: dict) -> str | None:
             return f"{kid}: not base64"
         if len(raw) != 32:
             return f"{kid}: expected a raw 32-byte Ed25519 public key, got {len(raw)} bytes"
+        if qrpass.key_id(raw) != kid:
+            return f"{kid}: the key id does not match its key"
     return None
 
 
@@ -109,8 +120,10 @@ class EdgeConfig:
     http_host: str = setting("127.0.0.1", "address the kiosk/staff/TV pages listen on", check=_required)
     http_port: int = setting(8081, "port the kiosk/staff/TV pages listen on", check=_port)
     data_dir: str = setting("var/edge", "directory for the database, its backups and voice clips", check=_required)
-    clock_start: str = setting("", "training/testing only: ISO datetime the clock starts at; empty = system clock")
-    log_level: str = setting("INFO", "logging level")
+    clock_start: str = setting(
+        "", "training/testing only: ISO datetime the clock starts at; empty = system clock", check=clock_start
+    )
+    log_level: str = setting("INFO", "logging level", check=log_level)
 
     def validate(self) -> None:
         if self.mqtt_username and self.mqtt_username != self.node_id:

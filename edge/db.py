@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
+import sqlite3
 from pathlib import Path
 
 from peewee import SqliteDatabase
@@ -57,10 +59,24 @@ def schema_ok(db: SqliteDatabase) -> bool:
     return migrations.version_ok(db, MIGRATIONS)
 
 
+def _new_identity(copy: Path) -> None:
+    """A restored backup is another database as far as central is concerned: its seqs start
+    again below what central has seen, so it must not share the live database's incarnation."""
+    conn = sqlite3.connect(copy)
+    try:
+        with conn:
+            conn.execute("UPDATE syncstate SET value = ? WHERE key = 'incarnation'", (secrets.token_hex(8),))
+    except sqlite3.OperationalError:  # a release-0.1.0 copy has no incarnation yet: it gets one on restore
+        pass
+    finally:
+        conn.close()
+
+
 def _backup(db: SqliteDatabase, path: Path, version: int) -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.parent / "backups" / f"{path.stem}-v{version}-{stamp}.db"
     migrations.sqlite_backup(db, target)
+    _new_identity(target)
     log.warning("database at schema version %d copied to %s before migrating", version, target)
     old = sorted(target.parent.glob(f"{path.stem}-v*.db"), key=lambda p: p.stat().st_mtime)
     for stale in old[:-KEEP_BACKUPS]:

@@ -343,6 +343,8 @@ class QueueService:
             t = Ticket.get_or_none(Ticket.key == ticket_key)
             if t is None:
                 raise QueueError("Antrian tidak ditemukan.")
+            if t.day != self._now().date().isoformat():
+                raise QueueError("Hanya tiket hari ini yang dapat dicetak ulang.")
             PrintJob.create(ticket_key=t.key, created_at=self._at())
             self._post(PrintQueued(t.key))
         return t

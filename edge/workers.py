@@ -157,18 +157,11 @@ class PrinterWorker(Worker):
             job.save()
             log.warning("print job %d waited over %d min; not printed", job.id, self.STALE_S // 60)
             return
+        t = Ticket.get_or_none(Ticket.key == job.ticket_key)
         try:
-            t = Ticket.get(Ticket.key == job.ticket_key)
-            layout = self._layout(t)
-        except Exception as exc:  # not the printer's fault: this job can never print
-            log.exception("print job %d cannot be printed", job.id)
-            job.status, job.error = "failed", f"Tiket tidak dapat dicetak: {type(exc).__name__}"[:200]
-            job.attempts += 1
-            job.save()
-            self.service.bus.publish(PrintFailed(job.ticket_key, "", job.error, final=True))
-            return
-        try:
-            self.printer.print_ticket(layout)
+            if t is None:
+                raise LookupError("no such ticket")
+            self.printer.print_ticket(self._layout(t))
         except PrinterError as exc:
             job.attempts += 1
             job.error = str(exc)[:200]
@@ -176,6 +169,15 @@ class PrinterWorker(Worker):
             self.fault = True
             self.status.set("printer", False, str(exc))
             self.service.bus.publish(PrintFailed(t.key, t.label, str(exc)))
+            if getattr(self.printer, "can_poll", False):
+                self.stop.wait(self.RETRY_S)  # the printer says ready but will not print: do not spin
+            return
+        except Exception as exc:  # not the printer's fault (no ticket, a layout it cannot render): never printable
+            log.exception("print job %d cannot be printed", job.id)
+            job.status, job.error = "failed", f"Tiket tidak dapat dicetak: {type(exc).__name__}"[:200]
+            job.attempts += 1
+            job.save()
+            self.service.bus.publish(PrintFailed(job.ticket_key, t.label if t else "", job.error, final=True))
             return
         with database.atomic():
             job.status, job.error = "printed", ""

@@ -13,6 +13,7 @@ like a secret field exists there, its content is that field's value.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import tomllib
 import types
@@ -37,6 +38,25 @@ def setting(default: Any, doc: str, *, check: Callable[[Any], str | None] | None
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta, repr=not secret)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def clock_start(v: str) -> str | None:
+    """Rule: an ISO datetime with its zone, or empty (the system clock)."""
+    if not v:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(v)
+    except ValueError:
+        return "an ISO datetime such as 2026-11-26T07:30:00+07:00, or empty"
+    return None if moment.tzinfo else "must carry its zone, e.g. +07:00"
+
+
+def log_level(v: str) -> str | None:
+    """Rule: a logging level name."""
+    return None if v in LOG_LEVELS else f"one of {', '.join(LOG_LEVELS)}"
 
 
 def fields(cls) -> list[dataclasses.Field]:

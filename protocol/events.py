@@ -30,6 +30,27 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 MAX_TEXT = 200  # no field is longer; a longer one is not ours
+# the longest each field may be (what the receiving tables hold), by field name
+LIMITS = {
+    "ticket": 40,
+    "to_ticket": 40,
+    "parent": 40,
+    "rid": 32,
+    "label": 8,
+    "queue": 40,
+    "kind": 12,
+    "payer": 4,
+    "poli": 16,
+    "to_poli": 16,
+    "slot": 11,
+    "destination": 40,
+    "counter": 40,
+    "day": 10,
+    "at": 40,
+    "staff": 40,
+    "date": 10,
+    "status": 12,
+}
 
 
 class EventError(ValueError):
@@ -216,11 +237,27 @@ def build(cls: type, data: Any, where: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise EventError(f"{where}: missing field {f.name!r}")
             continue
-        values[f.name] = _check(hints[f.name], data[f.name], f"{where}.{f.name}")
+        values[f.name] = _check(hints[f.name], data[f.name], f"{where}.{f.name}", LIMITS.get(f.name, MAX_TEXT))
+    for name in ("day", "date"):  # ISO dates: a receiver stores them as dates
+        if isinstance(values.get(name), str) and not _is_date(values[name]):
+            raise EventError(f"{where}.{name}: expected an ISO date (YYYY-MM-DD)")
+    if isinstance(values.get("at"), str):
+        try:
+            if dt.datetime.fromisoformat(values["at"]).tzinfo is None:
+                raise ValueError
+        except ValueError:
+            raise EventError(f"{where}.at: expected an ISO 8601 time with its zone") from None
     return cls(**values)
 
 
-def _check(hint: Any, value: Any, where: str) -> Any:
+def _is_date(text: str) -> bool:
+    try:
+        return dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
+def _check(hint: Any, value: Any, where: str, limit: int = MAX_TEXT) -> Any:
     if hint is Actor:
         return build(Actor, value, where)
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
@@ -232,8 +269,8 @@ def _check(hint: Any, value: Any, where: str) -> Any:
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if option is str and isinstance(value, str):
-            if len(value) > MAX_TEXT:
-                raise EventError(f"{where}: text too long")
+            if len(value) > limit or "\x00" in value:
+                raise EventError(f"{where}: text too long or with a NUL character")
             return value
     raise EventError(f"{where}: expected {hint}, got {type(value).__name__}")
 

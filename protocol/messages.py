@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BYTES = 256 * 1024
-MAX_TYPE = 80
+MAX_VERSION = 2**31 - 1  # a version is stored as a 32-bit integer
+# what a record type and time may look like: a dotted lower-case name, an ISO 8601 moment
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\Z")
+MAX_TYPE = 40
+AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T[0-9:.]{5,15}(Z|[+-]\d{2}:\d{2})?\Z")
+INCARNATION_RE = re.compile(r"^[A-Za-z0-9_-]{0,64}\Z")
 
 
 class MessageError(ValueError):
@@ -139,15 +145,28 @@ def _list(v: Any, name: str) -> list:
 
 
 def _type(v: Any) -> str:
-    if not isinstance(v, str) or not v or len(v) > MAX_TYPE:
-        raise MessageError(f"invalid record type {v!r}")
+    if not isinstance(v, str) or len(v) > MAX_TYPE or not TYPE_RE.match(v):
+        raise MessageError(f"invalid record type {v!r}"[:120])
+    return v
+
+
+def _at(v: Any) -> str:
+    if not isinstance(v, str) or len(v) > 40 or not AT_RE.match(v):
+        raise MessageError("at must be an ISO 8601 time")
+    return v
+
+
+def _incarnation(body: dict) -> str:
+    v = body.get("incarnation", "")
+    if not isinstance(v, str) or not INCARNATION_RE.match(v):
+        raise MessageError("incarnation must be up to 64 letters, digits, - or _")
     return v
 
 
 def _version(body: dict) -> int:
     v = body.get("v", 1)
-    if _int(v, "v") < 1:
-        raise MessageError("v must be at least 1")
+    if not 1 <= _int(v, "v") <= MAX_VERSION:
+        raise MessageError("v must be 1..2147483647")
     return v
 
 
@@ -159,7 +178,7 @@ def _events(body: dict) -> EventBatch:
             EventRecord(
                 _int(e.get("seq"), "seq"),
                 _type(e.get("type")),
-                _str(e.get("at"), "at"),
+                _at(e.get("at")),
                 _dict(e.get("data"), "data"),
                 _version(e),
             )
@@ -167,7 +186,7 @@ def _events(body: dict) -> EventBatch:
     seqs = [e.seq for e in events]
     if seqs != sorted(set(seqs)):
         raise MessageError("event seqs must be strictly increasing")
-    return EventBatch(tuple(events), _str(body.get("incarnation", ""), "incarnation", 64))
+    return EventBatch(tuple(events), _incarnation(body))
 
 
 def _changes(body: dict) -> ChangeBatch:
@@ -190,7 +209,7 @@ _DECODERS: dict[str, Callable[[dict], Any]] = {
     EventBatch.NAME: _events,
     ChangeBatch.NAME: _changes,
     PullRequest.NAME: lambda b: PullRequest(_int(b.get("after"), "after")),
-    Ack.NAME: lambda b: Ack(_int(b.get("upto"), "upto"), _str(b.get("incarnation", ""), "incarnation", 64)),
+    Ack.NAME: lambda b: Ack(_int(b.get("upto"), "upto"), _incarnation(b)),
     Presence.NAME: _presence,
     QueueSnapshot.NAME: lambda b: QueueSnapshot(_str(b.get("at"), "at"), _list(b.get("queues"), "queues")),
 }

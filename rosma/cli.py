@@ -78,6 +78,44 @@ def central_sync(args) -> int:
     return 0
 
 
+def central_alerts(args) -> int:
+    """What an admin must look at: replaced edge databases and check-ins that outlived a cancellation."""
+    from central import config as cconfig
+    from central import db
+    from central.models import Node, NodeAlert, Puskesmas, Reservation, utcnow
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
+
+    try:
+        cfg = cconfig.load(args.config)
+        db.connect(cfg.database_url)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
+    if args.resolve:
+        n = NodeAlert.update(resolved_at=utcnow()).where(NodeAlert.id == args.resolve).execute()
+        print(f"alert {args.resolve} resolved" if n else f"no alert {args.resolve}")
+        return 0 if n else 1
+    alerts = (
+        NodeAlert.select(NodeAlert, Node)
+        .join(Node)
+        .where(NodeAlert.resolved_at.is_null())
+        .order_by(NodeAlert.created_at)
+    )
+    conflicts = (
+        Reservation.select(Reservation, Puskesmas)
+        .join(Puskesmas)
+        .where(Reservation.conflict != "")
+        .order_by(Reservation.date.desc())
+    )
+    for a in alerts:
+        print(f"alert {a.id}  {a.created_at:%Y-%m-%d %H:%M} UTC  {a.node.node_id}  {a.kind}: {a.message}")
+    for r in conflicts:
+        print(f"reservation {r.rid}  {r.puskesmas.code} {r.date} {r.slot}  {r.conflict}")
+    if not alerts.exists() and not conflicts.exists():
+        print("no open alerts")
+    return 0
+
+
 def edge_run(args) -> int:
     from edge import config as econfig
     from infra.config import ConfigError
@@ -192,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     cs = c.add_parser("sync", help="run the MQTT sync worker")
     cs.add_argument("--config", required=True)
     cs.set_defaults(func=central_sync)
+    ca = c.add_parser("alerts", help="list what an admin must look at (replaced edge databases, sync conflicts)")
+    ca.add_argument("--config", required=True)
+    ca.add_argument("--resolve", type=int, help="mark alert ID as dealt with")
+    ca.set_defaults(func=central_alerts)
 
     e = sub.add_parser("edge", help="edge node").add_subparsers(dest="edge_cmd", required=True)
     er = e.add_parser("run", help="run the kiosk, staff and TV pages with the device workers")

@@ -20,5 +20,14 @@ def test_the_config_reference_matches_the_schemas():
 
 def test_every_rosma_subcommand_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
-    for command in ("central run", "central sync", "edge run", "provision", "demo", "scan", "fake-printer"):
+    for command in (
+        "central run",
+        "central sync",
+        "central alerts",
+        "edge run",
+        "provision",
+        "demo",
+        "scan",
+        "fake-printer",
+    ):
         assert f"rosma {command}" in readme, command

@@ -77,9 +77,11 @@ def up(db) -> None:
         add_column(m, "edgeevent", "v", IntegerField(default=1)),
         add_column(m, "edgeevent", "status", CharField(max_length=10, default="applied")),
         add_column(m, "edgeevent", "error", CharField(max_length=200, default="")),
+        add_column(m, "edgeevent", "ticket", CharField(max_length=40, default="")),
         m.drop_index("edgeevent", "edgeevent_node_id_seq"),
         m.add_index("edgeevent", ("node_id", "incarnation", "seq"), True),
         m.add_index("edgeevent", ("status",), False),
+        m.add_index("edgeevent", ("node_id", "incarnation", "ticket"), False),
     )
 
     # change-feed rows carry their change type's version, like events

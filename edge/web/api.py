@@ -130,15 +130,17 @@ def stream():
     retries) and last at most STREAM_SECONDS, leaving threads for the kiosk and staff actions.
     """
     r = rt()
+    # a reconnecting EventSource sends the id of the last event it got; a new page sends none
+    # (a page's first connection names the moment it was built instead: ?since=N)
+    header = request.headers.get("Last-Event-ID", "") or request.args.get("since", "")
+    last_id = int(header) if header.isascii() and header.isdigit() and len(header) < 19 else 0
+    if last_id > r.bus.last_id:  # an id from before this node restarted: the numbers began again
+        last_id = 0
     if not r.stream_slots.acquire(blocking=False):
         return error("Terlalu banyak layar terhubung; mencoba lagi.", 503)
     sub = r.bus.subscribe(*STREAMED)
     stopping = r.stop
     deadline = time.monotonic() + STREAM_SECONDS
-    # a reconnecting EventSource sends the id of the last event it got; a new page sends none
-    # (a page's first connection names the moment it was built instead: ?since=N)
-    header = request.headers.get("Last-Event-ID", "") or request.args.get("since", "")
-    last_id = int(header) if header.isdigit() else 0
     missed = r.bus.since(last_id, STREAMED) if last_id else []
 
     def frame(posted) -> str:
@@ -189,7 +191,7 @@ def walkin():
     svc = rt().service
     try:
         with svc.unit():  # the answer is built before the ticket is kept: a failure leaves nothing
-            t = svc.issue_walkin(str(body.get("payer", "")), priority=bool(body.get("priority", False)))
+            t = svc.issue_walkin(str(body.get("payer", "")), priority=body.get("priority") is True)
             answer = ticket_json(t)
     except QueueError as exc:
         return error(str(exc))

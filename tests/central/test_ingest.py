@@ -19,8 +19,9 @@ AT = "2026-11-26T08:00:00.000+07:00"
 
 
 @pytest.fixture
-def node(tmp_path):
-    central_db.connect(f"sqlite:///{tmp_path / 'c.db'}")
+def node(db_config):
+    """A node of Puskesmas Cibinong, on SQLite and on PostgreSQL (which refuses what SQLite lets pass)."""
+    central_db.connect(db_config.database_url)
     pkm = Puskesmas.create(code="cibinong", name="Puskesmas Cibinong", address="Cibinong", kecamatan="Cibinong")
     Poli.create(puskesmas=pkm, code="UMUM", name="Poli Umum", prefix="U", slot_quota=1)
     yield Node.create(node_id="pkm-cibinong", puskesmas=pkm)
@@ -120,17 +121,42 @@ OLD_CENTRAL = {name: cls for name, cls in events.BY_NAME.items() if name != even
 
 def test_an_unknown_event_type_is_stored_acked_and_applied_after_the_upgrade(node):
     serving = record(3, events.TicketServing(ticket="k1", at="2026-11-26T08:07:00.000+07:00"))
+    done = record(4, TicketDone(ticket="k1", at="2026-11-26T08:15:00.000+07:00"))
+    other = issued(5, "k2", "A002")
     upto = apply_batch(
-        node,
-        batch(issued(1, "k1", "A001"), called(2, "k1"), serving, called(4, "k1", recall=True)),
-        registry=OLD_CENTRAL,
+        node, batch(issued(1, "k1", "A001"), called(2, "k1"), serving, done, other), registry=OLD_CENTRAL
     )
-    assert upto == 4  # acknowledged: the edge's outbox moves on
-    assert EdgeEvent.get(EdgeEvent.seq == 3).status == "deferred"
-    assert Visit.get(Visit.ticket_key == "k1").serving_at is None
-    assert apply_deferred() == 1  # central upgraded: it knows the type now
-    assert EdgeEvent.get(EdgeEvent.seq == 3).status == "applied"
-    assert Visit.get(Visit.ticket_key == "k1").serving_at == "2026-11-26T08:07:00.000+07:00"
+    assert upto == 5  # acknowledged: the edge's outbox moves on
+    status = {e.seq: e.status for e in EdgeEvent.select()}
+    assert status == {1: "applied", 2: "applied", 3: "deferred", 4: "deferred", 5: "applied"}  # k1 waits, in order
+    assert Visit.get(Visit.ticket_key == "k1").state == "called"
+    assert apply_deferred() == 2  # central upgraded: it knows the type now
+    v = Visit.get(Visit.ticket_key == "k1")
+    assert (v.state, v.serving_at, v.done_at) == (
+        "done",
+        "2026-11-26T08:07:00.000+07:00",
+        "2026-11-26T08:15:00.000+07:00",
+    )
+
+
+def test_the_events_after_a_kept_ticket_issue_are_kept_too_and_applied_in_order(node):
+    newer_issue = issued(1, "k1", "A001")
+    newer_issue = EventRecord(1, newer_issue.type, newer_issue.at, newer_issue.data, v=2)  # a later edge's version
+    apply_batch(node, batch(newer_issue, called(2, "k1"), record(3, TicketDone(ticket="k1", at=AT))))
+    assert {e.status for e in EdgeEvent.select()} == {"deferred"} and Visit.select().count() == 0
+    TicketIssued.VERSION, before = 2, TicketIssued.VERSION  # central learns version 2
+    try:
+        assert apply_deferred() == 3
+    finally:
+        TicketIssued.VERSION = before
+    v = Visit.get(Visit.ticket_key == "k1")
+    assert (v.state, v.called_at) == ("done", "2026-11-26T08:05:00.250+07:00")
+
+
+def test_an_event_about_a_ticket_central_does_not_know_yet_is_kept_not_lost(node):
+    assert apply_batch(node, batch(called(1, "nope"), issued(2, "k1", "A001"))) == 2
+    assert EdgeEvent.get(EdgeEvent.seq == 1).status == "deferred"
+    assert Visit.get(Visit.ticket_key == "k1").state == "waiting"  # the rest goes on
 
 
 def test_a_newer_version_is_deferred_and_an_extra_field_is_ignored(node):
@@ -148,7 +174,10 @@ def test_a_newer_version_is_deferred_and_an_extra_field_is_ignored(node):
     [
         pytest.param({"label": "A001"}, id="missing-ticket"),
         pytest.param({"ticket": 7, "label": "A001", "destination": "Loket 1"}, id="ticket-not-text"),
-        pytest.param({"ticket": "nope", "label": "A001", "destination": "Loket 1"}, id="unknown-ticket"),
+        pytest.param({"ticket": "k1", "label": "A00000001", "destination": "Loket 1"}, id="label-too-long"),
+        pytest.param({"ticket": "k1", "label": "A001", "destination": "L" * 41}, id="room-too-long"),
+        pytest.param({"ticket": "k1", "label": "A\x00", "destination": "Loket 1"}, id="nul-character"),
+        pytest.param({"ticket": "k1", "label": "A001", "destination": "Loket 1", "at": "kemarin"}, id="at-not-a-time"),
     ],
 )
 def test_a_malformed_event_is_rejected_acked_and_does_not_block(node, data):
@@ -156,6 +185,14 @@ def test_a_malformed_event_is_rejected_acked_and_does_not_block(node, data):
     assert apply_batch(node, batch(EventRecord(2, "ticket.called", AT, data), called(3, "k1"))) == 3
     assert EdgeEvent.get(EdgeEvent.seq == 2).status == "rejected"
     assert Visit.get(Visit.ticket_key == "k1").state == "called"
+
+
+def test_a_ticket_issued_on_an_impossible_day_is_rejected_not_stalling_the_node(node):
+    bad = issued(1, "k1", "A001")
+    bad = EventRecord(1, bad.type, bad.at, {**bad.data, "day": "26-11-2026"})
+    assert apply_batch(node, batch(bad, issued(2, "k2", "A002"))) == 2
+    assert EdgeEvent.get(EdgeEvent.seq == 1).status == "rejected"
+    assert [v.label for v in Visit.select()] == ["A002"]
 
 
 def test_release_0_1_0_edge_events_still_apply(node):
@@ -272,3 +309,12 @@ def test_a_release_0_1_0_history_continues_when_its_upgraded_edge_names_its_data
     assert apply_batch(node, batch(issued(1, "k1", "A001"), issued(2, "k2", "A002"), incarnation="named")) == 2
     assert NodeAlert.select().count() == 0 and NodeStream.get().incarnation == "named"
     assert EdgeEvent.select().where(EdgeEvent.incarnation == "named").count() == 2
+
+
+def test_a_new_database_behind_a_release_0_1_0_history_is_not_taken_for_it(node):
+    """An upgraded 0.1.0 edge resends only what central lacks; a fresh one starts at seq 1."""
+    NodeStream.create(node=node, incarnation="", up_seq=500)
+    assert apply_batch(node, batch(issued(1, "k1", "A001"), incarnation="fresh")) == 1
+    assert Visit.get(Visit.ticket_key == "k1").label == "A001"  # not dropped as a repeat of seq 1
+    assert {(s.incarnation, s.up_seq) for s in NodeStream.select()} == {("", 500), ("fresh", 1)}
+    assert NodeAlert.get().kind == "new-incarnation"

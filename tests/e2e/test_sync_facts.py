@@ -47,6 +47,11 @@ def test_a_cancellation_at_central_loses_to_a_check_in_at_the_offline_edge(syste
     assert again.status_code == 409 and again.json()["code"] == "again"
     assert "sudah dipakai" in again.json()["error"] and "U001" in again.json()["error"]
     assert "dibatalkan" not in again.json()["error"]
+    shown = system.rosma("alerts", "central", "alerts", "--config", str(system.central_cfg))
+    assert shown.wait(30) == 0
+    assert f"reservation {res['rid']}" in system.log_text("alerts") and "cancelled-then-checked-in" in system.log_text(
+        "alerts"
+    )
 
 
 def test_a_replaced_edge_database_is_noticed_and_its_events_are_not_dropped(system):
@@ -74,3 +79,6 @@ def test_a_replaced_edge_database_is_noticed_and_its_events_are_not_dropped(syst
     assert streams == [(1, True), (1, True)]  # two histories, kept apart
     assert len(alerts) == 1 and "berganti" in alerts[0]
     assert "new edge database" in system.log_text("sync")
+    shown = system.rosma("alerts", "central", "alerts", "--config", str(system.central_cfg))
+    assert shown.wait(30) == 0
+    assert "new-incarnation" in system.log_text("alerts") and system.node_id in system.log_text("alerts")

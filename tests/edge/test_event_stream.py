@@ -21,6 +21,9 @@ def app(tmp_path):
         {
             "node_id": "pkm-test",
             "puskesmas_code": "cibinong",
+            "qr_public_keys": {
+                "56475aa75463474c": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+            },  # a key: an edge without one checks nobody in
             "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
             "data_dir": str(tmp_path),
         }
@@ -119,5 +122,26 @@ def test_a_page_gets_what_happened_since_it_was_built(app):
     resp = app.test_client().get(f"/api/events?since={since}", buffered=False)
     try:
         assert [(i, t) for i, t, _ in frames(resp, 1)] == [(2, "scan")]
+    finally:
+        resp.close()
+
+
+@pytest.mark.parametrize("since", ["%C2%B2", "99999999999999999999999", "-1", "abc"])
+def test_a_bad_since_neither_fails_nor_uses_up_a_stream_slot(app, since):
+    rt = app.extensions["rosma"]
+    rt.stream_slots = threading.BoundedSemaphore(1)
+    client = app.test_client()
+    for _ in range(3):
+        resp = client.get(f"/api/events?since={since}", buffered=False)
+        assert resp.status_code == 200
+        resp.close()
+
+
+def test_an_id_from_before_a_restart_does_not_silence_the_stream(app):
+    bus = app.extensions["rosma"].bus
+    resp = app.test_client().get("/api/events", headers={"Last-Event-ID": "5000"}, buffered=False)
+    try:
+        threading.Timer(0.2, bus.publish, args=(SCAN,)).start()
+        assert [t for _, t, _ in frames(resp, 1)] == ["scan"]
     finally:
         resp.close()

@@ -19,6 +19,9 @@ from infra.migrations import SchemaError
 CFG = {
     "node_id": "pkm-test",
     "puskesmas_code": "cibinong",
+    "qr_public_keys": {
+        "56475aa75463474c": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+    },  # a key: an edge without one checks nobody in
     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
 }
 
@@ -108,3 +111,21 @@ def test_a_walk_in_whose_answer_fails_leaves_no_ticket_no_print_and_nothing_for_
     while (posted := sub.get(timeout=0.2)) is not None:
         got.append(type(posted.message).__name__)
     assert got == ["TicketIssued", "PrintQueued"]
+
+
+def test_a_backup_copy_gets_its_own_identity_so_a_restore_is_not_taken_for_the_live_database(cfg):
+    import sqlite3
+
+    from edge import state
+
+    db = edge_db.connect(cfg.db_path)
+    live = state.incarnation()
+    edge_db._backup(db, cfg.db_path, 2)  # what a future migration does first
+    (copy,) = (cfg.db_path.parent / "backups").glob("edge-v2-*.db")
+    conn = sqlite3.connect(copy)
+    try:
+        (restored,) = conn.execute("SELECT value FROM syncstate WHERE key = 'incarnation'").fetchone()
+    finally:
+        conn.close()
+    assert restored != live and len(restored) == 16
+    db.close()

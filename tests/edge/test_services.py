@@ -191,3 +191,27 @@ def test_serve_and_cancel_reach_the_outbox(svc):
     svc.act(a.key, "serve")
     svc.act(b.key, "cancel")
     assert outbox_types()[-2:] == [TicketServing.NAME, TicketCancelled.NAME]
+
+
+def test_only_todays_tickets_are_reprinted(tmp_path):
+    yesterday = make_service(tmp_path, clock_start="2026-11-25T09:00:00+07:00").issue_walkin("UMUM")
+    edge_db.database.close()
+    svc = make_service(tmp_path)  # the next day
+    with pytest.raises(QueueError, match="Hanya tiket hari ini"):
+        svc.reprint(yesterday.key)
+    assert PrintJob.select().count() == 1
+    edge_db.database.close()
+
+
+def test_a_priority_number_is_only_given_for_a_real_true(tmp_path):
+    from edge.app import Runtime, create_app
+
+    cfg = make_service(tmp_path).config
+    edge_db.database.close()
+    rt = Runtime(cfg)
+    client = create_app(cfg, rt).test_client()
+    for flag in ("false", "0", 1, "true"):
+        r = client.post("/api/kiosk/walkin", json={"payer": "UMUM", "priority": flag})
+        assert r.status_code == 201
+    assert Ticket.select().where(Ticket.priority).count() == 0
+    rt.db.close()

@@ -57,6 +57,9 @@ def node(tmp_path, broker):
         {
             "node_id": NODE,
             "puskesmas_code": "cibinong",
+            "qr_public_keys": {
+                "56475aa75463474c": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+            },  # a key: an edge without one checks nobody in
             "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
             "data_dir": str(tmp_path),
         }

@@ -28,6 +28,9 @@ def env(tmp_path):
         {
             "node_id": "pkm-test",
             "puskesmas_code": "cibinong",
+            "qr_public_keys": {
+                "56475aa75463474c": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+            },  # a key: an edge without one checks nobody in
             "puskesmas_name": "Puskesmas Cibinong",
             "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
             "data_dir": str(tmp_path),
@@ -250,3 +253,23 @@ def test_a_clock_that_went_back_is_shown_to_staff(env):
     assert "Jam perangkat mundur" in status.snapshot()["clock"]["message"]
     ClockWatch(stop, WallClock("2026-11-26T10:02:00+07:00"), status).check()  # NTP set it right
     assert status.snapshot()["clock"]["ok"] is True
+
+
+def test_a_ticket_the_printer_cannot_render_is_failed_and_the_next_one_prints(env):
+    svc, bus, status, stop = env
+    sub = bus.subscribe()
+    fake = FakePrinter()
+    broken = svc.issue_walkin("UMUM")
+    good = svc.issue_walkin("UMUM")
+    real_print = fake.print_ticket
+
+    def print_ticket(layout):
+        if layout.number == broken.label:
+            raise ValueError("the profile has no room for this layout")
+        real_print(layout)
+
+    fake.print_ticket = print_ticket
+    printer_worker(svc, status, stop, fake).start()
+    assert wait_for(sub, lambda m: isinstance(m, PrintFailed)).final
+    wait_for(sub, lambda m: isinstance(m, TicketPrinted) and m.label == good.label)
+    assert [j.status for j in PrintJob.select().order_by(PrintJob.id)] == ["failed", "printed"]

@@ -14,6 +14,9 @@ from infra.config import ConfigError
 EDGE = {
     "node_id": "pkm-cibinong",
     "puskesmas_code": "cibinong",
+    "qr_public_keys": {
+        "56475aa75463474c": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+    },  # a key: an edge without one checks nobody in
     "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}, {"code": "KB", "name": "Poli KB", "prefix": "KB"}],
 }
 
@@ -52,6 +55,17 @@ def poli(**kw) -> dict:
         pytest.param({**EDGE, "mqtt_username": "pkm-other"}, "mqtt_username: must be empty or equal", id="user"),
         pytest.param({**EDGE, "qr_public_keys": {"k": "not base64!"}}, "k: not base64", id="key-not-base64"),
         pytest.param({**EDGE, "printer": "usb://1:2"}, "printer: unknown field", id="unknown-field"),
+        pytest.param({**EDGE, "qr_public_keys": {}}, "qr_public_keys: at least one key", id="no-qr-key"),
+        pytest.param(
+            {**EDGE, "qr_public_keys": {"0011223344556677": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}},
+            "does not match its key",
+            id="qr-key-id-mismatch",
+        ),
+        pytest.param({**EDGE, "clock_start": "besok pagi"}, "clock_start: an ISO datetime", id="clock-not-iso"),
+        pytest.param(
+            {**EDGE, "clock_start": "2026-11-26T07:30"}, "clock_start: must carry its zone", id="clock-no-zone"
+        ),
+        pytest.param({**EDGE, "log_level": "LOUD"}, "log_level: one of DEBUG", id="log-level"),
     ],
 )
 def test_edge_config_refuses_with_the_field_named(data, error):
@@ -64,7 +78,7 @@ def test_two_letter_prefixes_for_life_cycle_clusters_are_fine():
 
 
 def test_the_one_writer_round_trips_with_descriptions_and_0600(tmp_path):
-    cfg = edge_config.from_dict({**EDGE, "mqtt_password": "rahasia", "qr_public_keys": {"abcd": "A" * 43 + "="}})
+    cfg = edge_config.from_dict({**EDGE, "mqtt_password": "rahasia"})
     path = edge_config.write(tmp_path / "edge.toml", cfg)
     assert path.stat().st_mode & 0o777 == 0o600
     text = path.read_text()
@@ -98,6 +112,7 @@ def test_secrets_are_not_in_the_repr():
         pytest.param({"secret_key": "s" * 40, "booking_days": 0}, "booking_days: must be at least 1", id="days"),
         pytest.param({"secret_key": "s" * 40, "http_port": "8080"}, "http_port: expected int", id="port-text"),
         pytest.param({"secret_key": "s" * 40, "databse_url": "x"}, "databse_url: unknown field", id="typo"),
+        pytest.param({"secret_key": "s" * 40, "database_url": "mysql://x"}, "database_url: sqlite:///path or", id="db"),
     ],
 )
 def test_central_config_refuses_with_the_field_named(data, error):

@@ -21,6 +21,7 @@
     var box = document.getElementById("scan-result");
     box.className = "result " + (d.ok ? "ok" : "bad");
     box.innerHTML = "";
+    box.dataset.label = "";
     box.appendChild(el("h2", null, d.ok ? "Check-in berhasil" : "Maaf"));
     if (d.ok && d.label) {
       var n = el("div", "big-number", d.label);
@@ -30,7 +31,19 @@
     var p = el("p", null, d.message);
     p.id = "scan-message";
     box.appendChild(p);
-    if (d.ok) box.appendChild(el("p", "muted", "Silakan ambil tiket Anda dan tunggu panggilan di ruang tunggu poli."));
+    if (d.ok) {
+      // the printer is out (its alert is on screen): the ticket will not come out now
+      var out = document.querySelector('#device-alerts [data-device="printer"]');
+      var hint = el("p", "muted", "Silakan ambil tiket Anda dan tunggu panggilan di ruang tunggu poli.");
+      var np = el("div", "not-printed", "Tiket tidak tercetak. Nomor Anda " + d.label + ", silakan sampaikan ke petugas loket.");
+      hint.id = "scan-print-hint";
+      np.id = "scan-not-printed";
+      hint.hidden = !!out;
+      np.hidden = !out;
+      box.dataset.label = d.label;
+      box.appendChild(hint);
+      box.appendChild(np);
+    }
     clearTimeout(timer);
     if (scanPage) {
       timer = setTimeout(function () { location.href = scanPage.dataset.home; }, 15000);
@@ -40,21 +53,20 @@
     }
   }
 
-  function printed(e) {
-    if (!ticket) return;
+  // the ticket page, or a scan's result box, whose ticket this print outcome is about
+  function printOutcome(e, failed) {
     var d = JSON.parse(e.data);
-    if (d.label !== ticket.dataset.label) return;
-    document.getElementById("not-printed").hidden = true;
-    document.getElementById("print-hint").hidden = false;
+    var box = document.getElementById("scan-result");
+    if (ticket && d.label === ticket.dataset.label) {
+      document.getElementById("not-printed").hidden = !failed;
+      document.getElementById("print-hint").hidden = failed;
+    } else if (box && d.label && d.label === box.dataset.label && document.getElementById("scan-not-printed")) {
+      document.getElementById("scan-not-printed").hidden = !failed;
+      document.getElementById("scan-print-hint").hidden = failed;
+    }
   }
-
-  function printFailed(e) {
-    if (!ticket) return;
-    var d = JSON.parse(e.data);
-    if (d.label !== ticket.dataset.label) return;
-    document.getElementById("not-printed").hidden = false;
-    document.getElementById("print-hint").hidden = true;
-  }
+  function printed(e) { printOutcome(e, false); }
+  function printFailed(e) { printOutcome(e, true); }
 
   if (overlay) overlay.addEventListener("click", function () { overlay.hidden = true; });
   window.rosmaEvents("/api/events", { scan: showScan, printed: printed, "print-failed": printFailed },
