@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from central import api, web
 from central.config import CentralConfig
 from central.runtime import CentralRuntime
+from central.web.proxy import TrustedProxies
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,11 @@ def create_app(config: CentralConfig, runtime: CentralRuntime) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.https,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(days=30),
     )
+    if config.trusted_proxies:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["rosma"] = runtime
@@ -53,7 +57,7 @@ def create_app(config: CentralConfig, runtime: CentralRuntime) -> Flask:
     app.extensions["rosma.db"] = runtime.db
     _init_connections(app, runtime.db)
     _init_errors(app)
-    _init_headers(app)
+    _init_headers(app, config.https)
     web.init_app(app)
     api.init_app(app)
     return app
@@ -117,7 +121,7 @@ def _init_errors(app: Flask) -> None:
         return error_response(500)
 
 
-def _init_headers(app: Flask) -> None:
+def _init_headers(app: Flask, https: bool = False) -> None:
     @app.after_request
     def _secure_headers(response):
         response.headers.setdefault("Content-Security-Policy", CSP)
@@ -125,6 +129,8 @@ def _init_headers(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if https:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if request.endpoint != "static" and "Cache-Control" not in response.headers:
             # Pages and API answers hold personal data: keep them out of shared and disk caches.
             response.headers["Cache-Control"] = "no-store"

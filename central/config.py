@@ -6,6 +6,7 @@ names instead of the file (the units load them with ``LoadCredential=``).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,15 @@ def _database_url(v: str) -> str | None:
     if v.startswith(("sqlite:///", "postgresql://", "postgres://")):
         return None
     return "sqlite:///path or postgresql://user:password@host:port/database"
+
+
+def _proxies(v: list) -> str | None:
+    for item in v:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except (TypeError, ValueError):
+            return f"{item!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)"
+    return None
 
 
 def _port(v: int) -> str | None:
@@ -49,6 +59,17 @@ class CentralConfig:
     )
     seed: bool = setting(False, "load the Kabupaten Bogor seed puskesmas on start if the database is empty")
     embedded_sync: bool = setting(False, "run the MQTT sync worker inside the web process (embedded default)")
+    https: bool = setting(
+        False, "served over HTTPS (behind a TLS proxy): Secure cookies and HSTS; keep true in production"
+    )
+    trusted_proxies: list = setting(
+        [],
+        'addresses of reverse proxies whose X-Forwarded-For names the real client (e.g. ["127.0.0.1"])',
+        check=_proxies,
+    )
+    notify_uri: str = setting(
+        "log://", "where one-time codes and reminders go: log://, log:///path.jsonl, whatsapp://..., sms+https://..."
+    )
     log_level: str = setting("INFO", "logging level", check=log_level)
     clock_start: str = setting(
         "", "training/demo only: ISO datetime the clock starts at; empty = system clock", check=clock_start

@@ -6,9 +6,9 @@ import json
 
 from peewee import IntegrityError, fn
 
-from central.models import Change, Node, Reservation, database
+from central.models import Change, Node, Puskesmas, Reservation, Staff, database
 from protocol import changes
-from protocol.changes import ReservationChanged
+from protocol.changes import ReservationChanged, StaffChanged
 
 
 def append(puskesmas_id: int, change: changes.Change) -> None:
@@ -46,8 +46,27 @@ def publish_reservation(r: Reservation) -> None:
     append(r.puskesmas_id, reservation_change(r))
 
 
+def staff_change(s: Staff) -> StaffChanged:
+    """A staff account as its edges need it (the password only as its hash)."""
+    return StaffChanged(
+        username=s.username, name=s.name, role=s.role, polis=s.polis, password_hash=s.password_hash, active=s.active
+    )
+
+
+def publish_staff(s: Staff) -> None:
+    """Send a staff account to the edges it may sign in at (every edge for an admin kabupaten)."""
+    if s.puskesmas_id is None:
+        for pkm in Puskesmas.select():
+            append(pkm.id, staff_change(s))
+    else:
+        append(s.puskesmas_id, staff_change(s))
+
+
 def backfill_node(node: Node) -> None:
-    """Give a newly provisioned node the reservations that already exist for its puskesmas."""
+    """Give a newly provisioned node the staff accounts and the active reservations that already
+    exist for its puskesmas."""
+    for s in Staff.select().where((Staff.puskesmas == node.puskesmas) | Staff.puskesmas.is_null()):
+        _append_to(node, staff_change(s))
     for r in Reservation.select().where((Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")):
         _append_to(node, reservation_change(r))
 

@@ -61,6 +61,76 @@ class Patient(BaseModel):
     address = CharField(max_length=250)
     phone = CharField(max_length=20)
     created_at = DateTimeField(default=utcnow)
+    # the patient's secret: a 6-digit PIN, argon2id (protocol.secrets); NULL for an account
+    # from release 0.1.0, which must set one (one-time code or the loket) before logging in
+    pin_hash = CharField(max_length=200, null=True)
+    pin_set_at = DateTimeField(null=True)
+
+
+class Staff(BaseModel):
+    """A staff account. Roles: admin_kabupaten (every puskesmas), admin_puskesmas,
+    kepala_puskesmas (read only), petugas_loket, petugas_poli (its ``polis`` only)."""
+
+    username = CharField(unique=True, max_length=40)
+    name = CharField(max_length=120)
+    role = CharField(max_length=20)
+    puskesmas = ForeignKeyField(Puskesmas, backref="staff", null=True)  # NULL only for admin_kabupaten
+    polis = CharField(max_length=200, default="")  # comma-separated poli codes, for petugas_poli
+    password_hash = CharField(max_length=200)
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    password_changed_at = DateTimeField(default=utcnow)
+
+
+class WebSession(BaseModel):
+    """A signed-in browser (patient or staff): the cookie holds a random key, this row its hash.
+
+    Revoking (logout, a PIN change, an admin) deletes the row's power at once, in every process.
+    """
+
+    key_hash = CharField(unique=True, max_length=64)
+    patient = ForeignKeyField(Patient, backref="sessions", null=True, on_delete="CASCADE")
+    staff = ForeignKeyField(Staff, backref="sessions", null=True, on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+    device = CharField(max_length=120, default="")  # browser, as its user agent names it (shown to its owner)
+
+
+class ApiToken(BaseModel):
+    """A bearer token of the patient API, stored as a SHA-256 hash; listed and revocable."""
+
+    token_hash = CharField(unique=True, max_length=64)
+    patient = ForeignKeyField(Patient, backref="tokens", on_delete="CASCADE")
+    name = CharField(max_length=120, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_used = DateTimeField(null=True)
+    expires_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+
+class PinReset(BaseModel):
+    """A way to set a new PIN: a one-time code sent to the phone on file, or a code the loket
+    gave after checking the KTP. Stored hashed; one use; short-lived; a few tries."""
+
+    patient = ForeignKeyField(Patient, backref="pin_resets", on_delete="CASCADE")
+    code_hash = CharField(max_length=64)
+    channel = CharField(max_length=10)  # otp, loket
+    staff = ForeignKeyField(Staff, null=True)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+
+
+class ThrottleBucket(BaseModel):
+    """A rate-limit counter shared by every web process (login, registration, booking, OTP)."""
+
+    key = CharField(unique=True, max_length=120)  # "<what>:<hash of who>"
+    count = IntegerField(default=0)
+    window_start = DateTimeField(default=utcnow)
+    blocked_until = DateTimeField(null=True)
 
 
 class Reservation(BaseModel):
@@ -203,4 +273,21 @@ class SigningKeyRow(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-MODELS = [Puskesmas, Poli, Patient, Reservation, Node, NodeStream, NodeAlert, Change, EdgeEvent, Visit, SigningKeyRow]
+MODELS = [
+    Puskesmas,
+    Poli,
+    Patient,
+    Staff,
+    WebSession,
+    ApiToken,
+    PinReset,
+    ThrottleBucket,
+    Reservation,
+    Node,
+    NodeStream,
+    NodeAlert,
+    Change,
+    EdgeEvent,
+    Visit,
+    SigningKeyRow,
+]

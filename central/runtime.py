@@ -14,8 +14,8 @@ from flask import current_app
 
 from central import db as central_db
 from central.config import CentralConfig
-from central.core.throttle import LoginGuard
 from central.models import Puskesmas
+from infra.notify import open_notifier
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class CentralRuntime:
         self.clock = Clock(config.clock_start)
         if self.clock.simulated:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)
-        self.login_guard = LoginGuard()
+        self.notifier = open_notifier(config.notify_uri)
         self.sync = None
 
     def seed_if_empty(self) -> None:

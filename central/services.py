@@ -7,30 +7,25 @@ Logs carry ids only: never NIK, name, birth date or BPJS number.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
 import secrets
-import time
 from contextlib import AbstractContextManager
 
 import qrcode
-from peewee import IntegrityError, SqliteDatabase, fn
+from peewee import SqliteDatabase, fn
 from qrcode.constants import ERROR_CORRECT_M
 
-from central import feed, keys
+from central import feed, keys, limits
 from central.core import reservations as rules
 from central.core.calendar import end_of_day_ts, parse_date
-from central.core.patients import validate_registration
-from central.core.throttle import LoginGuard
 from central.models import Patient, Poli, Puskesmas, Reservation, database, utcnow
-from protocol import nik as nikrules
 from protocol import qrpass
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
-
-LOGIN_FAILED = "NIK atau tanggal lahir salah."
 
 
 class ServiceError(Exception):
@@ -58,6 +53,15 @@ class ConflictError(ServiceError):
     status = 409
 
 
+class TooManyBookings(ServiceError):
+    status = 429
+
+
+MAX_ACTIVE = 3  # upcoming active reservations one account may hold
+FRESH_ACCOUNT = dt.timedelta(days=1)  # an account this young is "new"
+FRESH_SHARE = 0.5  # of a slot's quota that new accounts may hold together
+
+
 class NotFoundError(ServiceError):
     """No such thing, or it belongs to someone else (the two are not told apart)."""
 
@@ -77,60 +81,6 @@ def booking_window(days: int, now: dt.datetime | None = None) -> list[dt.date]:
     """The dates a patient may pick now, oldest first."""
     now = now or now_wib()
     return rules.available_dates(now.date(), days, now.time())
-
-
-def register_patient(form: dict, now: dt.datetime | None = None) -> Patient:
-    """Create a patient from a registration form.
-
-    Raises ValidationError with field errors, including "NIK sudah terdaftar" for a NIK
-    that already has an account.
-    """
-    today = (now or now_wib()).date()
-    clean, errors = validate_registration(form, today)
-    if not errors and Patient.select().where(Patient.nik == clean["nik"]).exists():
-        errors["nik"] = "NIK sudah terdaftar, silakan masuk."
-    if errors:
-        log.info("registration rejected: fields=%s", ",".join(sorted(errors)))
-        raise ValidationError(errors)
-    try:
-        with database.atomic():
-            patient = Patient.create(**clean)
-    except IntegrityError:
-        # Two registrations with the same NIK at the same moment: the unique index decides.
-        raise ValidationError({"nik": "NIK sudah terdaftar, silakan masuk."}) from None
-    log.info("patient %s registered", patient.id)
-    return patient
-
-
-class TooManyAttempts(ServiceError):
-    status = 429
-
-
-def login(nik: str, birth_date: str | dt.date, client: str = "", guard: LoginGuard | None = None) -> Patient | None:
-    """The patient with this NIK and birth date, or None (unknown NIK and wrong date alike).
-
-    With a ``guard``, raises TooManyAttempts after repeated failures for the NIK or from the
-    client address.
-    """
-    nik = nikrules.normalise(nik or "")
-    birth = parse_date(birth_date)
-    now = time.monotonic()
-    wait = guard.wait_s(nik, client, now) if guard else 0.0
-    if wait > 0:
-        log.warning("login throttled")
-        raise TooManyAttempts(f"Terlalu banyak percobaan masuk. Coba lagi dalam {int(wait // 60) + 1} menit.")
-    patient = None
-    if len(nik) == 16 and nik.isascii() and nik.isdigit() and birth is not None:
-        patient = Patient.get_or_none(Patient.nik == nik)
-    if patient is None or patient.birth_date != birth:
-        if guard:
-            guard.failed(nik, client, now)
-        log.info("login failed")
-        return None
-    if guard:
-        guard.succeeded(nik)
-    log.info("patient %s logged in", patient.id)
-    return patient
 
 
 def get_patient(patient_id: int) -> Patient | None:
@@ -223,11 +173,15 @@ def reserve(
     *,
     days: int = 7,
     now: dt.datetime | None = None,
+    client: str = "",
 ) -> Reservation:
     """Book a slot and sign its QR pass; the reservation and its feed rows commit together.
 
-    Raises ValidationError for invalid fields and ConflictError when the slot's quota is
-    full or the patient already has an active reservation there that day.
+    Raises ValidationError for invalid fields; ConflictError when the slot's quota is full, the
+    patient already has an active reservation there that day or ``MAX_ACTIVE`` upcoming ones, or
+    when accounts made in the last day already hold ``FRESH_SHARE`` of the slot (fake accounts
+    cannot book a slot out); TooManyBookings when the account or the address (``client``) books
+    faster than ``central.limits`` allows.
     """
     now = now or now_wib()
     today = now.date()
@@ -250,9 +204,24 @@ def reserve(
     day = parse_date(date)
     payer = payer.strip().upper()
     number = rules.normalise_bpjs(bpjs_no) if payer == "BPJS" else None
+    try:
+        limits.check(limits.BOOK_ACCOUNT, str(patient.id))
+        limits.check(limits.BOOK_CLIENT, client)
+    except limits.Limited as exc:
+        log.info("reservation refused patient=%s: booking too fast", patient.id)
+        raise TooManyBookings(
+            f"Terlalu banyak reservasi dalam waktu singkat. Coba lagi dalam {exc.minutes} menit."
+        ) from None
     with _write_transaction():
         _lock(Patient, patient.id)
         _lock(Poli, poli.id)
+        upcoming = Reservation.select().where(
+            (Reservation.patient == patient) & (Reservation.date >= today) & (Reservation.status == rules.ACTIVE)
+        )
+        if upcoming.count() >= MAX_ACTIVE:
+            raise ConflictError(
+                f"Anda sudah punya {MAX_ACTIVE} reservasi aktif. Batalkan salah satu atau tunggu sampai selesai."
+            )
         already = Reservation.select().where(
             (Reservation.patient == patient)
             & (Reservation.puskesmas == place)
@@ -275,6 +244,25 @@ def reserve(
         if taken >= poli.slot_quota:
             log.info("reservation refused patient=%s poli=%s: slot full", patient.id, poli.id)
             raise ConflictError("Kuota jam ini sudah penuh. Silakan pilih jam atau tanggal lain.")
+        fresh_since = utcnow() - FRESH_ACCOUNT
+        if patient.created_at > fresh_since:
+            fresh = (
+                Reservation.select()
+                .join(Patient)
+                .where(
+                    (Reservation.poli == poli)
+                    & (Reservation.date == day)
+                    & (Reservation.slot == slot)
+                    & Reservation.status.in_(rules.HOLDING)
+                    & (Patient.created_at > fresh_since)
+                )
+                .count()
+            )
+            if fresh + 1 > max(1, int(poli.slot_quota * FRESH_SHARE)):
+                log.warning("reservation refused patient=%s poli=%s: new accounts hold the slot", patient.id, poli.id)
+                raise ConflictError(
+                    "Jam ini sedang banyak dipesan akun baru. Silakan pilih jam lain, atau coba lagi besok."
+                )
         rid = secrets.token_hex(8)
         qr_text = qrpass.sign(
             qrpass.Pass(
@@ -300,6 +288,9 @@ def reserve(
             qr_text=qr_text,
         )
         feed.publish_reservation(reservation)
+        with contextlib.suppress(limits.Limited):  # a booking at the same moment filled the window: let it be
+            limits.hit(limits.BOOK_ACCOUNT, str(patient.id))
+            limits.hit(limits.BOOK_CLIENT, client)
     log.info("reservation %s created patient=%s puskesmas=%s poli=%s", rid, patient.id, place.code, poli.code)
     return reservation
 

@@ -36,7 +36,25 @@ class ReservationChanged(Change):
     status: str  # active, cancelled, checked_in, done
 
 
-CHANGE_TYPES: tuple[type[Change], ...] = (ReservationChanged,)
+@dataclass(frozen=True, kw_only=True)
+class StaffChanged(Change):
+    """A staff account that may sign in at this puskesmas's edge (also with no internet).
+
+    ``password_hash`` is the argon2id hash (``protocol.passwords``), never the password;
+    ``active`` False means the account may not sign in any more.
+    """
+
+    NAME: ClassVar[str] = "staff.upsert"
+
+    username: str
+    name: str
+    role: str  # admin_kabupaten, admin_puskesmas, kepala_puskesmas, petugas_loket, petugas_poli
+    polis: str = ""  # comma-separated poli codes (petugas_poli)
+    password_hash: str
+    active: bool = True
+
+
+CHANGE_TYPES: tuple[type[Change], ...] = (ReservationChanged, StaffChanged)
 BY_NAME: dict[str, type[Change]] = {cls.NAME: cls for cls in CHANGE_TYPES}
 
 

@@ -50,6 +50,10 @@ LIMITS = {
     "staff": 40,
     "date": 10,
     "status": 12,
+    "username": 40,
+    "role": 20,
+    "polis": 200,
+    "password_hash": 200,
 }
 
 

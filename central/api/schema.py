@@ -22,6 +22,18 @@ def patient(p: Patient) -> dict:
     }
 
 
+def token(t, current: bool = False) -> dict:
+    """An API token as its owner sees it (never the token itself)."""
+    return {
+        "id": t.id,
+        "name": t.name,
+        "created_at": t.created_at.isoformat(timespec="seconds") + "Z",
+        "last_used": t.last_used.isoformat(timespec="seconds") + "Z" if t.last_used else None,
+        "expires_at": t.expires_at.isoformat(timespec="seconds") + "Z",
+        "current": current,
+    }
+
+
 def puskesmas(place: Puskesmas) -> dict:
     """A puskesmas with its poli (``place.poli_list`` must be loaded)."""
     return {

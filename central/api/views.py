@@ -6,10 +6,11 @@ import logging
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from central import runtime, services
-from central.api import schema, tokens
+from central import identity, runtime, services
+from central.api import schema
 from central.api.tokens import token_required
 from central.web.errors import http_error
+from central.web.input import json_object
 
 log = logging.getLogger(__name__)
 
@@ -22,45 +23,107 @@ def _service_error(e: services.ServiceError):
 
 
 def _json_body() -> dict:
-    if not request.is_json:
-        raise http_error(415, "Kirim data dalam format JSON (Content-Type: application/json).")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise http_error(400, "Data JSON tidak valid. Kirim sebuah objek JSON.")
-    return {k: v if isinstance(v, str) or v is None else str(v) for k, v in data.items()}
+    return json_object()
+
+
+@bp.errorhandler(identity.IdentityError)
+def _identity_error(e: identity.IdentityError):
+    return jsonify({"error": e.message, "fields": e.fields}), e.status
 
 
 def _days() -> int:
     return current_app.extensions["rosma.config"].booking_days
 
 
+def _client() -> identity.Client:
+    return identity.Client(
+        address=request.remote_addr or "", device=str(request.headers.get("X-Rosma-Device", ""))[:64]
+    )
+
+
 @bp.post("/patients")
 def register():
-    """Register a patient."""
-    patient = services.register_patient(_json_body(), now=runtime.now())
-    return jsonify({"patient": schema.patient(patient)}), 201
+    """Register a patient with a PIN; the answer is the same whether or not the NIK had an account."""
+    identity.register(_json_body(), _client(), now=runtime.now())
+    return jsonify({"status": "accepted", "message": identity.REGISTERED}), 201
 
 
 @bp.post("/login")
 def login():
-    """Exchange NIK + birth date for a bearer token."""
+    """Exchange NIK + birth date + PIN for a bearer token (and the device mark to send next time)."""
     data = _json_body()
-    patient = services.login(
-        data.get("nik") or "",
-        data.get("birth_date") or "",
-        client=request.remote_addr or "",
-        guard=runtime.current().login_guard,
-    )
-    if patient is None:
-        raise http_error(401, services.LOGIN_FAILED)
+    patient = identity.login(data.get("nik") or "", data.get("birth_date") or "", data.get("pin") or "", _client())
+    value, row = identity.issue_token(patient, name=str(data.get("device_name") or request.user_agent.string or ""))
     return jsonify(
         {
-            "token": tokens.issue(patient.id),
+            "token": value,
             "token_type": "Bearer",
-            "expires_in": tokens.MAX_AGE,
+            "token_id": row.id,
+            "expires_in": int(identity.TOKEN_LIFE.total_seconds()),
+            "device": identity.device_mark(patient),
             "patient": schema.patient(patient),
         }
     )
+
+
+@bp.post("/logout")
+@token_required
+def logout():
+    """End this token (the app's session) at once."""
+    identity.revoke_token(g.patient, g.token.id)
+    return jsonify({"status": "logged_out"})
+
+
+@bp.get("/tokens")
+@token_required
+def token_list():
+    """Every app signed in on this account."""
+    return jsonify({"tokens": [schema.token(t, current=t.id == g.token.id) for t in identity.tokens_of(g.patient)]})
+
+
+@bp.delete("/tokens/<int:token_id>")
+@token_required
+def token_revoke(token_id: int):
+    """End one of the account's tokens."""
+    if not identity.revoke_token(g.patient, token_id):
+        raise http_error(404, "Token tidak ditemukan.")
+    return jsonify({"status": "revoked"})
+
+
+@bp.post("/pin")
+@token_required
+def pin_change():
+    """Change the PIN (with the current one); every other token and web session ends."""
+    data = _json_body()
+    identity.change_pin(
+        g.patient, data.get("old_pin") or "", data.get("pin") or "", data.get("pin") or "", keep_token=g.token.id
+    )
+    return jsonify({"status": "changed"})
+
+
+@bp.post("/pin/forgot")
+def pin_forgot():
+    """Send a one-time code to the phone on file (the answer is the same whether the data matched)."""
+    data = _json_body()
+    message = identity.send_reset_code(
+        data.get("nik") or "", data.get("birth_date") or "", _client(), runtime.current().notifier
+    )
+    return jsonify({"status": "sent_if_matching", "message": message}), 202
+
+
+@bp.post("/pin/reset")
+def pin_reset():
+    """Set a new PIN with a one-time code (from the phone or the loket); every session ends."""
+    data = _json_body()
+    identity.reset_pin(
+        data.get("nik") or "",
+        data.get("birth_date") or "",
+        data.get("code") or "",
+        data.get("pin") or "",
+        data.get("pin") or "",
+        _client(),
+    )
+    return jsonify({"status": "changed"})
 
 
 @bp.get("/me")
@@ -106,6 +169,7 @@ def reservation_create():
         data.get("bpjs_no"),
         days=_days(),
         now=runtime.now(),
+        client=request.remote_addr or "",
     )
     return jsonify({"reservation": schema.reservation(r, with_qr=True)}), 201
 

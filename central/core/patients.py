@@ -14,6 +14,9 @@ from protocol import nik as nikrules
 SEXES = {"L": "Laki-laki", "P": "Perempuan"}
 MAX_AGE_YEARS = 130
 _LETTER_RE = re.compile(r"[^\W\d_]")
+# control characters and the bidirectional overrides/isolates that make text display in an order
+# other than it is stored (a name that reads differently on the staff screen than in the record)
+_HIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def normalise_phone(raw: str | None) -> str:
@@ -46,7 +49,9 @@ def validate_registration(form: dict, today: dt.date) -> tuple[dict, dict[str, s
     clean: dict = {}
 
     name = " ".join(str(form.get("name") or "").split())
-    if not name:
+    if _HIDDEN_RE.search(str(form.get("name") or "").replace("\n", " ").replace("\t", " ")):
+        errors["name"] = "Nama berisi karakter yang tidak diizinkan."
+    elif not name:
         errors["name"] = "Nama lengkap wajib diisi."
     elif len(name) > 120:
         errors["name"] = "Nama terlalu panjang (maksimal 120 huruf)."
@@ -85,7 +90,9 @@ def validate_registration(form: dict, today: dt.date) -> tuple[dict, dict[str, s
     clean["nik"] = raw_nik
 
     address = " ".join(str(form.get("address") or "").split())
-    if not address:
+    if _HIDDEN_RE.search(str(form.get("address") or "").replace("\n", " ").replace("\r", " ").replace("\t", " ")):
+        errors["address"] = "Alamat berisi karakter yang tidak diizinkan."
+    elif not address:
         errors["address"] = "Alamat wajib diisi."
     elif len(address) > 250:
         errors["address"] = "Alamat terlalu panjang (maksimal 250 huruf)."

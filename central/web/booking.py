@@ -66,6 +66,7 @@ def new():
                     values["bpjs_no"],
                     days=_days(),
                     now=runtime.now(),
+                    client=request.remote_addr or "",
                 )
             except services.ValidationError as e:
                 errors, status = e.errors, 400

@@ -10,9 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 
-from central import services
+from central import identity, services
 from central.app import build
 from central.config import CentralConfig, from_dict
+from central.models import Patient
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789abcdef0123456789"
@@ -25,6 +26,7 @@ ANI = {
     "sex": "P",
     "address": "Kp. Babakan RT 01/02, Cibinong",
     "phone": "081234567890",
+    "pin": "204816",
 }
 BUDI = {
     "name": "Budi Santoso",
@@ -33,6 +35,7 @@ BUDI = {
     "sex": "L",
     "address": "Jl. Raya Ciawi No. 5",
     "phone": "+62 812-9876-5432",
+    "pin": "739150",
 }
 
 
@@ -139,14 +142,20 @@ def budi_data() -> dict:
     return dict(BUDI)
 
 
+def register(person: dict) -> Patient:
+    """Register through the real service (with its PIN) and return the account."""
+    identity.register(person, identity.Client("198.51.100.1"), now=services.now_wib())
+    return Patient.get(Patient.nik == person["nik"])
+
+
 @pytest.fixture
 def ani(app, ani_data):
-    return services.register_patient(ani_data)
+    return register(ani_data)
 
 
 @pytest.fixture
 def budi(app, budi_data):
-    return services.register_patient(budi_data)
+    return register(budi_data)
 
 
 def _csrf_from(html: str) -> str:
@@ -167,7 +176,7 @@ def web_login():
 
     def login(client, person: dict) -> str:
         token = _csrf_from(client.get("/masuk").text)
-        data = {"csrf_token": token, "nik": person["nik"], "birth_date": person["birth_date"]}
+        data = {"csrf_token": token, "nik": person["nik"], "birth_date": person["birth_date"], "pin": person["pin"]}
         response = client.post("/masuk", data=data)
         assert response.status_code == 302, response.text
         return _csrf_from(client.get("/reservasi/baru").text)
@@ -180,7 +189,8 @@ def auth_header():
     """Function: the API Authorization header for a registered patient."""
 
     def header(client, person: dict) -> dict:
-        response = client.post("/api/v1/login", json={"nik": person["nik"], "birth_date": person["birth_date"]})
+        body = {"nik": person["nik"], "birth_date": person["birth_date"], "pin": person["pin"]}
+        response = client.post("/api/v1/login", json=body)
         assert response.status_code == 200, response.json
         return {"Authorization": "Bearer " + response.json["token"]}
 

@@ -108,17 +108,22 @@ def test_register_login_reserve_and_show_qr(page):
     page.get_by_label("Perempuan").check()
     page.get_by_label("Alamat").fill("Kp. Babakan RT 01/02, Cibinong")
     page.get_by_label("Nomor HP").fill("0812 3456 7890")
+    page.get_by_label("PIN (6 angka)").fill("204816")
+    page.get_by_label("Ulangi PIN").fill("204816")
     page.get_by_role("button", name="Daftar").click()
     expect(page.get_by_text("NIK harus 16 digit angka.")).to_be_visible()
     expect(page.get_by_label("Nama lengkap")).to_have_value("Ani Lestari")
     shot(page, "daftar-salah")
 
     page.get_by_label("NIK").fill("3201015708900002")
+    page.get_by_label("PIN (6 angka)").fill("204816")  # a form sent back never keeps the PIN
+    page.get_by_label("Ulangi PIN").fill("204816")
     page.get_by_role("button", name="Daftar").click()
-    expect(page.get_by_text("Pendaftaran berhasil")).to_be_visible()
+    expect(page.get_by_text("Pendaftaran diterima")).to_be_visible()
 
     page.get_by_label("NIK").fill("3201015708900002")
     page.get_by_label("Tanggal lahir").fill("1990-08-17")
+    page.get_by_label("PIN").fill("204816")
     shot(page, "masuk")
     page.get_by_role("button", name="Masuk").click()
     expect(page.get_by_role("heading", name="Halo, Ani Lestari")).to_be_visible()
@@ -162,9 +167,9 @@ def test_register_login_reserve_and_show_qr(page):
 
 
 def test_reservation_form_works_without_javascript(page_without_js):
-    from central import services
+    from central import identity, services
 
-    services.register_patient(
+    identity.register(
         {
             "name": "Budi Santoso",
             "nik": "3201011203850001",
@@ -172,12 +177,16 @@ def test_reservation_form_works_without_javascript(page_without_js):
             "sex": "L",
             "address": "Jl. Raya Ciawi No. 5",
             "phone": "081298765432",
-        }
+            "pin": "739150",
+        },
+        identity.Client("127.0.0.2"),
+        now=services.now_wib(),
     )
     page = page_without_js
     page.goto("/masuk")
     page.get_by_label("NIK").fill("3201011203850001")
     page.get_by_label("Tanggal lahir").fill("1985-03-12")
+    page.get_by_label("PIN").fill("739150")
     page.get_by_role("button", name="Masuk").click()
     page.goto("/reservasi/baru")
     expect(page.locator("#field-bpjs_no")).to_be_visible()

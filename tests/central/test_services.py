@@ -11,7 +11,7 @@ from PIL import Image
 
 from central import keys, services
 from central.core.calendar import WIB
-from central.models import Change, Node, Patient, Poli, Puskesmas, Reservation
+from central.models import Change, Node, Poli, Puskesmas, Reservation
 from central.seed import seed
 from devices.scanner.image import read_qr_codes
 from protocol import qrpass
@@ -21,47 +21,6 @@ def _decode(png: bytes) -> str:
     results = read_qr_codes(Image.open(io.BytesIO(png)))
     assert len(results) == 1
     return results[0]
-
-
-@pytest.mark.parametrize(
-    ("change", "field", "text"),
-    [
-        pytest.param({"nik": "320101570890000"}, "nik", "NIK harus 16 digit angka.", id="nik-15-digits"),
-        pytest.param({"nik": "3201015709900002"}, "nik", "NIK tidak cocok dengan tanggal lahir.", id="nik-other-date"),
-        pytest.param({"sex": "L"}, "nik", "jenis kelamin", id="female-nik-as-male"),
-        pytest.param({"nik": "3201011708900002"}, "nik", "jenis kelamin", id="male-nik-as-female"),
-        pytest.param({"birth_date": "2999-01-01"}, "birth_date", "sebelum hari ini", id="birth-future"),
-        pytest.param({"name": " "}, "name", "wajib diisi", id="name-empty"),
-        pytest.param({"address": ""}, "address", "wajib diisi", id="address-empty"),
-        pytest.param({"phone": "12345"}, "phone", "tidak valid", id="phone-bad"),
-        pytest.param({"sex": "X"}, "sex", "Pilih jenis kelamin", id="sex-bad"),
-    ],
-)
-def test_register_field_errors(app, ani_data, change, field, text):
-    ani_data.update(change)
-    with pytest.raises(services.ValidationError) as caught:
-        services.register_patient(ani_data)
-    assert text in caught.value.errors[field]
-    assert Patient.select().count() == 0
-
-
-def test_female_nik_matches_only_with_sex_p(app, ani_data):
-    assert ani_data["sex"] == "P" and ani_data["nik"][6:8] == "57"  # 17 + 40
-    patient = services.register_patient(ani_data)
-    assert patient.sex == "P" and patient.nik == ani_data["nik"]
-
-
-def test_duplicate_nik(app, ani, ani_data):
-    with pytest.raises(services.ValidationError) as caught:
-        services.register_patient(ani_data)
-    assert caught.value.errors == {"nik": "NIK sudah terdaftar, silakan masuk."}
-
-
-def test_login_same_error_for_unknown_nik_and_wrong_date(app, ani, ani_data):
-    assert services.login(ani_data["nik"], ani_data["birth_date"]).id == ani.id
-    assert services.login(ani_data["nik"], "1990-08-18") is None
-    assert services.login("3201011203850001", "1985-03-12") is None
-    assert services.login("", "") is None
 
 
 def test_reserve_signs_a_pass_the_kiosk_accepts(app, ani, visit_date):

@@ -74,22 +74,29 @@ def test_register_shows_field_errors_and_keeps_values(client, csrf_from, ani_dat
     assert Patient.select().count() == 0
 
 
-def test_register_then_duplicate(client, csrf_from, ani_data):
+def test_register_then_again_answers_the_same(client, csrf_from, ani_data):
     token = csrf_from(client.get("/daftar").text)
-    ok = client.post("/daftar", data={**ani_data, "csrf_token": token})
+    form = {**ani_data, "pin_again": ani_data["pin"], "csrf_token": token}
+    ok = client.post("/daftar", data=form)
     assert ok.status_code == 302 and ok.headers["Location"] == "/masuk"
-    assert "Pendaftaran berhasil" in client.get("/masuk").text
-    again = client.post("/daftar", data={**ani_data, "csrf_token": token})
-    assert "NIK sudah terdaftar, silakan masuk." in again.text
+    assert "Pendaftaran diterima" in client.get("/masuk").text
+    again = client.post("/daftar", data=form)  # the same NIK: no "sudah terdaftar" to tell a stranger
+    assert again.status_code == 302 and again.headers["Location"] == "/masuk"
+    assert "sudah terdaftar" not in client.get("/masuk").text.replace("sudah pernah", "")
+    assert Patient.select().count() == 1
 
 
 def test_login_wrong_date_is_generic(client, ani, csrf_from):
     token = csrf_from(client.get("/masuk").text)
-    page = client.post("/masuk", data={"csrf_token": token, "nik": ani.nik, "birth_date": "1990-08-18"})
-    assert page.status_code == 400
-    assert "NIK atau tanggal lahir salah." in page.text
-    unknown = client.post("/masuk", data={"csrf_token": token, "nik": "3201011203850001", "birth_date": "1985-03-12"})
-    assert "NIK atau tanggal lahir salah." in unknown.text
+    page = client.post(
+        "/masuk", data={"csrf_token": token, "nik": ani.nik, "birth_date": "1990-08-18", "pin": "204816"}
+    )
+    assert page.status_code == 401
+    assert "NIK, tanggal lahir, atau PIN salah." in page.text
+    unknown = client.post(
+        "/masuk", data={"csrf_token": token, "nik": "3201011203850001", "birth_date": "1985-03-12", "pin": "204816"}
+    )
+    assert "NIK, tanggal lahir, atau PIN salah." in unknown.text
 
 
 def test_pages_need_login(client):
@@ -105,6 +112,7 @@ def test_login_next_only_local(client, ani, ani_data, csrf_from):
         "csrf_token": token,
         "nik": ani_data["nik"],
         "birth_date": ani_data["birth_date"],
+        "pin": ani_data["pin"],
         "next": "//evil.example/",
     }
     response = client.post("/masuk", data=data)
@@ -188,10 +196,13 @@ def test_oversized_form_is_413(client, ani, ani_data, web_login):
     assert "terlalu besar" in response.text
 
 
-def test_logout(client, ani, ani_data, web_login):
+def test_logout_ends_the_session_on_the_server_too(client, ani, ani_data, web_login):
     token = web_login(client, ani_data)
+    saved = client.get_cookie("session").value  # what a thief who copied the cookie would keep
     assert client.post("/keluar", data={"csrf_token": token}).status_code == 302
     assert client.get("/riwayat").status_code == 302
+    client.set_cookie("session", saved)
+    assert client.get("/riwayat").status_code == 302  # the old cookie opens nothing any more
 
 
 def test_security_headers_and_cookie(client, ani, ani_data, csrf_from):
@@ -203,10 +214,16 @@ def test_security_headers_and_cookie(client, ani, ani_data, csrf_from):
     assert "<script>" not in page.text and " onclick=" not in page.text
     token = csrf_from(page.text)
     response = client.post(
-        "/masuk", data={"csrf_token": token, "nik": ani_data["nik"], "birth_date": ani_data["birth_date"]}
+        "/masuk",
+        data={
+            "csrf_token": token,
+            "nik": ani_data["nik"],
+            "birth_date": ani_data["birth_date"],
+            "pin": ani_data["pin"],
+        },
     )
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    cookies = response.headers.getlist("Set-Cookie")
+    assert all("HttpOnly" in c and "SameSite=Lax" in c for c in cookies) and len(cookies) == 2
 
 
 def test_pwa_files(client):

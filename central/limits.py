@@ -1,0 +1,154 @@
+"""Rate limits shared by every web process: counters in the database (``ThrottleBucket``), so
+several web processes count together and a restart forgets nothing.
+
+A bucket is a key (what is limited and for whom, the whom hashed: never a NIK or an address in
+clear) with a count in a fixed window, and optionally a block until a moment. ``Limit`` names
+the window and how many hits it allows; ``Backoff`` turns repeated failures into a growing
+block (progressive delay). Times are naive UTC like every DateTimeField here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from central.models import ThrottleBucket, database, utcnow
+
+
+class Limited(Exception):
+    """A limit is reached; ``wait_s`` is how long until the next try may pass."""
+
+    def __init__(self, wait_s: float):
+        super().__init__(f"limited for {wait_s:.0f} s")
+        self.wait_s = max(1.0, wait_s)
+
+    @property
+    def minutes(self) -> int:
+        return int(self.wait_s // 60) + 1
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    allowed: int  # hits per window
+    window_s: int
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """After ``free`` failures, each further one blocks for base * 2**k seconds, up to ``cap``."""
+
+    name: str
+    free: int
+    base_s: int
+    cap_s: int
+    window_s: int
+
+
+_PEPPER = b"rosma-limits"  # bucket names only need to be stable and not reveal their input
+
+
+def who(value: str) -> str:
+    """A stable, non-reversible name for a NIK, an address or a device in a bucket key."""
+    return hmac.new(_PEPPER, (value or "").encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _key(name: str, *parts: str) -> str:
+    return ":".join([name, *(who(p) for p in parts)])[:120]
+
+
+def _bucket(key: str, window_s: int, now: dt.datetime) -> ThrottleBucket:
+    row = ThrottleBucket.get_or_none(ThrottleBucket.key == key)
+    if row is None:
+        try:
+            with database.atomic():
+                row = ThrottleBucket.create(key=key, count=0, window_start=now)
+        except IntegrityError:  # another process created it a moment ago
+            row = ThrottleBucket.get(ThrottleBucket.key == key)
+    if row.window_start <= now - dt.timedelta(seconds=window_s):
+        ThrottleBucket.update(count=0, window_start=now).where(ThrottleBucket.id == row.id).execute()
+        row.count, row.window_start = 0, now
+    return row
+
+
+def blocked(name: str, *parts: str, now: dt.datetime | None = None) -> float:
+    """Seconds the bucket is still blocked for (0 when not)."""
+    now = now or utcnow()
+    row = ThrottleBucket.get_or_none(ThrottleBucket.key == _key(name, *parts))
+    if row is None or row.blocked_until is None or row.blocked_until <= now:
+        return 0.0
+    return (row.blocked_until - now).total_seconds()
+
+
+def check(limit: Limit, *parts: str, now: dt.datetime | None = None) -> None:
+    """Raise Limited if the window is full (or the bucket blocked); does not count."""
+    now = now or utcnow()
+    wait = blocked(limit.name, *parts, now=now)
+    if wait:
+        raise Limited(wait)
+    row = ThrottleBucket.get_or_none(ThrottleBucket.key == _key(limit.name, *parts))
+    if row and row.window_start > now - dt.timedelta(seconds=limit.window_s) and row.count >= limit.allowed:
+        raise Limited((row.window_start + dt.timedelta(seconds=limit.window_s) - now).total_seconds())
+
+
+def hit(limit: Limit, *parts: str, now: dt.datetime | None = None) -> int:
+    """Count one hit; raises Limited (without counting) when the window is already full."""
+    now = now or utcnow()
+    check(limit, *parts, now=now)
+    row = _bucket(_key(limit.name, *parts), limit.window_s, now)
+    ThrottleBucket.update(count=ThrottleBucket.count + 1).where(ThrottleBucket.id == row.id).execute()
+    return row.count + 1
+
+
+def failed(backoff: Backoff, *parts: str, now: dt.datetime | None = None) -> None:
+    """Record a failure; past ``free`` failures the bucket is blocked for a growing time."""
+    now = now or utcnow()
+    row = _bucket(_key(backoff.name, *parts), backoff.window_s, now)
+    count = row.count + 1
+    until = None
+    if count > backoff.free:
+        until = now + dt.timedelta(seconds=min(backoff.cap_s, backoff.base_s * 2 ** (count - backoff.free - 1)))
+    ThrottleBucket.update(count=ThrottleBucket.count + 1, blocked_until=until).where(
+        ThrottleBucket.id == row.id
+    ).execute()
+
+
+def reset(name: str, *parts: str) -> None:
+    ThrottleBucket.delete().where(ThrottleBucket.key == _key(name, *parts)).execute()
+
+
+def purge(older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
+    """Drop buckets nobody touched for a while (their windows are long over)."""
+    limit = utcnow() - older_than
+    return (
+        ThrottleBucket.delete()
+        .where(
+            (ThrottleBucket.window_start < limit)
+            & (ThrottleBucket.blocked_until.is_null(True) | (ThrottleBucket.blocked_until < limit))
+        )
+        .execute()
+    )
+
+
+# ---- the limits -------------------------------------------------------------------------------
+# logging in: one account from one device backs off after 3 wrong tries; an account from devices
+# it has never signed in on is blocked after 10 wrong tries an hour (strangers cannot lock the
+# owner out of her own device: that bucket is not hers); one address sweeping many accounts
+# stops after 20 wrong tries in 10 minutes; all logins together slow down under a flood
+LOGIN_ACCOUNT_DEVICE = Backoff("login-acct-dev", free=3, base_s=30, cap_s=15 * 60, window_s=3600)
+LOGIN_ACCOUNT = Backoff("login-acct", free=10, base_s=15 * 60, cap_s=60 * 60, window_s=3600)
+LOGIN_CLIENT = Backoff("login-client", free=20, base_s=10 * 60, cap_s=60 * 60, window_s=600)
+LOGIN_GLOBAL = Limit("login-global-fail", allowed=600, window_s=60)
+# registering: a handful per address, a ceiling for the whole site (fake accounts drain slots)
+REGISTER_CLIENT = Limit("register-client", allowed=5, window_s=3600)
+REGISTER_GLOBAL = Limit("register-global", allowed=300, window_s=3600)
+# one-time codes: few per account and per address (each costs a message and annoys the owner)
+OTP_ACCOUNT = Limit("otp-acct", allowed=3, window_s=3600)
+OTP_CLIENT = Limit("otp-client", allowed=10, window_s=3600)
+# booking: per address, and per account (besides one per puskesmas per day and the active cap)
+BOOK_CLIENT = Limit("book-client", allowed=10, window_s=3600)
+BOOK_ACCOUNT = Limit("book-acct", allowed=6, window_s=24 * 3600)
