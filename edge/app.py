@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -19,6 +20,7 @@ from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.services import QueueService
 from edge.workers import AnnouncerWorker, ClockWatch, DeviceStatus, PrinterWorker, ScannerWorker
+from infra.files import write_private_file
 from infra.mqtt import Message, Settings, Transport
 from protocol import messages, topics
 from protocol.clock import Clock
@@ -27,6 +29,15 @@ log = logging.getLogger(__name__)
 
 WEB_THREADS = 32
 STREAM_SLOTS = WEB_THREADS - 8
+
+
+def _secret_key(data_dir: str) -> bytes:
+    """The node's session-signing key: made once, kept 0600 in its data directory (sessions then
+    survive a restart; the sessions themselves are database rows and can be ended)."""
+    path = Path(data_dir) / "secret_key"
+    if not path.exists():
+        write_private_file(path, secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def mqtt_settings(config: EdgeConfig) -> Settings:
@@ -62,6 +73,9 @@ class Runtime:
         self.stop = threading.Event()
         # event streams hold a web thread each; keep threads free for kiosk and staff requests
         self.stream_slots = threading.BoundedSemaphore(STREAM_SLOTS)
+        self.streams_per_client: dict[str, int] = {}  # one host cannot take every stream
+        self.streams_lock = threading.Lock()
+        self.secret_key = _secret_key(config.data_dir)
         self.workers = []
         self.sync = None
 
@@ -132,13 +146,20 @@ def _error_page(status: int):
 def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
     """Build the edge's Flask app around a runtime built (and started, or not) by the caller."""
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
-    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
-    app.secret_key = secrets.token_bytes(32)  # flash messages only; no long-lived sessions on the edge
+    app.config.update(
+        MAX_CONTENT_LENGTH=16 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="rosma_edge",
+    )
+    app.secret_key = runtime.secret_key
     app.extensions["rosma"] = runtime
 
-    from edge.web import api, pages
+    from edge.web import api, auth, pages, signin
 
+    auth.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(signin.bp)
     app.register_blueprint(api.bp)
 
     @app.errorhandler(HTTPException)
@@ -153,7 +174,14 @@ def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
     @app.after_request
     def headers(resp):
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "same-origin"
+        if request.endpoint != "static":
+            resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
     return app

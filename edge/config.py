@@ -120,6 +120,9 @@ class EdgeConfig:
     http_host: str = setting("127.0.0.1", "address the kiosk/staff/TV pages listen on", check=_required)
     http_port: int = setting(8081, "port the kiosk/staff/TV pages listen on", check=_port)
     data_dir: str = setting("var/edge", "directory for the database, its backups and voice clips", check=_required)
+    kiosk_on_this_device: bool = setting(
+        True, "the touchscreen browser on this node itself (127.0.0.1) is a kiosk; others must be paired by staff"
+    )
     clock_start: str = setting(
         "", "training/testing only: ISO datetime the clock starts at; empty = system clock", check=clock_start
     )

@@ -145,4 +145,50 @@ class ScanLog(BaseModel):
     label = CharField(max_length=8, null=True)
 
 
-MODELS = [Ticket, QueueCounter, CheckIn, Reservation, Outbox, KeyValue, DeferredChange, PrintJob, Announcement, ScanLog]
+class Staff(BaseModel):
+    """A staff account of this puskesmas (and admin kabupaten), from central's change feed."""
+
+    username = CharField(unique=True, max_length=40)
+    name = CharField(max_length=120)
+    role = CharField(max_length=20)
+    polis = CharField(max_length=200, default="")  # petugas_poli: comma-separated poli codes
+    password_hash = CharField(max_length=200)  # argon2id; never the password
+    active = BooleanField(default=True)
+
+
+class StaffSession(BaseModel):
+    """A signed-in staff browser: the cookie holds a random key, this row its hash."""
+
+    key_hash = CharField(unique=True, max_length=64)
+    username = CharField(max_length=40, index=True)
+    created_at = CharField(max_length=40)  # UTC ISO
+    last_seen = CharField(max_length=40)
+    expires_at = CharField(max_length=40)
+    revoked = BooleanField(default=False)
+
+
+class KioskDevice(BaseModel):
+    """A browser a staff member paired as a kiosk (APM); only kiosks may issue tickets."""
+
+    key_hash = CharField(unique=True, max_length=64)
+    name = CharField(max_length=60)
+    paired_by = CharField(max_length=40)
+    created_at = CharField(max_length=40)
+    revoked = BooleanField(default=False)
+
+
+MODELS = [
+    Ticket,
+    QueueCounter,
+    CheckIn,
+    Reservation,
+    Outbox,
+    KeyValue,
+    DeferredChange,
+    PrintJob,
+    Announcement,
+    ScanLog,
+    Staff,
+    StaffSession,
+    KioskDevice,
+]

@@ -25,11 +25,11 @@ from peewee import fn
 from edge import state
 from edge.bus import Bus
 from edge.config import EdgeConfig
-from edge.models import CheckIn, DeferredChange, Outbox, Reservation, database
+from edge.models import CheckIn, DeferredChange, Outbox, Reservation, Staff, StaffSession, database
 from edge.notices import ReservationsChanged
 from infra.mqtt import Message, Transport
 from protocol import changes, events, messages, topics
-from protocol.changes import ReservationChanged
+from protocol.changes import ReservationChanged, StaffChanged
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class SyncClient:
         self.lock = threading.Lock()
         self.alive_at = {"sync": time.monotonic(), "sync-bus": time.monotonic()}
         self.handlers = {messages.Ack: self._acked, messages.ChangeBatch: self._apply_changes}
-        self.change_handlers = {ReservationChanged: self._upsert_reservation}
+        self.change_handlers = {ReservationChanged: self._upsert_reservation, StaffChanged: self._upsert_staff}
         self.change_registry = change_registry  # the change types this release knows (tests play an older one)
         transport.on_connect = self._on_connect
         transport.on_disconnect = self._on_disconnect
@@ -206,6 +206,21 @@ class SyncClient:
         Reservation.insert(rid=change.rid, **fields).on_conflict(
             conflict_target=[Reservation.rid], update=fields
         ).execute()
+
+    @staticmethod
+    def _upsert_staff(change: StaffChanged) -> None:
+        fields = {
+            "name": change.name,
+            "role": change.role,
+            "polis": change.polis,
+            "password_hash": change.password_hash,
+            "active": change.active,
+        }
+        Staff.insert(username=change.username, **fields).on_conflict(
+            conflict_target=[Staff.username], update=fields
+        ).execute()
+        if not change.active:
+            StaffSession.update(revoked=True).where(StaffSession.username == change.username).execute()
 
     # ---- up: outbox ----------------------------------------------------------------------
     def _acked(self, ack: messages.Ack) -> None:

@@ -116,6 +116,55 @@ def central_alerts(args) -> int:
     return 0
 
 
+def staff_cmd(args) -> int:
+    """``rosma staff add|list|disable|reset``: staff accounts at central (they reach the edges)."""
+    import secrets as pysecrets
+
+    from central import config as cconfig
+    from central import db
+    from central import staff as staffdir
+    from central.identity import ROLES, IdentityError
+    from central.models import Staff
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
+
+    try:
+        cfg = cconfig.load(args.config)
+        db.connect(cfg.database_url)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
+
+    def password() -> tuple[str, bool]:
+        if getattr(args, "password_stdin", False):
+            return sys.stdin.readline().rstrip("\r\n"), False
+        return pysecrets.token_urlsafe(12), True
+
+    try:
+        if args.staff_cmd == "list":
+            for s in Staff.select().order_by(Staff.username):
+                where = s.puskesmas.code if s.puskesmas else "(semua)"
+                state = "aktif" if s.active else "nonaktif"
+                print(f"{s.username:24} {s.role:18} {where:12} {s.polis:12} {state:9} {s.name}")
+            return 0
+        if args.staff_cmd == "add":
+            pw, made = password()
+            s = staffdir.add(args.username, args.name, args.role, args.puskesmas, args.poli or "", pw)
+            print(f"staff {s.username} ({ROLES[s.role]}) created" + (f"; password: {pw}" if made else ""))
+            return 0
+        if args.staff_cmd == "disable":
+            staffdir.disable(args.username)
+            print(f"staff {args.username} disabled; their sessions ended")
+            return 0
+        pw, made = password()
+        staffdir.set_password(args.username, pw)
+        print(f"staff {args.username} has a new password" + (f": {pw}" if made else ""))
+        return 0
+    except IdentityError as exc:
+        detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
+        print(f"rosma: {detail}", file=sys.stderr)
+        return 2
+
+
 def edge_run(args) -> int:
     from edge import config as econfig
     from infra.config import ConfigError
@@ -258,6 +307,27 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--http-port", type=int)
     pv.add_argument("--clock-start", help="training/testing only: the edge clock starts at this ISO datetime")
     pv.set_defaults(func=provision)
+
+    st = sub.add_parser("staff", help="staff accounts (they reach their puskesmas's edge for offline sign-in)")
+    stsub = st.add_subparsers(dest="staff_cmd", required=True)
+    sa = stsub.add_parser("add", help="create an account (prints a generated password unless --password-stdin)")
+    sa.add_argument("--username", required=True)
+    sa.add_argument("--name", required=True)
+    sa.add_argument(
+        "--role", required=True, help="admin_kabupaten, admin_puskesmas, kepala_puskesmas, petugas_loket, petugas_poli"
+    )
+    sa.add_argument("--puskesmas", help="puskesmas code (not for admin_kabupaten)")
+    sa.add_argument("--poli", help="petugas_poli: comma-separated poli codes, e.g. UMUM,GIGI")
+    sl = stsub.add_parser("list", help="every account")
+    sd = stsub.add_parser("disable", help="an account may not sign in any more (its sessions end)")
+    sd.add_argument("--username", required=True)
+    sr = stsub.add_parser("reset", help="a new password (prints a generated one unless --password-stdin)")
+    sr.add_argument("--username", required=True)
+    for sp in (sa, sl, sd, sr):
+        sp.add_argument("--config", required=True, help="central.toml")
+    for sp in (sa, sr):
+        sp.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    st.set_defaults(func=staff_cmd)
 
     # its options are the virtual printer's own (see main below)
     sub.add_parser("fake-printer", help="a virtual ESC/POS ticket printer on TCP for demos and tests", add_help=False)

@@ -7,10 +7,11 @@ import json
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, jsonify, request, session, stream_with_context
 
 from edge import state
-from edge.models import Reservation, ScanLog
+from edge.core.queue import REG_QUEUES
+from edge.models import Reservation, ScanLog, Ticket
 from edge.notices import (
     Announced,
     AnnouncementFailed,
@@ -21,6 +22,7 @@ from edge.notices import (
     TicketPrinted,
 )
 from edge.services import CheckinRefused, QueueError
+from edge.web import auth
 from protocol import events
 from protocol.events import Actor, TicketCalled
 
@@ -77,6 +79,7 @@ def status():
     return jsonify(body), 503 if problems else 200
 
 
+STREAMS_PER_CLIENT = 6  # a TV, a kiosk and a few staff tabs; one host cannot take every stream
 STREAM_SECONDS = 25  # each stream ends and the browser reconnects: a gone client frees its thread
 KEEPALIVE_SECONDS = 5
 STREAMED = (
@@ -136,8 +139,13 @@ def stream():
     last_id = int(header) if header.isascii() and header.isdigit() and len(header) < 19 else 0
     if last_id > r.bus.last_id:  # an id from before this node restarted: the numbers began again
         last_id = 0
-    if not r.stream_slots.acquire(blocking=False):
-        return error("Terlalu banyak layar terhubung; mencoba lagi.", 503)
+    who = request.remote_addr or ""
+    with r.streams_lock:
+        if r.streams_per_client.get(who, 0) >= STREAMS_PER_CLIENT:
+            return error("Terlalu banyak layar dari perangkat ini; mencoba lagi.", 503)
+        if not r.stream_slots.acquire(blocking=False):
+            return error("Terlalu banyak layar terhubung; mencoba lagi.", 503)
+        r.streams_per_client[who] = r.streams_per_client.get(who, 0) + 1
     sub = r.bus.subscribe(*STREAMED)
     stopping = r.stop
     deadline = time.monotonic() + STREAM_SECONDS
@@ -169,6 +177,10 @@ def stream():
 
     def release():
         sub.close()
+        with r.streams_lock:
+            r.streams_per_client[who] -= 1
+            if not r.streams_per_client[who]:
+                del r.streams_per_client[who]
         r.stream_slots.release()
 
     resp = Response(
@@ -185,10 +197,27 @@ def _json_body() -> dict:
     return body if isinstance(body, dict) else {}
 
 
+@bp.post("/staff/login")
+def staff_login():
+    """Sign in for the JSON API (scripts, tests): sets the session cookie; send the answered
+    ``csrf_token`` as ``X-CSRF-Token`` with every POST."""
+    body = _json_body()
+    try:
+        staff = auth.sign_in(str(body.get("username", "")), str(body.get("password", "")), request.remote_addr or "")
+    except ValueError as exc:
+        return error(str(exc), 401)
+    session.clear()
+    session["sk"] = auth.open_session(staff)
+    return jsonify({"username": staff.username, "role": staff.role, "csrf_token": auth.csrf_token()})
+
+
 @bp.post("/kiosk/walkin")
+@auth.kiosk_required
 def walkin():
     body = _json_body()
     svc = rt().service
+    if not auth.kiosk_may_issue():
+        return error("Terlalu banyak tiket dalam satu menit. Tunggu sebentar.", 429)
     try:
         with svc.unit():  # the answer is built before the ticket is kept: a failure leaves nothing
             t = svc.issue_walkin(str(body.get("payer", "")), priority=body.get("priority") is True)
@@ -199,6 +228,7 @@ def walkin():
 
 
 @bp.post("/kiosk/scan")
+@auth.kiosk_required
 def scan():
     """Check in a QR text typed or pasted at the kiosk (same path as the scanner)."""
     text = str(_json_body().get("text", ""))
@@ -210,6 +240,7 @@ def scan():
 
 
 @bp.get("/kiosk/scans")
+@auth.kiosk_required
 def scans():
     after = request.args.get("after", 0, type=int)
     rows = ScanLog.select().where(ScanLog.id > after).order_by(ScanLog.id).limit(50)
@@ -219,11 +250,12 @@ def scans():
 
 
 @bp.post("/counters/<counter_id>/next")
+@auth.staff_required("counter_id", act=True)
 def call_next(counter_id):
     svc = rt().service
     try:
         with svc.unit():
-            t = svc.call_next(counter_id, actor=Actor(counter_id))
+            t = svc.call_next(counter_id, actor=Actor(counter_id, g.staff.username))
             answer = ticket_json(t) if t else None
     except QueueError as exc:
         return error(str(exc), 404)
@@ -233,16 +265,28 @@ def call_next(counter_id):
 
 
 @bp.post("/tickets/<key>/<action>")
+@auth.staff_required(act=True)
 def act(key, action):
     if action not in ("recall", "serve", "finish", "no_show", "transfer", "cancel", "reprint"):
         return error("Aksi tidak dikenal.", 404)
     svc = rt().service
+    t = Ticket.get_or_none(Ticket.key == key)
+    if t is None:
+        return error("Antrian tidak ditemukan.", 404)
+    counter = t.counter or ("loket-1" if t.queue in REG_QUEUES else f"poli-{t.poli}")
+    if not auth.may_use(g.staff, counter):
+        return error("Antrian ini bukan milik loket/poli Anda.", 403)
     try:
         with svc.unit():
             if action == "reprint":
                 svc.reprint(key)
                 return jsonify({"ok": True})
-            t = svc.act(key, action, to_poli=_json_body().get("poli") or request.form.get("poli"))
+            t = svc.act(
+                key,
+                action,
+                to_poli=_json_body().get("poli") or request.form.get("poli"),
+                actor=Actor(t.counter or counter, g.staff.username),
+            )
             answer = ticket_json(t)
     except QueueError as exc:
         return error(str(exc), 409)

@@ -7,10 +7,18 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from edge.core import queue as q
 from edge.models import Ticket
 from edge.services import QueueError
+from edge.web import auth
 from protocol.events import Actor
 
 bp = Blueprint("pages", __name__)
 
+ROLE_NAMES = {
+    "admin_kabupaten": "Admin Dinas Kesehatan",
+    "admin_puskesmas": "Admin puskesmas",
+    "kepala_puskesmas": "Kepala puskesmas",
+    "petugas_loket": "Petugas loket",
+    "petugas_poli": "Petugas poli",
+}
 PRINT_LABELS = {"pending": "menunggu cetak", "printed": "tercetak", "failed": "gagal", "expired": "tidak tercetak"}
 
 
@@ -41,6 +49,7 @@ def index():
 
 
 @bp.get("/kiosk")
+@auth.kiosk_required
 def kiosk():
     return render_template("kiosk.html")
 
@@ -64,8 +73,13 @@ def _ticket_page(t: Ticket) -> str:
 
 
 @bp.post("/kiosk/ambil")
+@auth.kiosk_required
 def kiosk_take():
     svc = rt().service
+    if not auth.kiosk_may_issue():
+        return render_template(
+            "kiosk_result.html", error="Terlalu banyak tiket dalam satu menit. Tunggu sebentar."
+        ), 429
     try:
         # the page is rendered before the ticket is kept: if rendering fails, no ticket exists,
         # nothing prints and nothing reaches central
@@ -78,16 +92,25 @@ def kiosk_take():
 
 
 @bp.get("/kiosk/scan")
+@auth.kiosk_required
 def kiosk_scan():
     return render_template("kiosk_scan.html")
 
 
 @bp.get("/staff")
+@auth.staff_required()
 def staff():
-    return render_template("staff_index.html", counters=rt().service.counters())
+    counters = [c for c in rt().service.counters() if auth.may_use(g.staff, c["id"])]
+    return render_template(
+        "staff_index.html",
+        counters=counters,
+        role=ROLE_NAMES.get(g.staff.role, g.staff.role),
+        can_pair=g.staff.role in (*auth.ADMINS, "petugas_loket"),
+    )
 
 
 @bp.get("/staff/<counter_id>")
+@auth.staff_required("counter_id")
 def staff_counter(counter_id):
     svc = rt().service
     try:
@@ -108,6 +131,7 @@ def staff_counter(counter_id):
         tickets=svc.todays_tickets(counter["queues"], number),
         number=number,
         print_labels=PRINT_LABELS,
+        may_act=auth.may_act(g.staff),
     )
 
 
@@ -115,10 +139,15 @@ def _back(counter_id):
     return redirect(url_for("pages.staff_counter", counter_id=counter_id))
 
 
+def _actor(counter_id: str) -> Actor:
+    return Actor(counter_id, g.staff.username)
+
+
 @bp.post("/staff/<counter_id>/next")
+@auth.staff_required("counter_id", act=True)
 def staff_next(counter_id):
     try:
-        t = rt().service.call_next(counter_id, actor=Actor(counter_id))
+        t = rt().service.call_next(counter_id, actor=_actor(counter_id))
         flash(f"Memanggil {t.label}" if t else "Tidak ada antrian yang menunggu.")
     except QueueError as exc:
         flash(str(exc))
@@ -126,10 +155,13 @@ def staff_next(counter_id):
 
 
 @bp.post("/staff/<counter_id>/prioritas")
+@auth.staff_required("counter_id", act=True)
 def staff_priority(counter_id):
     """A priority number (lansia, disabilitas, ibu hamil) issued by staff at the loket."""
+    if not counter_id.startswith("loket-"):
+        abort(404)
     try:
-        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True, actor=Actor(counter_id))
+        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True, actor=_actor(counter_id))
         flash(f"Nomor prioritas {t.label} dibuat dan dicetak.")
     except QueueError as exc:
         flash(str(exc))
@@ -137,11 +169,15 @@ def staff_priority(counter_id):
 
 
 @bp.post("/staff/<counter_id>/<key>/<action>")
+@auth.staff_required("counter_id", act=True)
 def staff_act(counter_id, key, action):
     if action not in ("recall", "serve", "finish", "no_show", "transfer", "reprint"):
         abort(404)
     svc = rt().service
-    actor = Actor(counter_id)
+    actor = _actor(counter_id)
+    t = Ticket.get_or_none(Ticket.key == key)
+    if t is None or t.queue not in svc.counter(counter_id)["queues"]:
+        raise auth.Refused(403, "Antrian ini bukan milik loket/poli Anda.")
     try:
         if action == "reprint":
             t = svc.reprint(key)

@@ -115,7 +115,7 @@ def test_a_page_gets_what_happened_since_it_was_built(app):
     """The printed notice of a ticket that printed while the page was on its way is not lost."""
     bus = app.extensions["rosma"].bus
     bus.publish(CALL)
-    page = app.test_client().get("/staff/loket-1")
+    page = app.test_client().get("/kiosk")
     since = int(page.text.split('data-events-since="')[1].split('"')[0])
     assert since == 1
     bus.publish(SCAN)  # between the page and its event stream

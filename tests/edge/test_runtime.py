@@ -85,6 +85,11 @@ def test_a_schema_changed_under_a_running_node_fails_its_health_check(app):
     assert not app.extensions["rosma"].healthy()
 
 
+def _token(client) -> str:
+    page = client.get("/kiosk").text
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
 def _boom(*_args, **_kwargs):
     raise RuntimeError("the page could not be built")
 
@@ -92,7 +97,9 @@ def _boom(*_args, **_kwargs):
 @pytest.mark.parametrize(
     "target, call",
     [
-        pytest.param(pages, lambda c: c.post("/kiosk/ambil", data={"payer": "UMUM"}), id="kiosk-page"),
+        pytest.param(
+            pages, lambda c: c.post("/kiosk/ambil", data={"payer": "UMUM", "csrf_token": _token(c)}), id="kiosk-page"
+        ),
         pytest.param(api, lambda c: c.post("/api/kiosk/walkin", json={"payer": "UMUM"}), id="kiosk-api"),
     ],
 )
