@@ -54,6 +54,9 @@ class CentralConfig:
     mqtt_password: str = setting(
         "", "broker password of the central sync worker (or the systemd credential mqtt_password)", secret=True
     )
+    keys_dir: str = setting(
+        "var/central/keys", "directory of the QR signing keys' private parts (0600 files; back it up with the database)"
+    )
     booking_days: int = setting(
         7, "how many days ahead patients may reserve", check=lambda v: None if v >= 1 else "must be at least 1"
     )

@@ -1,26 +1,107 @@
-"""Central's QR signing key: created once, stored in the database, never sent to an edge."""
+"""Central's QR signing keys. The private part lives in its own file (``<keys_dir>/qr-<kid>.key``,
+0600), never in the database and never sent anywhere; the database lists the keys (id, public part,
+which one signs, until when edges trust a retired one) and the change feed tells the edges.
+
+Rotation (``rosma keys rotate``): a new key signs from now on; the old one stays trusted until
+the last pass it signed has expired (the booking window plus a day), then edges drop it.
+"""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import logging
+import os
+from pathlib import Path
 
-from central.models import SigningKeyRow
+from central import feed
+from central.models import Puskesmas, SigningKeyRow, database, utcnow
+from infra.files import write_private_file
+from protocol.changes import QrKeyChanged
 from protocol.qrpass import SigningKey
+
+log = logging.getLogger(__name__)
+
+_DIR: list[Path] = []  # bound like the database: by the runtime that owns the configuration
+
+
+def bind(directory: str | os.PathLike[str]) -> None:
+    """Where the private keys are (the runtime calls this from ``keys_dir``); moves any private key
+    still kept in the database (release 0.1.0 kept it there) into its file."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _DIR[:] = [path]
+    for row in SigningKeyRow.select().where(SigningKeyRow.private_b64 != ""):
+        target = _file(row.kid)
+        if not target.exists():
+            write_private_file(target, row.private_b64 + "\n")
+        SigningKeyRow.update(private_b64="").where(SigningKeyRow.id == row.id).execute()
+        log.warning("QR signing key %s moved from the database to %s", row.kid, target)
+
+
+def _file(kid: str) -> Path:
+    if not _DIR:
+        raise RuntimeError("the QR keys directory is not bound (central.keys.bind)")
+    return _DIR[0] / f"qr-{kid}.key"
+
+
+def _load(kid: str) -> SigningKey:
+    try:
+        raw = base64.b64decode(_file(kid).read_text().strip())
+    except FileNotFoundError:
+        raise RuntimeError(f"the private part of QR key {kid} is missing from {_file(kid).parent}") from None
+    return SigningKey.from_private(raw)
+
+
+def _create() -> SigningKey:
+    key = SigningKey.generate()
+    write_private_file(_file(key.kid), base64.b64encode(key.private).decode() + "\n")
+    SigningKeyRow.create(kid=key.kid, private_b64="", public_b64=key.public_b64(), active=True, signs=True)
+    return key
 
 
 def active_key() -> SigningKey:
-    """The current signing key; generates and stores one on first use."""
-    row = SigningKeyRow.select().where(SigningKeyRow.active).order_by(SigningKeyRow.id.desc()).first()
+    """The key that signs new passes; made on first use."""
+    row = SigningKeyRow.select().where(SigningKeyRow.signs).order_by(SigningKeyRow.id.desc()).first()
     if row is None:
-        key = SigningKey.generate()
-        SigningKeyRow.create(
-            kid=key.kid, private_b64=base64.b64encode(key.private).decode(), public_b64=key.public_b64()
+        with database.atomic():
+            return _create()
+    return _load(row.kid)
+
+
+def trusted() -> list[SigningKeyRow]:
+    """Every key edges should accept now."""
+    now = utcnow()
+    return list(
+        SigningKeyRow.select().where(
+            SigningKeyRow.active & (SigningKeyRow.trusted_until.is_null() | (SigningKeyRow.trusted_until > now))
         )
-        return key
-    return SigningKey.from_private(base64.b64decode(row.private_b64))
+    )
 
 
 def public_keys() -> dict[str, str]:
     """Every key id edges should trust, as kid -> base64 raw public key."""
     active_key()
-    return {r.kid: r.public_b64 for r in SigningKeyRow.select().where(SigningKeyRow.active)}
+    return {r.kid: r.public_b64 for r in trusted()}
+
+
+def key_change(row: SigningKeyRow) -> QrKeyChanged:
+    until = row.trusted_until.replace(tzinfo=dt.UTC).isoformat(timespec="seconds") if row.trusted_until else ""
+    return QrKeyChanged(kid=row.kid, public_key=row.public_b64, trusted_until=until)
+
+
+def rotate(booking_days: int) -> tuple[str, str]:
+    """A new key signs from now; the old one is trusted until its passes expire. Returns (old, new) kids."""
+    with database.atomic():
+        old = SigningKeyRow.select().where(SigningKeyRow.signs).order_by(SigningKeyRow.id.desc()).first()
+        if old is None:
+            active_key()
+            old = SigningKeyRow.select().where(SigningKeyRow.signs).first()
+        new = _create()
+        until = utcnow() + dt.timedelta(days=booking_days + 2)
+        SigningKeyRow.update(signs=False, trusted_until=until).where(SigningKeyRow.id == old.id).execute()
+        for place in Puskesmas.select():
+            for row in SigningKeyRow.select().where(SigningKeyRow.kid.in_([old.kid, new.kid])):
+                feed.append(place.id, key_change(row))
+    log.warning("QR signing key rotated: %s signs from now, %s is trusted until %s", new.kid, old.kid, until)
+    return old.kid, new.kid

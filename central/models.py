@@ -264,12 +264,14 @@ class Visit(BaseModel):
 
 
 class SigningKeyRow(BaseModel):
-    """Central's Ed25519 QR signing keys; only central ever holds the private part."""
+    """Central's Ed25519 QR signing keys (public parts); the private parts are files only central reads."""
 
     kid = CharField(unique=True, max_length=16)
-    private_b64 = CharField(max_length=64)
+    private_b64 = CharField(max_length=64, default="")  # always "": the private part is a 0600 file (central.keys)
     public_b64 = CharField(max_length=64)
-    active = BooleanField(default=True)
+    active = BooleanField(default=True)  # trusted by edges (until trusted_until)
+    signs = BooleanField(default=True)  # the key that signs new passes
+    trusted_until = DateTimeField(null=True)  # a retired key: until its last pass has expired
     created_at = DateTimeField(default=utcnow)
 
 

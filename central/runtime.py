@@ -13,6 +13,7 @@ import logging
 from flask import current_app
 
 from central import db as central_db
+from central import keys
 from central.config import CentralConfig
 from central.models import Puskesmas
 from infra.notify import open_notifier
@@ -26,6 +27,7 @@ class CentralRuntime:
         """Open (and migrate) the database; raises as ``central.db.connect``."""
         self.config = config
         self.db = central_db.connect(config.database_url)
+        keys.bind(config.keys_dir)
         self.clock = Clock(config.clock_start)
         if self.clock.simulated:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)

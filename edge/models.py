@@ -177,6 +177,15 @@ class KioskDevice(BaseModel):
     revoked = BooleanField(default=False)
 
 
+class QrKey(BaseModel):
+    """A QR signing key central rotated in after provisioning (from the change feed). Keys in the
+    config are trusted always; these until ``trusted_until`` (empty: no end)."""
+
+    kid = CharField(unique=True, max_length=16)
+    public_b64 = CharField(max_length=64)
+    trusted_until = CharField(max_length=40, default="")
+
+
 MODELS = [
     Ticket,
     QueueCounter,
@@ -191,4 +200,5 @@ MODELS = [
     Staff,
     StaffSession,
     KioskDevice,
+    QrKey,
 ]

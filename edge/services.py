@@ -23,7 +23,18 @@ from peewee import IntegrityError
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.core import queue as q
-from edge.models import Announcement, CheckIn, Outbox, PrintJob, QueueCounter, Reservation, ScanLog, Ticket, database
+from edge.models import (
+    Announcement,
+    CheckIn,
+    Outbox,
+    PrintJob,
+    QrKey,
+    QueueCounter,
+    Reservation,
+    ScanLog,
+    Ticket,
+    database,
+)
 from edge.notices import PrintQueued, ScanRecorded
 from protocol import events, qrpass
 from protocol.clock import WIB, Clock
@@ -179,6 +190,24 @@ class QueueService:
         log.info("issued walk-in ticket %s", t.label)
         return t
 
+    def trusted_keys(self) -> dict[str, bytes]:
+        """The QR keys a pass may be signed with now: the config's, and those central rotated in.
+
+        Central's word wins for a key it knows: a retired key (even one in the config) is
+        trusted only until ``trusted_until``, when the last pass it signed has expired.
+        """
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        keys = dict(self.public_keys)
+        for row in QrKey.select():
+            if row.trusted_until and row.trusted_until <= now:
+                keys.pop(row.kid, None)
+                continue
+            try:
+                keys.update(qrpass.load_public_keys({row.kid: row.public_b64}))
+            except ValueError:
+                log.error("QR key %s from central does not match its id; not trusted", row.kid)
+        return keys
+
     def check_in(self, text: str, actor: Actor = events.SCANNER) -> Ticket:
         """Check a reservation QR in: verify offline, enforce single use, queue at its poli.
 
@@ -199,7 +228,7 @@ class QueueService:
     def _check_in(self, text: str, actor: Actor) -> Ticket:
         now = self._now()
         try:
-            p = qrpass.verify(text, self.public_keys, self.config.puskesmas_code, now.date(), now.timestamp())
+            p = qrpass.verify(text, self.trusted_keys(), self.config.puskesmas_code, now.date(), now.timestamp())
         except qrpass.PassError as exc:
             log.warning("QR pass refused: %s", exc.code)
             raise CheckinRefused(exc.code, str(exc)) from None

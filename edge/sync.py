@@ -25,11 +25,11 @@ from peewee import fn
 from edge import state
 from edge.bus import Bus
 from edge.config import EdgeConfig
-from edge.models import CheckIn, DeferredChange, Outbox, Reservation, Staff, StaffSession, database
+from edge.models import CheckIn, DeferredChange, Outbox, QrKey, Reservation, Staff, StaffSession, database
 from edge.notices import ReservationsChanged
 from infra.mqtt import Message, Transport
 from protocol import changes, events, messages, topics
-from protocol.changes import ReservationChanged, StaffChanged
+from protocol.changes import QrKeyChanged, ReservationChanged, StaffChanged
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ class SyncClient:
         self.lock = threading.Lock()
         self.alive_at = {"sync": time.monotonic(), "sync-bus": time.monotonic()}
         self.handlers = {messages.Ack: self._acked, messages.ChangeBatch: self._apply_changes}
-        self.change_handlers = {ReservationChanged: self._upsert_reservation, StaffChanged: self._upsert_staff}
+        self.change_handlers = {
+            ReservationChanged: self._upsert_reservation,
+            StaffChanged: self._upsert_staff,
+            QrKeyChanged: self._upsert_key,
+        }
         self.change_registry = change_registry  # the change types this release knows (tests play an older one)
         transport.on_connect = self._on_connect
         transport.on_disconnect = self._on_disconnect
@@ -221,6 +225,12 @@ class SyncClient:
         ).execute()
         if not change.active:
             StaffSession.update(revoked=True).where(StaffSession.username == change.username).execute()
+
+    @staticmethod
+    def _upsert_key(change: QrKeyChanged) -> None:
+        fields = {"public_b64": change.public_key, "trusted_until": change.trusted_until}
+        QrKey.insert(kid=change.kid, **fields).on_conflict(conflict_target=[QrKey.kid], update=fields).execute()
+        log.info("QR key %s trusted%s", change.kid, f" until {change.trusted_until}" if change.trusted_until else "")
 
     # ---- up: outbox ----------------------------------------------------------------------
     def _acked(self, ack: messages.Ack) -> None:

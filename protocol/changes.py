@@ -54,7 +54,21 @@ class StaffChanged(Change):
     active: bool = True
 
 
-CHANGE_TYPES: tuple[type[Change], ...] = (ReservationChanged, StaffChanged)
+@dataclass(frozen=True, kw_only=True)
+class QrKeyChanged(Change):
+    """A QR signing key the edge trusts (central rotated its keys): its public part only.
+
+    ``trusted_until`` (ISO, UTC) is when a retired key's last pass has expired; empty: no end.
+    """
+
+    NAME: ClassVar[str] = "qr_key.upsert"
+
+    kid: str
+    public_key: str
+    trusted_until: str = ""
+
+
+CHANGE_TYPES: tuple[type[Change], ...] = (ReservationChanged, StaffChanged, QrKeyChanged)
 BY_NAME: dict[str, type[Change]] = {cls.NAME: cls for cls in CHANGE_TYPES}
 
 

@@ -54,6 +54,9 @@ LIMITS = {
     "role": 20,
     "polis": 200,
     "password_hash": 200,
+    "kid": 16,
+    "public_key": 64,
+    "trusted_until": 40,
 }
 
 

@@ -116,6 +116,30 @@ def central_alerts(args) -> int:
     return 0
 
 
+def keys_cmd(args) -> int:
+    """``rosma keys rotate``: a new QR signing key signs from now; edges keep the old one until its passes expire."""
+    from central import config as cconfig
+    from central import db, keys
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
+
+    try:
+        cfg = cconfig.load(args.config)
+        _logging(cfg.log_level)
+        db.connect(cfg.database_url)
+        keys.bind(cfg.keys_dir)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
+    if args.keys_cmd == "list":
+        for row in keys.trusted():
+            until = f"until {row.trusted_until:%Y-%m-%d %H:%M} UTC" if row.trusted_until else ""
+            print(f"{row.kid}  {'signs' if row.signs else 'trusted'}  {until}")
+        return 0
+    old, new = keys.rotate(cfg.booking_days)
+    print(f"QR key {new} signs from now; {old} stays trusted until its passes expire (the edges are told)")
+    return 0
+
+
 def staff_cmd(args) -> int:
     """``rosma staff add|list|disable|reset``: staff accounts at central (they reach the edges)."""
     import secrets as pysecrets
@@ -191,7 +215,7 @@ def edge_run(args) -> int:
 
 def provision(args) -> int:
     from central import config as cconfig
-    from central import db
+    from central import db, keys
     from infra.config import ConfigError
     from infra.migrations import SchemaError
     from rosma.provision import provision_node
@@ -200,6 +224,7 @@ def provision(args) -> int:
         cfg = cconfig.load(args.central_config)
         _logging(cfg.log_level)
         db.connect(cfg.database_url)
+        keys.bind(cfg.keys_dir)
     except (ConfigError, SchemaError) as exc:
         return _refuse(exc)
     local = {
@@ -307,6 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--http-port", type=int)
     pv.add_argument("--clock-start", help="training/testing only: the edge clock starts at this ISO datetime")
     pv.set_defaults(func=provision)
+
+    kp = sub.add_parser("keys", help="the QR signing keys (private parts are 0600 files in keys_dir)")
+    ksub = kp.add_subparsers(dest="keys_cmd", required=True)
+    for name, text in (
+        ("rotate", "a new key signs; the old one stays trusted until its passes expire"),
+        ("list", "the keys edges trust"),
+    ):
+        ksub.add_parser(name, help=text).add_argument("--config", required=True, help="central.toml")
+    kp.set_defaults(func=keys_cmd)
 
     st = sub.add_parser("staff", help="staff accounts (they reach their puskesmas's edge for offline sign-in)")
     stsub = st.add_subparsers(dest="staff_cmd", required=True)

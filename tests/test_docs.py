@@ -23,6 +23,7 @@ def test_every_rosma_subcommand_is_in_the_readme():
     for command in (
         "central run",
         "central sync",
+        "keys rotate",
         "central alerts",
         "edge run",
         "provision",

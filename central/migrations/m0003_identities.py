@@ -20,6 +20,8 @@ def up(db) -> None:
     migrate(
         add_column(m, "patient", "pin_hash", CharField(max_length=200, null=True)),
         add_column(m, "patient", "pin_set_at", DateTimeField(null=True)),
+        add_column(m, "signingkeyrow", "signs", BooleanField(default=True)),
+        add_column(m, "signingkeyrow", "trusted_until", DateTimeField(null=True)),
     )
 
     class Base(Model):

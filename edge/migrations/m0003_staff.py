@@ -1,5 +1,5 @@
 """Release 0.2: staff accounts (from central's feed) sign in at the edge with no internet, their
-sessions, and the kiosks paired by staff."""
+sessions, the kiosks paired by staff, and the QR keys central rotated in since provisioning."""
 
 from __future__ import annotations
 
@@ -48,4 +48,12 @@ def up(db) -> None:
         class Meta:
             table_name = "kioskdevice"
 
-    db.create_tables([Staff, StaffSession, KioskDevice])
+    class QrKey(Base):
+        kid = CharField(unique=True, max_length=16)
+        public_b64 = CharField(max_length=64)
+        trusted_until = CharField(max_length=40, default="")
+
+        class Meta:
+            table_name = "qrkey"
+
+    db.create_tables([Staff, StaffSession, KioskDevice, QrKey])

@@ -54,7 +54,14 @@ def _with_db(url: str, name: str) -> str:
 @pytest.fixture
 def central_config(tmp_path) -> CentralConfig:
     """A config on a fresh SQLite file, with the seed puskesmas."""
-    return from_dict({"database_url": f"sqlite:///{tmp_path}/central.db", "secret_key": SECRET, "seed": True})
+    return from_dict(
+        {
+            "database_url": f"sqlite:///{tmp_path}/central.db",
+            "secret_key": SECRET,
+            "seed": True,
+            "keys_dir": str(tmp_path / "keys"),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +112,7 @@ def db_config(request, tmp_path) -> CentralConfig:
     else:
         url = request.getfixturevalue("pg_url")
         _truncate(url)
-    return from_dict({"database_url": url, "secret_key": SECRET, "seed": True})
+    return from_dict({"database_url": url, "secret_key": SECRET, "seed": True, "keys_dir": str(tmp_path / "keys")})
 
 
 @pytest.fixture
