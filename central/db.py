@@ -17,6 +17,7 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from central import migrations as central_migrations
 from central.models import MODELS, database
 from infra import migrations
+from infra.files import keep_private
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ def open_database(url: str) -> Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             if not os.path.exists(path):  # a database holds personal data: owner only
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            for part in ("", "-wal", "-shm"):  # SQLite gives its side files the database's mode
+                keep_private(path + part)
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if u.scheme in ("postgresql", "postgres"):
         return PostgresqlDatabase(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from central import feed
 from central.models import Puskesmas, SigningKeyRow, database, utcnow
-from infra.files import write_private_file
+from infra.files import keep_private, write_private_file
 from protocol.changes import QrKeyChanged
 from protocol.qrpass import SigningKey
 
@@ -30,6 +30,10 @@ def bind(directory: str | os.PathLike[str]) -> None:
     still kept in the database (release 0.1.0 kept it there) into its file."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+    for existing in path.glob("qr-*.key"):
+        keep_private(existing)
     _DIR[:] = [path]
     for row in SigningKeyRow.select().where(SigningKeyRow.private_b64 != ""):
         target = _file(row.kid)

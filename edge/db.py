@@ -20,6 +20,7 @@ from peewee import SqliteDatabase
 from edge import migrations as edge_migrations
 from edge.models import MODELS, database
 from infra import migrations
+from infra.files import keep_private
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def connect(path: str | Path, synchronous: str = "FULL") -> SqliteDatabase:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for part in ("", "-wal", "-shm"):  # SQLite gives its side files the database's mode
+        keep_private(f"{path}{part}")
     db = SqliteDatabase(str(path), pragmas={**PRAGMAS, "synchronous": synchronous}, check_same_thread=False)
     database.initialize(db)
     db.connect(reuse_if_open=True)

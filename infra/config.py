@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra.files import write_private_file
+from infra.files import keep_private, write_private_file
 from infra.toml_writer import toml_key, toml_value
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
@@ -101,7 +101,10 @@ def from_dict(cls, data: dict, credentials_dir: str | None = None):
 
 
 def load(cls, path: str | os.PathLike[str], **overrides):
-    """Read a TOML file into ``cls`` (``overrides`` win over the file); raises ConfigError or OSError."""
+    """Read a TOML file into ``cls`` (``overrides`` win over the file); raises ConfigError or OSError.
+
+    The file may hold passwords: one readable by others is made 0600 (see ``keep_private``)."""
+    keep_private(path)
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)

@@ -55,3 +55,20 @@ def write_private_file(path: str | os.PathLike[str], text: str, owner: str | Non
         raise
     log.debug("wrote %s (%d bytes)", target, len(data))
     return target
+
+
+def keep_private(path: str | os.PathLike[str]) -> None:
+    """Make an existing file owner-only (0600) if it is readable by others, with a warning (a
+    release before 0.2 left databases and configs 0644). A file we may not chmod only warns."""
+    target = Path(path)
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return
+    if mode & 0o077 == 0:
+        return
+    try:
+        os.chmod(target, 0o600)
+        log.warning("%s was readable by others (mode %o); now 0600", target, mode)
+    except PermissionError:
+        log.warning("%s is readable by others (mode %o) and cannot be changed here; chmod 600 it", target, mode)

@@ -13,7 +13,14 @@ SECRET = "test-secret-key-0123456789abcdef0123456789"
 
 
 def test_create_app_has_no_side_effects_and_health_includes_the_embedded_sync(tmp_path):
-    cfg = from_dict({"database_url": f"sqlite:///{tmp_path / 'c.db'}", "secret_key": SECRET, "embedded_sync": True, "keys_dir": str(tmp_path / "keys")})
+    cfg = from_dict(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'c.db'}",
+            "secret_key": SECRET,
+            "embedded_sync": True,
+            "keys_dir": str(tmp_path / "keys"),
+        }
+    )
     runtime = CentralRuntime(cfg)
     app = create_app(cfg, runtime)  # no threads, no seeding: the caller decides
     assert runtime.sync is None and app.extensions["rosma"] is runtime
