@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from peewee import IntegrityError, fn
 
-from central.models import Change, Node, Puskesmas, Reservation, Staff, database
+from central.models import Change, Node, Puskesmas, Reservation, SigningKeyRow, Staff, database
 from protocol import changes
-from protocol.changes import ReservationChanged, StaffChanged
+from protocol.changes import QrKeyChanged, ReservationChanged, StaffChanged
 
 
 def append(puskesmas_id: int, change: changes.Change) -> None:
@@ -62,9 +63,17 @@ def publish_staff(s: Staff) -> None:
         append(s.puskesmas_id, staff_change(s))
 
 
+def key_change(row: SigningKeyRow) -> QrKeyChanged:
+    """A QR key as edges need it: the public part and until when a retired one is trusted."""
+    until = row.trusted_until.replace(tzinfo=dt.UTC).isoformat(timespec="seconds") if row.trusted_until else ""
+    return QrKeyChanged(kid=row.kid, public_key=row.public_b64, trusted_until=until)
+
+
 def backfill_node(node: Node) -> None:
     """Give a newly provisioned node the staff accounts and the active reservations that already
-    exist for its puskesmas."""
+    exist for its puskesmas, and the end of trust of a retired QR key its config lists."""
+    for row in SigningKeyRow.select().where(SigningKeyRow.active & SigningKeyRow.trusted_until.is_null(False)):
+        _append_to(node, key_change(row))
     for s in Staff.select().where((Staff.puskesmas == node.puskesmas) | Staff.puskesmas.is_null()):
         _append_to(node, staff_change(s))
     for r in Reservation.select().where((Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")):

@@ -17,7 +17,6 @@ from pathlib import Path
 from central import feed
 from central.models import Puskesmas, SigningKeyRow, database, utcnow
 from infra.files import keep_private, write_private_file
-from protocol.changes import QrKeyChanged
 from protocol.qrpass import SigningKey
 
 log = logging.getLogger(__name__)
@@ -89,11 +88,6 @@ def public_keys() -> dict[str, str]:
     return {r.kid: r.public_b64 for r in trusted()}
 
 
-def key_change(row: SigningKeyRow) -> QrKeyChanged:
-    until = row.trusted_until.replace(tzinfo=dt.UTC).isoformat(timespec="seconds") if row.trusted_until else ""
-    return QrKeyChanged(kid=row.kid, public_key=row.public_b64, trusted_until=until)
-
-
 def rotate(booking_days: int) -> tuple[str, str]:
     """A new key signs from now; the old one is trusted until its passes expire. Returns (old, new) kids."""
     with database.atomic():
@@ -106,6 +100,6 @@ def rotate(booking_days: int) -> tuple[str, str]:
         SigningKeyRow.update(signs=False, trusted_until=until).where(SigningKeyRow.id == old.id).execute()
         for place in Puskesmas.select():
             for row in SigningKeyRow.select().where(SigningKeyRow.kid.in_([old.kid, new.kid])):
-                feed.append(place.id, key_change(row))
+                feed.append(place.id, feed.key_change(row))
     log.warning("QR signing key rotated: %s signs from now, %s is trusted until %s", new.kid, old.kid, until)
     return old.kid, new.kid

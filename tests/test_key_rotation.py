@@ -109,7 +109,7 @@ def test_a_retired_key_is_dropped_once_its_passes_have_expired_even_from_the_con
     # time passes: the old key's last pass has expired
     SigningKeyRow.update(trusted_until=dt.datetime(2000, 1, 1)).where(SigningKeyRow.kid == old_kid).execute()
     for place in Puskesmas.select():
-        feed.append(place.id, keys.key_change(SigningKeyRow.get(SigningKeyRow.kid == old_kid)))
+        feed.append(place.id, feed.key_change(SigningKeyRow.get(SigningKeyRow.kid == old_kid)))
     assert set(keys.public_keys()) == {_new}
 
     svc, client = edge_for(tmp_path, provisioned, day)
@@ -178,3 +178,13 @@ def test_rosma_keys_rotate_and_list(tmp_path):
     lines = [ln for ln in listed.stdout.splitlines() if ln.strip()]
     assert len(lines) == 2 and sum(" signs " in ln + " " for ln in lines) == 1, listed.stdout
     assert "PRIVATE" not in listed.stdout.upper()
+
+
+def test_a_node_provisioned_after_a_rotation_learns_when_the_old_key_retires(tmp_path, central):
+    _node, _patient = central
+    old_kid, new_kid = keys.rotate(booking_days=7)
+    late = Node.create(node_id="pkm-ciawi", puskesmas=Puskesmas.get(code="ciawi"))
+    feed.backfill_node(late)
+    sent = [json.loads(c.data) for c in Change.select().where((Change.node == late) & (Change.type == "qr_key.upsert"))]
+    assert [(d["kid"], bool(d["trusted_until"])) for d in sent] == [(old_kid, True)]
+    assert set(keys.public_keys()) == {old_kid, new_kid}  # what its config gets
