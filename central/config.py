@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import config as typed
-from infra.config import clock_start, log_level, setting
+from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, setting
 
 
 def _database_url(v: str) -> str | None:
@@ -54,6 +54,15 @@ class CentralConfig:
     mqtt_password: str = setting(
         "", "broker password of the central sync worker (or the systemd credential mqtt_password)", secret=True
     )
+    mqtt_ca: str = setting(
+        "",
+        "CA certificate the broker's TLS certificate must chain to; empty = no TLS (loopback only)",
+        check=optional_file,
+    )
+    mqtt_cert: str = setting(
+        "", "client certificate, when the broker identifies clients by certificate", check=optional_file
+    )
+    mqtt_key: str = setting("", "private key of mqtt_cert (0600); empty if mqtt_cert holds it", check=optional_file)
     keys_dir: str = setting(
         "var/central/keys", "directory of the QR signing keys' private parts (0600 files; back it up with the database)"
     )
@@ -71,12 +80,19 @@ class CentralConfig:
         check=_proxies,
     )
     notify_uri: str = setting(
-        "log://", "where one-time codes and reminders go: log://, log:///path.jsonl, whatsapp://..., sms+https://..."
+        "none",
+        "where one-time codes go: whatsapp://..., sms+https://... (docs/notifications.md); none: codes only at the "
+        "loket; log:// and log:///path.jsonl for demos (they hold the codes)",
     )
     log_level: str = setting("INFO", "logging level", check=log_level)
     clock_start: str = setting(
         "", "training/demo only: ISO datetime the clock starts at; empty = system clock", check=clock_start
     )
+
+    def validate(self) -> None:
+        problem = mqtt_tls(self)
+        if problem:
+            raise ConfigError(problem)
 
 
 def load(path: str | Path, **overrides) -> CentralConfig:

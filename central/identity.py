@@ -39,6 +39,10 @@ RESET_SENT = (
     "Jika NIK dan tanggal lahir cocok, kode telah dikirim ke nomor HP yang terdaftar. Kode berlaku 10 menit. "
     "Tidak menerima kode? Datang ke loket puskesmas dengan KTP."
 )
+RESET_NO_CHANNEL = (
+    "Kode lewat HP belum tersedia di layanan ini. Datang ke loket puskesmas dengan KTP; petugas akan "
+    "memberi kode untuk membuat PIN baru."
+)
 RESET_FAILED = "Kode tidak cocok atau sudah tidak berlaku. Minta kode baru."
 STAFF_LOGIN_FAILED = "Nama pengguna atau kata sandi salah."
 
@@ -328,7 +332,10 @@ def _new_code(patient: Patient, channel: str, life: dt.timedelta, staff: Staff |
 
 def send_reset_code(nik: str, birth_date: str, client: Client, notifier: Notifier) -> str:
     """Send a one-time code to the phone on file; returns the answer to show (the same whether or
-    not the data matched). Raises Throttled, or IdentityError when the message cannot be sent."""
+    not the data matched). Raises Throttled, or IdentityError when the message cannot be sent or
+    no channel to phones is configured (the same for every NIK: the loket gives codes then)."""
+    if not notifier.reaches_phones:
+        raise IdentityError(RESET_NO_CHANNEL, status=503)
     try:
         limits.hit(limits.OTP_CLIENT, client.address)
         limits.hit(limits.OTP_ACCOUNT, nikrules.normalise(nik or "")[:32])

@@ -49,7 +49,7 @@ class CentralRuntime:
             from infra.mqtt.paho import PahoTransport
 
             c = self.config
-            transport = PahoTransport(mqtt_settings(c.mqtt_host, c.mqtt_port, c.mqtt_username, c.mqtt_password))
+            transport = PahoTransport(mqtt_settings(c))
         self.sync = CentralSync(transport)
         self.sync.start()
         return self.sync

@@ -21,6 +21,7 @@ from peewee import InterfaceError, OperationalError, fn
 from central import db as central_db
 from central import feed, ingest
 from central.models import Change, Node, database, utcnow
+from infra.config import warn_if_cleartext
 from infra.mqtt import Message, Settings, Transport
 from protocol import messages, topics
 
@@ -29,8 +30,19 @@ log = logging.getLogger(__name__)
 STALL_S = 60.0
 
 
-def mqtt_settings(host: str, port: int, username: str, password: str) -> Settings:
-    return Settings(host=host, port=port, username=username, password=password, client_id=username)
+def mqtt_settings(config) -> Settings:
+    """How central's sync worker connects to the broker (TLS when ``mqtt_ca`` is set)."""
+    warn_if_cleartext(config.mqtt_host, config.mqtt_ca)
+    return Settings(
+        host=config.mqtt_host,
+        port=config.mqtt_port,
+        username=config.mqtt_username,
+        password=config.mqtt_password,
+        client_id=config.mqtt_username,
+        tls_ca=config.mqtt_ca,
+        tls_cert=config.mqtt_cert,
+        tls_key=config.mqtt_key,
+    )
 
 
 class CentralSync:

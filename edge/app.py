@@ -20,6 +20,7 @@ from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.services import QueueService
 from edge.workers import AnnouncerWorker, ClockWatch, DeviceStatus, PrinterWorker, ScannerWorker
+from infra.config import warn_if_cleartext
 from infra.files import write_private_file
 from infra.mqtt import Message, Settings, Transport
 from protocol import messages, topics
@@ -41,7 +42,9 @@ def _secret_key(data_dir: str) -> bytes:
 
 
 def mqtt_settings(config: EdgeConfig) -> Settings:
-    """How this node connects to the broker (its will marks it offline, retained)."""
+    """How this node connects to the broker (its will marks it offline, retained; TLS when
+    ``mqtt_ca`` is set)."""
+    warn_if_cleartext(config.mqtt_host, config.mqtt_ca)
     will = Message(topics.up(config.node_id, topics.UP_STATUS), messages.encode(messages.Presence(False)), retain=True)
     return Settings(
         host=config.mqtt_host,
@@ -50,6 +53,9 @@ def mqtt_settings(config: EdgeConfig) -> Settings:
         password=config.mqtt_password,
         client_id=config.node_id,
         will=will,
+        tls_ca=config.mqtt_ca,
+        tls_cert=config.mqtt_cert,
+        tls_key=config.mqtt_key,
     )
 
 

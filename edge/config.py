@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import config as typed
-from infra.config import ConfigError, clock_start, log_level, setting
+from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, setting
 from protocol import qrpass, topics
 
 POLI_KEYS = ("code", "name", "prefix")
@@ -108,6 +108,15 @@ class EdgeConfig:
     mqtt_port: int = setting(1883, "MQTT broker port", check=_port)
     mqtt_username: str = setting("", "broker username (empty: the node id)")
     mqtt_password: str = setting("", "broker password (or the systemd credential mqtt_password)", secret=True)
+    mqtt_ca: str = setting(
+        "",
+        "CA certificate the broker's TLS certificate must chain to; empty = no TLS (loopback only)",
+        check=optional_file,
+    )
+    mqtt_cert: str = setting(
+        "", "client certificate, when the broker identifies nodes by certificate", check=optional_file
+    )
+    mqtt_key: str = setting("", "private key of mqtt_cert (0600); empty if mqtt_cert holds it", check=optional_file)
     qr_public_keys: dict = setting({}, "trusted QR signing keys: key id -> base64 Ed25519 public key", check=_keys)
     polis: list = setting([], "polis: a table each with code, name and prefix", check=check_polis)
     lokets: int = setting(2, "number of registration counters (loket)", check=_lokets)
@@ -131,6 +140,9 @@ class EdgeConfig:
     def validate(self) -> None:
         if self.mqtt_username and self.mqtt_username != self.node_id:
             raise ConfigError("config field mqtt_username: must be empty or equal node_id")
+        problem = mqtt_tls(self)
+        if problem:
+            raise ConfigError(problem)
 
     def poli(self, code: str) -> dict | None:
         return next((p for p in self.polis if p["code"] == code), None)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
+import logging
 import os
 import tomllib
 import types
@@ -26,6 +28,8 @@ from infra.files import keep_private, write_private_file
 from infra.toml_writer import toml_key, toml_value
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -52,6 +56,43 @@ def clock_start(v: str) -> str | None:
     except ValueError:
         return "an ISO datetime such as 2026-11-26T07:30:00+07:00, or empty"
     return None if moment.tzinfo else "must carry its zone, e.g. +07:00"
+
+
+def optional_file(v: str) -> str | None:
+    """Rule: empty, or a file that exists and this process can read (a CA or certificate)."""
+    if not v:
+        return None
+    if not os.path.isfile(v):
+        return f"no such file: {v}"
+    if not os.access(v, os.R_OK):
+        return f"cannot read {v}"
+    return None
+
+
+def mqtt_tls(cfg) -> str | None:
+    """The rule the MQTT TLS fields share: a client certificate needs the CA, its key a certificate."""
+    if cfg.mqtt_cert and not cfg.mqtt_ca:
+        return "config field mqtt_cert: needs mqtt_ca (the broker must be verified too)"
+    if cfg.mqtt_key and not cfg.mqtt_cert:
+        return "config field mqtt_key: needs mqtt_cert"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def warn_if_cleartext(host: str, ca: str) -> None:
+    """Log a warning when broker traffic would leave this machine unencrypted (a config from
+    release 0.1.0 still works, but should get ``mqtt_ca``)."""
+    if not ca and not is_loopback(host):
+        log.warning(
+            "MQTT to %s is NOT encrypted: set mqtt_ca (and use the broker's TLS port, 8883); see docs/security.md",
+            host,
+        )
 
 
 def log_level(v: str) -> str | None:

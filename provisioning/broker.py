@@ -5,6 +5,12 @@ Identity is the broker username: a node's username is its node id, and the liste
 ACL lets a node write only ``rosma/v1/node/<its id>/up/#`` and read only its own
 ``down/#``; the central sync user reads and writes everything under ``rosma/v1/``.
 
+Transport: ``write_broker_config(..., tls=TlsListener(...))`` makes the listener TLS (at
+least TLS 1.2), with password logins or, with ``require_certificate``, client certificates
+whose CN is the username (``use_identity_as_username``; the password file is then not
+used). ``tls=None`` is the old plaintext listener, only for loopback tests. Certificates:
+``provisioning.tls``.
+
 File ownership: Mosquitto started as root drops to the ``user`` named in its config
 (default ``mosquitto``) *before* it opens the log, password and ACL files, and it re-reads
 the password and ACL files as that user on SIGHUP. So the files must be readable by the
@@ -29,6 +35,7 @@ import pwd
 import re
 import signal
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from infra.files import lookup_owner, write_private_file
@@ -54,10 +61,72 @@ DATA_DIR_NAME = "data"
 # 2 to 4 per message: rotate the log (Debian's logrotate does).
 LOG_TYPES = ("error", "warning", "notice", "information", "debug")
 
+TLS_VERSIONS = ("tlsv1.2", "tlsv1.3")  # Mosquitto 2.0: tls_version is the minimum accepted
+PLAINTEXT_WARNING = (
+    "# !!! PLAINTEXT LISTENER (written with tls=None): passwords and all sync traffic cross the",
+    "# !!! network unencrypted. Only for loopback tests; pass tls=TlsListener(...) for anything else.",
+)
+_LOOPBACK_BINDS = ("127.0.0.1", "::1", "localhost")
+
 # Broker usernames end up in ACL patterns (%u) and in "user:hash" lines, so they must not
 # contain MQTT wildcards, topic separators, colons, whitespace or control characters.
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HASH_RE = re.compile(r"^\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$")
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """What makes a listener a TLS listener (``write_broker_config(..., tls=...)``).
+
+    - ``certfile``/``keyfile``: the broker's certificate (PEM, may hold the chain) and its
+      unencrypted key. Mosquitto opens them after dropping privileges: the key must be
+      readable by the broker's user (``provisioning.tls.make_server_cert(..., owner=...)``).
+    - ``cafile``: the CA whose client certificates the listener trusts. Needed with
+      ``require_certificate``; without it, may be None (a server certificate from a public CA
+      and password logins only).
+    - ``require_certificate``: False (default) = TLS with password logins: clients verify the
+      broker, the broker checks username and password. True = every client must present a
+      certificate signed by ``cafile`` and its CN is the username (``use_identity_as_username
+      true``): the ACL applies to the CN and the password file is NOT used on this listener,
+      so a node is then revoked by certificate (``crlfile``), not by removing its password.
+    - ``crlfile``: optional PEM certificate revocation list of ``cafile`` (only with
+      ``require_certificate``). Mosquitto then refuses every client certificate if the CRL
+      is missing or past its next update, so keep re-issuing it.
+    - ``tls_version``: the minimum protocol version, ``tlsv1.2`` (default) or ``tlsv1.3``.
+
+    Raises ValueError at construction for an inconsistent combination.
+    """
+
+    certfile: str | os.PathLike[str]
+    keyfile: str | os.PathLike[str]
+    cafile: str | os.PathLike[str] | None = None
+    require_certificate: bool = False
+    crlfile: str | os.PathLike[str] | None = None
+    tls_version: str = "tlsv1.2"
+
+    def __post_init__(self) -> None:
+        if self.tls_version not in TLS_VERSIONS:
+            raise ValueError(f"tls_version must be one of {', '.join(TLS_VERSIONS)}, got {self.tls_version!r}")
+        if self.require_certificate and self.cafile is None:
+            raise ValueError("require_certificate needs cafile (the CA that signs client certificates)")
+        if self.crlfile is not None and not self.require_certificate:
+            raise ValueError("crlfile applies to client certificates: it needs require_certificate")
+
+    def config_lines(self) -> list[str]:
+        """The listener's TLS lines for mosquitto.conf (absolute paths)."""
+        lines = [
+            f"certfile {_config_path(self.certfile)}",
+            f"keyfile {_config_path(self.keyfile)}",
+            *([f"cafile {_config_path(self.cafile)}"] if self.cafile is not None else []),
+            f"tls_version {self.tls_version}",
+        ]
+        if self.require_certificate:
+            lines += ["require_certificate true", "use_identity_as_username true"]
+            if self.crlfile is not None:
+                lines.append(f"crlfile {_config_path(self.crlfile)}")
+        else:
+            lines.append("require_certificate false")
+        return lines
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -94,7 +163,7 @@ def check_password(password: str, encoded: str) -> bool:
 
 def check_username(username: str) -> str:
     """Return ``username`` if it can be a broker username, else raise ValueError."""
-    if not isinstance(username, str) or not _USERNAME_RE.match(username):
+    if not isinstance(username, str) or not _USERNAME_RE.fullmatch(username):  # fullmatch: "$" allows a final "\n"
         raise ValueError(f"invalid broker username: {username!r}")
     return username
 
@@ -188,15 +257,22 @@ def write_broker_config(
     bind: str = "127.0.0.1",
     persistence: bool = True,
     user: str | None = None,
+    *,
+    tls: TlsListener | None,
 ) -> Path:
-    """Write ``<dir>/mosquitto.conf`` for one password listener and return its path.
+    """Write ``<dir>/mosquitto.conf`` for one listener and return its path.
 
-    The config refers to ``<dir>/passwd`` and ``<dir>/acl`` (write them with
-    ``write_password_file``/``write_acl_file`` before starting the broker), persists to
-    ``<dir>/data/`` and logs ``LOG_TYPES`` (debug included, for denied publishes) to
-    ``<dir>/mosquitto.log``. ``user`` is the account a broker started as root runs as; None
-    means the user running this code (see the module docstring). When ``user`` is another
-    account and this code runs as root, the data directory and log file are handed to it.
+    ``tls`` is required: a ``TlsListener`` makes the listener a TLS listener (password
+    logins, or client certificates with ``require_certificate``); ``tls=None`` writes the old
+    plaintext listener, marked in the file as such and logged as a warning, for loopback
+    tests only. Password file (unless client certificates are the identity) and ACL are
+    ``<dir>/passwd`` and ``<dir>/acl`` (write them with ``write_password_file`` and
+    ``write_acl_file`` before starting the broker); the broker persists to ``<dir>/data/`` and
+    logs ``LOG_TYPES`` (debug included, for denied publishes) to ``<dir>/mosquitto.log``.
+    ``user`` is the account a broker started as root runs as; None means the user running
+    this code (see the module docstring). When ``user`` is another account and this code runs
+    as root, the data directory and log file are handed to it (the TLS files are not: make
+    the server key with ``owner=``).
 
     Raises ValueError for a bad port, bind address, path or user name; OSError if ``dir``
     cannot be created; KeyError for an unknown ``user`` (only looked up when root).
@@ -205,9 +281,12 @@ def write_broker_config(
         raise ValueError(f"port must be 1..65535, got {port!r}")
     if not bind or any(ch.isspace() for ch in bind):
         raise ValueError(f"invalid bind address: {bind!r}")
+    if tls is not None and not isinstance(tls, TlsListener):
+        raise ValueError(f"tls must be a TlsListener or None, got {tls!r}")
     base = Path(dir).resolve()
     if any(ch in str(base) for ch in "\r\n\0"):
         raise ValueError(f"directory path not usable in mosquitto.conf: {base!r}")
+    tls_lines = tls.config_lines() if tls is not None else []
     data_dir = base / DATA_DIR_NAME
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_file = base / LOG_NAME
@@ -217,6 +296,29 @@ def write_broker_config(
         log_file.touch(mode=0o600, exist_ok=True)
         for target in (data_dir, log_file):
             os.chown(target, uid, gid)
+    if tls is None:
+        listener = [
+            *PLAINTEXT_WARNING,
+            f"listener {port} {bind}",
+            "allow_anonymous false",
+            f"password_file {base / PASSWD_NAME}",
+        ]
+    elif tls.require_certificate:
+        listener = [
+            "# TLS listener; clients must present a certificate signed by cafile, and its CN is the",
+            "# username the ACL sees. The password file is not used here (use_identity_as_username).",
+            f"listener {port} {bind}",
+            *tls_lines,
+            "allow_anonymous false",
+        ]
+    else:
+        listener = [
+            "# TLS listener with password logins (clients verify this broker's certificate).",
+            f"listener {port} {bind}",
+            *tls_lines,
+            "allow_anonymous false",
+            f"password_file {base / PASSWD_NAME}",
+        ]
     lines = [
         "# Rosma private broker, generated by provisioning.broker.write_broker_config.",
         *([f"user {run_as}"] if run_as is not None else []),
@@ -229,15 +331,18 @@ def write_broker_config(
         "connection_messages true",
         "max_queued_messages 1000",
         "",
-        f"listener {port} {bind}",
-        "allow_anonymous false",
-        f"password_file {base / PASSWD_NAME}",
+        *listener,
         f"acl_file {base / ACL_NAME}",
         "use_username_as_clientid true",
     ]
     config = base / CONFIG_NAME
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    log.info("wrote broker config %s (listener %s:%d)", config, bind, port)
+    if tls is None:
+        level = logging.INFO if bind in _LOOPBACK_BINDS else logging.WARNING
+        log.log(level, "wrote broker config %s: PLAINTEXT listener %s:%d (no TLS)", config, bind, port)
+    else:
+        mode = "client certificates" if tls.require_certificate else "passwords"
+        log.info("wrote broker config %s (TLS listener %s:%d, %s)", config, bind, port, mode)
     return config
 
 
@@ -250,6 +355,13 @@ def reload_broker(pid: int) -> None:
     """
     os.kill(pid, signal.SIGHUP)
     log.info("sent SIGHUP to broker pid %d", pid)
+
+
+def _config_path(path: str | os.PathLike[str]) -> Path:
+    resolved = Path(path).resolve()
+    if any(ch in str(resolved) for ch in "\r\n\0") or str(resolved) != str(resolved).strip():
+        raise ValueError(f"path not usable in mosquitto.conf: {resolved!r}")
+    return resolved
 
 
 def _b64(raw: bytes) -> str:

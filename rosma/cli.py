@@ -61,7 +61,7 @@ def central_sync(args) -> int:
         db.connect(cfg.database_url)
     except (ConfigError, SchemaError) as exc:
         return _refuse(exc)
-    sync = CentralSync(PahoTransport(mqtt_settings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username, cfg.mqtt_password)))
+    sync = CentralSync(PahoTransport(mqtt_settings(cfg)))
     sync.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -230,7 +230,19 @@ def provision(args) -> int:
     local = {
         k: v
         for k, v in vars(args).items()
-        if k in ("printer_uri", "scanner_uri", "audio_uri", "http_host", "http_port", "data_dir", "clock_start")
+        if k
+        in (
+            "printer_uri",
+            "scanner_uri",
+            "audio_uri",
+            "http_host",
+            "http_port",
+            "data_dir",
+            "clock_start",
+            "mqtt_ca",
+            "mqtt_cert",
+            "mqtt_key",
+        )
         and v is not None
     }
     try:
@@ -321,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--broker-dir", required=True, help="directory with the broker's passwd and acl files")
     pv.add_argument("--broker-pid", type=int, help="send SIGHUP to this Mosquitto so it reloads")
     pv.add_argument("--mqtt-host", default="127.0.0.1")
-    pv.add_argument("--mqtt-port", type=int, default=1883)
+    pv.add_argument("--mqtt-port", type=int, default=8883, help="the broker's TLS port (1883: plain, loopback only)")
+    pv.add_argument("--mqtt-ca", help="CA certificate of the broker, at this path on the node too (TLS)")
+    pv.add_argument("--mqtt-cert", help="the node's client certificate (brokers that identify nodes by certificate)")
+    pv.add_argument("--mqtt-key", help="private key of --mqtt-cert")
     pv.add_argument("--lokets", type=int, default=2)
     pv.add_argument("--out", required=True, help="edge config file to write")
     for opt in ("--printer-uri", "--scanner-uri", "--audio-uri", "--data-dir", "--http-host"):

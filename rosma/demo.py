@@ -76,25 +76,35 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 "mqtt_password": secrets.token_urlsafe(24),
                 "seed": True,
                 "embedded_sync": True,
+                "keys_dir": str(base / "keys"),
+                "notify_uri": f"log://{base / 'notifications.jsonl'}",
             },
         )
     _set_toml_key(central_cfg, "clock_start", clock_start)
+    import tomllib
+
+    present = tomllib.loads(central_cfg.read_text())
+    for key, value in (("keys_dir", str(base / "keys")), ("notify_uri", f"log://{base / 'notifications.jsonl'}")):
+        if key not in present:  # a demo directory from an earlier release
+            _set_toml_key(central_cfg, key, value)
     from central import config as cconfig
-    from central import db
+    from central import db, keys
     from central.models import Node
     from central.seed import seed
     from edge import config as edge_config
 
     cfg = cconfig.load(central_cfg)
     db.connect(cfg.database_url)
+    keys.bind(cfg.keys_dir)
     seed()
 
     procs: list[subprocess.Popen] = []
     stop = threading.Event()
     broker = LocalBroker(base / "broker", {"central": cfg.mqtt_password}, port=mqtt_port)
     try:
-        print("==> starting Mosquitto (project config) on port", mqtt_port)
+        print("==> starting Mosquitto (project config, TLS) on port", mqtt_port)
         broker.start()
+        _set_toml_key(central_cfg, "mqtt_ca", str(broker.ca_path))
         from rosma.provision import provision_node
 
         master, slave = pty.openpty()
@@ -117,6 +127,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 scanner_uri=f"serial://{slave_path}",
                 printer_uri=printer_uri,
                 clock_start=clock_start,
+                mqtt_ca=str(broker.ca_path),
             )
             edge_config.write(edge_cfg, edge)
         else:
@@ -134,7 +145,9 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 http_port=edge_port,
                 data_dir=str(base / "edge"),
                 clock_start=clock_start,
+                mqtt_ca=str(broker.ca_path),
             )
+        accounts = demo_accounts(base, puskesmas)
         (base / "printer").mkdir(exist_ok=True)
         broker.add_users({edge.node_id: edge.mqtt_password})  # and reload the broker
         db.database.close()
@@ -179,6 +192,9 @@ Rosma demo is running (Ctrl-C to stop).
   Printer out of paper     : echo paper_out > {printer_state}   (ready, cover_open, offline, paper_low)
   Announcements (WAV)      : {base / "audio"}/
   Logs                     : {logs}/
+  Codes sent to phones     : {base / "notifications.jsonl"}   (Lupa PIN)
+
+{accounts}
 {clock_note(clock_start)}""",
             flush=True,
         )
@@ -200,6 +216,62 @@ Rosma demo is running (Ctrl-C to stop).
             except subprocess.TimeoutExpired:
                 p.kill()
         broker.stop()
+
+
+DEMO_STAFF = (
+    # username, name, role, polis; the puskesmas is the demo's (admin kabupaten: every one)
+    ("admin.dinkes", "Admin Dinkes Kabupaten Bogor", "admin_kabupaten", ""),
+    ("admin.{p}", "Admin Puskesmas", "admin_puskesmas", ""),
+    ("kepala.{p}", "Kepala Puskesmas", "kepala_puskesmas", ""),
+    ("loket.{p}", "Petugas Loket", "petugas_loket", ""),
+    ("poli.umum.{p}", "Petugas Poli Umum", "petugas_poli", "UMUM"),
+)
+DEMO_PATIENT = {
+    "name": "Ani Lestari",
+    "nik": "3201015708900002",
+    "birth_date": "1990-08-17",
+    "sex": "P",
+    "address": "Kp. Babakan RT 01/02, Cibinong",
+    "phone": "081234567890",
+}
+
+
+def demo_accounts(base: Path, puskesmas: str) -> str:
+    """Demo staff accounts and a demo patient, made once with random passwords kept in
+    ``<base>/demo-accounts.toml`` (0600) so a second run prints the same; returns what to print."""
+    import tomllib
+
+    from central import identity
+    from central import staff as staff_accounts
+    from central.models import Patient, Staff
+    from infra.files import write_private_file
+
+    path = base / "demo-accounts.toml"
+    known = tomllib.loads(path.read_text()) if path.exists() else {}
+    for username, name, role, polis in DEMO_STAFF:
+        username = username.format(p=puskesmas)
+        if Staff.get_or_none(Staff.username == username) is None:
+            known[username] = secrets.token_urlsafe(9)
+            staff_accounts.add(
+                username, name, role, None if role == "admin_kabupaten" else puskesmas, polis, known[username]
+            )
+    if Patient.get_or_none(Patient.nik == DEMO_PATIENT["nik"]) is None:
+        while True:  # a PIN the site accepts (not 123456 or 111111)
+            pin = f"{secrets.randbelow(10**6):06d}"
+            if not identity.check_pin_fields(pin, None):
+                break
+        known["patient_pin"] = pin
+        identity.register({**DEMO_PATIENT, "pin": pin}, identity.Client("127.0.0.1"), now=dt.datetime.now())
+    write_private_file(path, "".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in known.items()))
+    lines = ["  Demo accounts (also in " + str(path) + "):"]
+    lines.append(
+        f"    patient  NIK {DEMO_PATIENT['nik']}, lahir 17-08-1990, PIN {known.get('patient_pin', '(set earlier)')}"
+    )
+    for username, _name, role, _polis in DEMO_STAFF:
+        username = username.format(p=puskesmas)
+        lines.append(f"    {role:<17} {username:<22} {known.get(username, '(set earlier)')}")
+    lines.append("  Staff sign in at the edge (/staff) and at central (/petugas).")
+    return "\n".join(lines)
 
 
 def demo_clock_start() -> str:

@@ -17,6 +17,7 @@ from central import feed, keys
 from central.models import Node, Poli, Puskesmas, database
 from edge import config as edge_config
 from edge.config import EdgeConfig
+from infra.config import is_loopback
 from infra.files import write_private_file
 from provisioning import broker
 
@@ -34,7 +35,7 @@ LOCAL_SETTINGS = frozenset(f.name for f in dataclasses.fields(EdgeConfig)) - {
     "lokets",
     "mqtt_host",
     "mqtt_port",
-}
+}  # mqtt_ca, mqtt_cert and mqtt_key are local: paths on the node
 
 
 def new_password() -> str:
@@ -67,6 +68,11 @@ def provision_node(
     unknown = set(local) - LOCAL_SETTINGS
     if unknown:
         raise ValueError(f"unknown edge setting(s): {', '.join(sorted(unknown))}")
+    if not local.get("mqtt_ca") and not is_loopback(mqtt_host):
+        raise ValueError(
+            f"the node would reach the broker at {mqtt_host} unencrypted: give the broker's CA (--mqtt-ca) "
+            "and its TLS port"
+        )
     pkm = Puskesmas.get_or_none(Puskesmas.code == puskesmas_code)
     if pkm is None:
         raise ValueError(f"unknown puskesmas code: {puskesmas_code!r}")

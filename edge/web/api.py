@@ -23,6 +23,7 @@ from edge.notices import (
 )
 from edge.services import CheckinRefused, QueueError
 from edge.web import auth
+from infra.config import is_loopback
 from protocol import events
 from protocol.events import Actor, TicketCalled
 
@@ -80,6 +81,7 @@ def status():
 
 
 STREAMS_PER_CLIENT = 6  # a TV, a kiosk and a few staff tabs; one host cannot take every stream
+# (the node's own screens, on 127.0.0.1, share only the overall cap: its HDMI TV and touchscreen)
 STREAM_SECONDS = 25  # each stream ends and the browser reconnects: a gone client frees its thread
 KEEPALIVE_SECONDS = 5
 STREAMED = (
@@ -141,7 +143,7 @@ def stream():
         last_id = 0
     who = request.remote_addr or ""
     with r.streams_lock:
-        if r.streams_per_client.get(who, 0) >= STREAMS_PER_CLIENT:
+        if not is_loopback(who) and r.streams_per_client.get(who, 0) >= STREAMS_PER_CLIENT:
             return error("Terlalu banyak layar dari perangkat ini; mencoba lagi.", 503)
         if not r.stream_slots.acquire(blocking=False):
             return error("Terlalu banyak layar terhubung; mencoba lagi.", 503)

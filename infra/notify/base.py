@@ -100,7 +100,12 @@ class Notifier(ABC):
     Implementations are safe to call from several threads, never retry, and never block forever:
     every network call has a finite timeout (default 10 s). HTTP adapters keep connections open
     between messages; ``close()`` (or leaving a ``with`` block) releases them.
+
+    ``reaches_phones`` is False for a notifier that sends nothing (``none``): callers then offer
+    another way (the loket) instead of promising a message.
     """
+
+    reaches_phones: bool = True
 
     @abstractmethod
     def send(self, n: Notification) -> str:

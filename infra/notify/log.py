@@ -105,6 +105,8 @@ class LoggingNotifier(Notifier):
 class NullNotifier(Notifier):
     """Sends nothing and returns "" (notifications off)."""
 
+    reaches_phones = False
+
     def describe(self) -> str:
         return "none (notifications off)"
 

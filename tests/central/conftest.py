@@ -60,6 +60,7 @@ def central_config(tmp_path) -> CentralConfig:
             "secret_key": SECRET,
             "seed": True,
             "keys_dir": str(tmp_path / "keys"),
+            "notify_uri": "log://",
         }
     )
 
@@ -112,7 +113,15 @@ def db_config(request, tmp_path) -> CentralConfig:
     else:
         url = request.getfixturevalue("pg_url")
         _truncate(url)
-    return from_dict({"database_url": url, "secret_key": SECRET, "seed": True, "keys_dir": str(tmp_path / "keys")})
+    return from_dict(
+        {
+            "database_url": url,
+            "secret_key": SECRET,
+            "seed": True,
+            "keys_dir": str(tmp_path / "keys"),
+            "notify_uri": "log://",
+        }
+    )
 
 
 @pytest.fixture

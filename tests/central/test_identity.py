@@ -239,3 +239,14 @@ def test_one_address_cannot_book_faster_than_the_limit(app, ani, budi, visit_dat
     with pytest.raises(services.TooManyBookings):
         services.reserve(budi, "ciawi", "UMUM", visit_date, "08:00-09:00", "UMUM", client="10.3.3.3")
     assert Reservation.select().count() == 0
+
+
+def test_without_a_channel_to_phones_lupa_pin_sends_everyone_to_the_loket(app, ani, ani_data):
+    from infra.notify import open_notifier
+
+    off = open_notifier("none")
+    for nik, birth in ((ani_data["nik"], ani_data["birth_date"]), ("3201011203850001", "1985-03-12")):
+        with pytest.raises(identity.IdentityError) as e:
+            identity.send_reset_code(nik, birth, HOME, off)
+        assert e.value.message == identity.RESET_NO_CHANNEL and e.value.status == 503
+    assert PinReset.select().count() == 0

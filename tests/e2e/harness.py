@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import secrets
 import subprocess
 import sys
@@ -23,6 +24,14 @@ from infra.toml_writer import toml_key, toml_value
 from provisioning.local_broker import LocalBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+STAFF_PASSWORD = "kata-sandi-petugas"
+PATIENT_PIN = "204816"
+# the puskesmas's staff in every run: (username, role, polis)
+STAFF = (
+    ("admin.pkm", "admin_puskesmas", ""),
+    ("petugas.loket", "petugas_loket", ""),
+    ("petugas.poli", "petugas_poli", "UMUM,GIGI"),
+)
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.1):
@@ -95,6 +104,13 @@ class EventStream:
             self.resp.close()
 
 
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's form."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
 class System:
     def __init__(self, base: Path, pg_url: str, edge_day: str, puskesmas: str = "cibinong", printer: str = "file"):
         self.base = base
@@ -121,7 +137,11 @@ class System:
     def rosma(self, name: str, *args: str) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "ab") as log:
             p = subprocess.Popen(
-                [sys.executable, "-m", "rosma.cli", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "rosma.cli", *args],
+                cwd=self.base,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.procs[name] = p
         return p
@@ -153,6 +173,8 @@ class System:
                     "http_port": self.central_port,
                     "mqtt_port": self.broker.port,
                     "mqtt_password": self.central_pw,
+                    "mqtt_ca": str(self.broker.ca_path),
+                    "keys_dir": str(self.base / "keys"),
                     "seed": True,
                     "clock_start": f"{self.edge_day}T08:30:00+07:00",  # central and edge share the day
                 }.items()
@@ -160,6 +182,8 @@ class System:
         )
         self.rosma("central", "central", "run", "--config", str(self.central_cfg))
         self.wait_http(self.central_url + "/", "central")
+        for username, role, polis in STAFF:  # before provisioning: the node's feed starts with them
+            self.add_staff(username, role, polis)
         self.start_sync()
         printer_uri = f"file://{self.printer_dir}/"
         if self.printer == "virtual":
@@ -193,6 +217,8 @@ class System:
             str(self.broker.pid),
             "--mqtt-port",
             str(self.broker.port),
+            "--mqtt-ca",
+            str(self.broker.ca_path),
             "--out",
             str(self.edge_cfg),
             "--printer-uri",
@@ -241,7 +267,63 @@ class System:
         os.close(self.master)
 
     # ---- the patient side (central JSON API) -------------------------------------------------
-    def patient(self, nik: str, birth_date: str, sex: str = "L") -> dict:
+    def add_staff(self, username: str, role: str, polis: str = "", password: str = STAFF_PASSWORD) -> None:
+        """A staff account at central, made with the real command (``rosma staff add``)."""
+        args = [
+            "staff",
+            "add",
+            "--config",
+            str(self.central_cfg),
+            "--username",
+            username,
+            "--name",
+            username.title(),
+            "--role",
+            role,
+            "--puskesmas",
+            self.puskesmas,
+            "--password-stdin",
+        ]
+        if polis:
+            args += ["--poli", polis]
+        run = subprocess.run(
+            [sys.executable, "-m", "rosma.cli", *args],
+            input=password + "\n",
+            cwd=self.base,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+
+    def staff(self, username: str = "admin.pkm", password: str = STAFF_PASSWORD) -> requests.Session:
+        """An HTTP session signed in at the edge as a staff member, sending its CSRF token."""
+        s = requests.Session()
+        r = s.post(self.edge_url + "/api/staff/login", json={"username": username, "password": password}, timeout=10)
+        assert r.status_code == 200, r.text
+        s.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return s
+
+    def central_staff(self, username: str = "petugas.loket", password: str = STAFF_PASSWORD) -> requests.Session:
+        """A browser-like session signed in on central's staff pages (/petugas)."""
+        s = requests.Session()
+        page = s.get(self.central_url + "/petugas/masuk", timeout=10)
+        form = {"csrf_token": csrf_of(page.text), "username": username, "password": password}
+        r = s.post(self.central_url + "/petugas/masuk", data=form, timeout=10, allow_redirects=False)
+        assert r.status_code == 302, r.text
+        return s
+
+    def loket_code(self, staff: requests.Session, nik: str, birth_date: str) -> str:
+        """The one-time code the loket gives a patient whose KTP it checked (/petugas/reset-pin)."""
+        page = staff.get(self.central_url + "/petugas/reset-pin", timeout=10)
+        form = {"csrf_token": csrf_of(page.text), "nik": nik, "birth_date": birth_date, "ktp": "1"}
+        r = staff.post(self.central_url + "/petugas/reset-pin", data=form, timeout=10)
+        found = re.search(r'id="reset-code">(\d+)<', r.text)
+        assert r.status_code == 200 and found, r.text[-2000:]
+        return found.group(1)
+
+    def patient(self, nik: str, birth_date: str, sex: str = "L", pin: str = PATIENT_PIN) -> dict:
         body = {
             "name": "Budi Santoso",
             "nik": nik,
@@ -249,10 +331,12 @@ class System:
             "sex": sex,
             "address": "Jl. Raya Bogor No. 1, Cibinong",
             "phone": "081234567890",
+            "pin": pin,
         }
         r = requests.post(self.central_url + "/api/v1/patients", json=body, timeout=10)
         assert r.status_code == 201, r.text
-        r = requests.post(self.central_url + "/api/v1/login", json={"nik": nik, "birth_date": birth_date}, timeout=10)
+        login = {"nik": nik, "birth_date": birth_date, "pin": pin}
+        r = requests.post(self.central_url + "/api/v1/login", json=login, timeout=10)
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 

@@ -28,6 +28,7 @@ def mqtt_client(system, username: str, password: str) -> mqtt.Client:
     c.username_pw_set(username, password)
     connected = threading.Event()
     c.on_connect = lambda *a: connected.set()
+    c.tls_set(ca_certs=str(system.broker.ca_path))
     c.connect("127.0.0.1", system.broker.port)
     c.loop_start()
     assert connected.wait(10), "test client could not connect"

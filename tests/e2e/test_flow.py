@@ -59,7 +59,7 @@ def check_in_and_print(system, events, text):
 
 def call_and_announce(system, events):
     wavs_before = len(system.wavs())
-    r = requests.post(system.edge_url + "/api/counters/poli-UMUM/next", timeout=10)
+    r = system.staff().post(system.edge_url + "/api/counters/poli-UMUM/next", timeout=10)
     assert r.status_code == 200, r.text
     called = r.json()
     assert called["label"] == "U001" and called["destination"] == "Poli Umum"
@@ -69,7 +69,7 @@ def call_and_announce(system, events):
     wav = wait_for(lambda: system.wavs()[wavs_before:], 60, "the announcement WAV")[0]
     duration, rms = wav_stats(wav.read_bytes())
     assert duration > 3.0 and rms > 0.02, (duration, rms)
-    r = requests.post(f"{system.edge_url}/api/tickets/{called['ticket']}/finish", timeout=10)
+    r = system.staff().post(f"{system.edge_url}/api/tickets/{called['ticket']}/finish", timeout=10)
     assert r.status_code == 200 and r.json()["state"] == "done"
     return called
 

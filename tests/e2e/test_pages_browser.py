@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import ROOT, wait_for
+from harness import ROOT, STAFF_PASSWORD, wait_for
 from playwright.sync_api import expect, sync_playwright
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +33,15 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+def sign_in(page, system, username: str, then: str) -> None:
+    """Sign in at the edge's staff page as a person would, landing on ``then``."""
+    page.goto(system.edge_url + then)
+    expect(page.get_by_role("heading", name="Masuk petugas")).to_be_visible()
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(STAFF_PASSWORD)
+    page.locator("#sign-in").click()
 
 
 def shot(page, name: str) -> Path:
@@ -72,7 +81,8 @@ def test_kiosk_staff_and_tv_pages_work_live(system, days, browser):
     shot(kiosk, "kiosk-scan-ok")
 
     staff = browser.new_page(viewport={"width": 1280, "height": 900})
-    staff.goto(system.edge_url + "/staff")
+    sign_in(staff, system, "petugas.poli", "/staff")
+    shot(staff, "staff-index")
     staff.get_by_text("Poli Umum").click()
     expect(staff.get_by_text("1 menunggu")).to_be_visible()
     staff.locator("#call-next").click()
@@ -84,7 +94,7 @@ def test_kiosk_staff_and_tv_pages_work_live(system, days, browser):
     shot(tv, "tv-poli")
 
     loket = browser.new_page(viewport={"width": 1280, "height": 900})
-    loket.goto(system.edge_url + "/staff/loket-1")
+    sign_in(loket, system, "petugas.loket", "/staff/loket-1")
     loket.locator("#call-next").click()
     expect(loket.locator("#current-number")).to_have_text("B001")
     loket.locator("select[name=poli]").select_option("GIGI")
@@ -127,7 +137,7 @@ def test_paper_runs_out_and_is_refilled_as_the_kiosk_and_staff_see_it(system_wit
     shot(kiosk, "kiosk-not-printed")
 
     staff = browser.new_page(viewport={"width": 1280, "height": 1000})
-    staff.goto(system.edge_url + "/staff/loket-1")
+    sign_in(staff, system, "admin.pkm", "/staff/loket-1")
     expect(staff.locator("#device-alerts")).to_contain_text("Kertas habis")
     expect(staff.locator("#tickets tr[data-label='A001']")).to_contain_text("menunggu cetak")
     shot(staff, "staff-paper-out")

@@ -52,7 +52,8 @@ def test_release_0_1_0_node_and_central_start_on_this_release(tmp_path: Path, ol
     node_pw = tomllib.loads(edge_toml)["mqtt_password"]
     central_pw = tomllib.loads(central_toml)["mqtt_password"]
     system = System(tmp_path, old_pg, manifest["edge"]["day"])  # its processes, logs and clean-up
-    system.broker = LocalBroker(tmp_path / "broker", {"central": central_pw, "pkm-cibinong": node_pw})
+    # release 0.1.0's broker spoke plain MQTT on loopback; its configs have no mqtt_ca and still work
+    system.broker = LocalBroker(tmp_path / "broker", {"central": central_pw, "pkm-cibinong": node_pw}, tls=False)
     system.broker.start()
     system.master, _slave = os.openpty()  # System.stop closes it
     edge_port, central_port = free_port(), free_port()
@@ -105,17 +106,32 @@ def test_release_0_1_0_node_and_central_start_on_this_release(tmp_path: Path, ol
         assert logs.count("schema migration 0002") == 1  # exactly one process migrated
         assert (tmp_path / "backups").is_dir() and list((tmp_path / "backups").glob("edge-v0-*.db"))
 
-        # a patient of release 0.1.0 still finds her bookings
+        # a patient of release 0.1.0 had no PIN: her NIK alone no longer opens the account; the
+        # old config sends no codes to phones, so Lupa PIN sends her to the loket, whose staff
+        # (an account the admin adds after the upgrade) give her a code once they saw her KTP
         nik = manifest["reservations"]["future_active"]["patient_nik"]
         birth = "1990-08-17"
-        login = requests.post(system.central_url + "/api/v1/login", json={"nik": nik, "birth_date": birth}, timeout=10)
+        api = system.central_url + "/api/v1"
+        nik_only = requests.post(api + "/login", json={"nik": nik, "birth_date": birth}, timeout=10)
+        assert nik_only.status_code == 401, nik_only.text
+        forgot = requests.post(api + "/pin/forgot", json={"nik": nik, "birth_date": birth}, timeout=10)
+        assert forgot.status_code == 503 and "loket" in forgot.json()["error"], forgot.text
+        system.central_cfg = tmp_path / "central.toml"
+        system.add_staff("petugas.loket", "petugas_loket")
+        code = system.loket_code(system.central_staff("petugas.loket"), nik, birth)
+        reset = requests.post(
+            api + "/pin/reset", json={"nik": nik, "birth_date": birth, "code": code, "pin": "592017"}, timeout=10
+        )
+        assert reset.status_code == 200, reset.text
+        login = requests.post(api + "/login", json={"nik": nik, "birth_date": birth, "pin": "592017"}, timeout=10)
         assert login.status_code == 200, login.text
         mine = requests.get(
-            system.central_url + "/api/v1/reservations",
-            headers={"Authorization": "Bearer " + login.json()["token"]},
-            timeout=10,
+            api + "/reservations", headers={"Authorization": "Bearer " + login.json()["token"]}, timeout=10
         )
         assert manifest["reservations"]["future_active"]["rid"] in {r["rid"] for r in mine.json()["reservations"]}
+        # the QR key release 0.1.0 kept in the database is now a 0600 file (the same key: its passes verify)
+        key_files = list((tmp_path / "var" / "central" / "keys").glob("qr-*.key"))
+        assert len(key_files) == 1 and oct(key_files[0].stat().st_mode & 0o777) == "0o600"
         for name in ("central", "sync", "edge"):
             assert "Traceback" not in system.log_text(name), system.log_text(name)[-3000:]
     finally:

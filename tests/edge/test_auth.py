@@ -205,6 +205,10 @@ def test_one_host_cannot_hold_every_event_stream(app):
         other = app.test_client().get("/api/events", environ_base={"REMOTE_ADDR": "192.168.10.24"}, buffered=False)
         assert other.status_code == 200  # another screen still gets one
         other.close()
+        own = [c.get("/api/events", environ_base={"REMOTE_ADDR": "127.0.0.1"}, buffered=False) for _ in range(8)]
+        assert [s.status_code for s in own] == [200] * 8  # the node's own TV and touchscreen share the overall cap
+        for s in reversed(own):
+            s.close()
     finally:
         for s in reversed(streams):
             s.close()

@@ -113,6 +113,11 @@ def test_secrets_are_not_in_the_repr():
         pytest.param({"secret_key": "s" * 40, "http_port": "8080"}, "http_port: expected int", id="port-text"),
         pytest.param({"secret_key": "s" * 40, "databse_url": "x"}, "databse_url: unknown field", id="typo"),
         pytest.param({"secret_key": "s" * 40, "database_url": "mysql://x"}, "database_url: sqlite:///path or", id="db"),
+        pytest.param({"secret_key": "s" * 40, "mqtt_ca": "/nonexistent/ca.crt"}, "mqtt_ca: no such file", id="ca"),
+        pytest.param({"secret_key": "s" * 40, "mqtt_cert": __file__}, "mqtt_cert: needs mqtt_ca", id="cert-no-ca"),
+        pytest.param(
+            {"secret_key": "s" * 40, "mqtt_ca": __file__, "mqtt_key": __file__}, "mqtt_key: needs mqtt_cert", id="key"
+        ),
     ],
 )
 def test_central_config_refuses_with_the_field_named(data, error):
@@ -124,3 +129,14 @@ def test_a_file_that_is_not_toml_is_a_config_error(tmp_path):
     (tmp_path / "bad.toml").write_text("node_id = [unclosed")
     with pytest.raises(ConfigError, match="not valid TOML"):
         edge_config.load(tmp_path / "bad.toml")
+
+
+def test_mqtt_in_clear_text_to_another_host_is_logged_as_a_warning(caplog):
+    from edge.app import mqtt_settings
+
+    remote = edge_config.from_dict({**EDGE, "mqtt_host": "central.example"})
+    mqtt_settings(remote)
+    assert "MQTT to central.example is NOT encrypted" in caplog.text
+    caplog.clear()
+    mqtt_settings(edge_config.from_dict({**EDGE, "mqtt_host": "127.0.0.1"}))
+    assert "NOT encrypted" not in caplog.text

@@ -1,4 +1,4 @@
-"""``PahoTransport`` against a real Mosquitto (``LocalBroker``: Rosma's password file, ACL and config).
+"""``PahoTransport`` against a real Mosquitto (``LocalBroker``: Rosma's password file, ACL, config and TLS listener).
 
 Waits are on conditions with deadlines. "Subscribed" is proven by ordering: Mosquitto handles
 one connection's packets in order, so once a message a client published AFTER subscribing
@@ -23,6 +23,7 @@ from infra.mqtt.base import Message, Settings
 from infra.mqtt.paho import PahoTransport
 from protocol import topics
 from provisioning import broker as mb
+from provisioning import tls
 from provisioning.local_broker import LocalBroker, find_executable
 
 pytestmark = pytest.mark.e2e
@@ -116,7 +117,13 @@ def make(broker, passwords) -> Iterator[Callable[..., Recorder]]:
     made: list[PahoTransport] = []
 
     def build(username: str, *filters: str, start: bool = True, **overrides) -> Recorder:
-        fields = {"host": broker.host, "port": broker.port, "username": username, "password": passwords[username]}
+        fields = {
+            "host": broker.host,
+            "port": broker.port,
+            "username": username,
+            "password": passwords[username],
+            "tls_ca": str(broker.ca_path),
+        }
         transport = PahoTransport(Settings(**{**fields, **overrides}))
         made.append(transport)
         rec = Recorder(transport)
@@ -361,6 +368,9 @@ def test_will_on_unclean_close_not_on_stop(broker, connected):
     node = connected("pkm-a", will=OFFLINE)
     assert node.t.publish(STATUS_A, b"online", retain=True)
     central.receive_until(b"online")
+    # Central may get "online" before the node gets its PUBACK (over TLS often); a shutdown before
+    # the PUBACK makes paho re-send "online" (DUP) after the reconnect, one "online" too many below.
+    poll_until(lambda: not node.t._pending_pub, "the node's PUBACK for 'online'")
 
     # Unclean: the socket closes without DISCONNECT, as when the process is killed.
     node.t._client.socket().shutdown(socket.SHUT_RDWR)
@@ -409,103 +419,19 @@ def test_logs_hold_no_password_or_payload(central, connected, passwords, caplog)
 # ---- TLS ---------------------------------------------------------------------------------------
 
 
-def _key():
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _cert(subject_cn: str, key, issuer_cn: str, issuer_key, *, ca: bool = False, ip: str | None = None):
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ip is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False)
-    if ca:
-        usage = {"key_cert_sign": True, "crl_sign": True, "digital_signature": False}
-    else:
-        usage = {"key_cert_sign": False, "crl_sign": False, "digital_signature": True}
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            encipher_only=False,
-            decipher_only=False,
-            **usage,
-        ),
-        critical=True,
-    )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write_pem(path, cert=None, key=None) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    data = b""
-    if cert is not None:
-        data += cert.public_bytes(serialization.Encoding.PEM)
-    if key is not None:
-        data += key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    path.write_bytes(data)
-    path.chmod(0o600)
-    return str(path)
-
-
 @pytest.fixture
 def tls_broker(tmp_path) -> Iterator[tuple[LocalBroker, dict[str, str]]]:
-    """Mosquitto with the production template's TLS listener: client certificates, CN = username, Rosma's ACL."""
+    """Mosquitto whose TLS listener requires client certificates (CN = username) with Rosma's ACL."""
     assert find_executable("mosquitto") is not None, "mosquitto is not installed (make test installs it)"
-    base = tmp_path / "tls"
-    base.mkdir()
-    ca_key, other_key, server_key, node_key = _key(), _key(), _key(), _key()
-    ca = _cert("Rosma test CA", ca_key, "Rosma test CA", ca_key, ca=True)
-    other_ca = _cert("Another CA", other_key, "Another CA", other_key, ca=True)
+    local = LocalBroker(tmp_path / "tls", {}, require_certificate=True).start()
+    node_cert, node_key = local.client_cert("pkm-a")
+    other_ca = tls.make_ca(tmp_path / "other-ca")
     files = {
-        "ca": _write_pem(base / "ca.crt", ca),
-        "other_ca": _write_pem(base / "other-ca.crt", other_ca),
-        "server_cert": _write_pem(
-            base / "server.crt", _cert("broker", server_key, "Rosma test CA", ca_key, ip="127.0.0.1")
-        ),
-        "server_key": _write_pem(base / "server.key", key=server_key),
-        "node_cert": _write_pem(base / "pkm-a.crt", _cert("pkm-a", node_key, "Rosma test CA", ca_key)),
-        "node_key": _write_pem(base / "pkm-a.key", key=node_key),
+        "ca": str(local.ca_path),
+        "other_ca": str(other_ca.cert),
+        "node_cert": str(node_cert),
+        "node_key": str(node_key),
     }
-    mb.write_acl_file(base / mb.ACL_NAME)
-    local = LocalBroker(base, {})
-    generated = mb.write_broker_config(base, local.port).read_text().splitlines()
-    globals_part = generated[: generated.index(f"listener {local.port} 127.0.0.1")]
-    listener = [
-        f"listener {local.port} 127.0.0.1",
-        f"cafile {files['ca']}",
-        f"certfile {files['server_cert']}",
-        f"keyfile {files['server_key']}",
-        "tls_version tlsv1.2",
-        "require_certificate true",
-        "use_identity_as_username true",
-        f"acl_file {base / mb.ACL_NAME}",
-    ]
-    config = base / mb.CONFIG_NAME
-    config.write_text("\n".join([*globals_part, *listener]) + "\n")
-    local.run(config)
     try:
         yield local, files
     finally:
@@ -543,10 +469,11 @@ def test_tls_with_a_client_certificate(tls_broker, tls_transports):
 
     node.t.start()
     node.wait("connect over TLS", lambda: node.connects == 1)
+    assert node.t.publish(EVENTS_A, b"own")
     assert node.t.publish(EVENTS_B, b"forged")  # the certificate's CN is the identity the ACL sees
     node.wait("refusal", lambda: node.refused)
 
-    assert node.refused == [("publish", EVENTS_B, "Not authorized")]
+    assert node.refused == [("publish", EVENTS_B, "Not authorized")]  # in order: "own" was accepted
 
 
 @pytest.mark.parametrize(
@@ -558,6 +485,10 @@ def test_tls_with_a_client_certificate(tls_broker, tls_transports):
 )
 def test_tls_refuses_a_broker_it_cannot_verify(tls_broker, tls_transports, host, ca):
     local, files = tls_broker
+    # A renewed server certificate naming 127.0.0.1 but not "localhost", served from the reload on.
+    server_ca = tls.make_ca(local.tls_dir)
+    tls.make_server_cert(server_ca, local.tls_dir, ["mqtt.rosma.test", "127.0.0.1"], include_loopback=False)
+    local.reload()
     flag = _Flag("cannot reach broker")
     logging.getLogger("infra.mqtt.paho").addHandler(flag)
     try:

@@ -151,9 +151,10 @@ def mosquitto_matches(tmp_path_factory) -> set[tuple[str, str]]:
     local = LocalBroker(directory, {USER: password})
     mb.write_password_file(directory / mb.PASSWD_NAME, local.users)
     (directory / mb.ACL_NAME).write_text(ACL)
-    local.run(mb.write_broker_config(directory, local.port))
+    local.run(mb.write_broker_config(directory, local.port, tls=local.tls_files()))
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=USER, protocol=mqtt.MQTTv5)
     client.username_pw_set(USER, password)
+    client.tls_set(ca_certs=str(local.ca_path))
     cond = threading.Condition()
     got: dict[str, set[int]] = {}
     acked: set[int] = set()

@@ -17,6 +17,7 @@ import pytest
 from infra.files import write_private_file
 from protocol import topics
 from provisioning import broker as mb
+from provisioning import tls
 from provisioning.local_broker import LocalBroker, find_executable, free_port
 from rosma.provision import new_password
 
@@ -201,33 +202,77 @@ def test_broker_logs_connections(broker, connected):
     assert re.search(r"New client connected from 127\.0\.0\.1:\d+ as pkm-a ", broker.log_path.read_text())
 
 
-def test_production_template_runs(tmp_path, make_probe):
-    """The checked-in template is a valid config once its paths point into a scratch dir."""
-    users = {"central": new_password()}
-    mb.write_password_file(tmp_path / "passwd", users)
-    mb.write_acl_file(tmp_path / "acl")
-    (tmp_path / "data").mkdir()
-    port = free_port()
-    text = (REPO / "provisioning" / "mosquitto.conf.example").read_text()
+TEMPLATE = REPO / "provisioning" / "mosquitto.conf.example"
+
+
+def _template_for(tmp_path: Path, port: int, client_certificates: bool) -> Path:
+    """The production template with its paths in ``tmp_path`` and its TLS listener on loopback ``port``."""
+    text = TEMPLATE.read_text()
     text = text.replace("/var/lib/mosquitto/", f"{tmp_path}/data/")
     for prefix in ("/etc/mosquitto/", "/var/log/mosquitto/", "/run/mosquitto/"):
         text = text.replace(prefix, f"{tmp_path}/")
     text = text.replace("user mosquitto", f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-    text = text.replace("listener 1883 127.0.0.1", f"listener {port} 127.0.0.1")
-    (tmp_path / "mosquitto.conf").write_text(text)
+    assert "\nlistener 8883\n" in text
+    text = text.replace("\nlistener 8883\n", f"\nlistener {port} 127.0.0.1\n")
+    if client_certificates:  # the switch its comment describes
+        assert text.count("require_certificate false\n") == 1
+        main, sep, rest = text.partition("# Client certificates instead of passwords")
+        main = main.replace("require_certificate false\n", "").replace(f"password_file {tmp_path}/passwd\n", "")
+        rest = rest.replace("#require_certificate true", "require_certificate true")
+        rest = rest.replace("#use_identity_as_username true", "use_identity_as_username true")
+        rest = rest.replace("#crlfile", "crlfile")
+        text = main + sep + rest
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(text)
+    return config
 
-    local = LocalBroker(tmp_path, users, port=port).run(tmp_path / "mosquitto.conf")
+
+def test_production_template_has_only_a_tls_listener():
+    lines = TEMPLATE.read_text().splitlines()
+
+    assert [line for line in lines if line.startswith("listener")] == ["listener 8883"]
+    listener = lines.index("listener 8883")
+    for option in ("certfile", "keyfile", "cafile", "tls_version tlsv1.2", "require_certificate false"):
+        assert any(line.startswith(option) for line in lines[listener:]), option
+    assert "#listener 1883 127.0.0.1" in lines  # the optional plaintext one is loopback-only and commented out
+
+
+@pytest.mark.parametrize("client_certificates", [False, True], ids=["passwords", "client-certificates"])
+def test_production_template_runs(tmp_path, make_probe, client_certificates):
+    """The checked-in template is a valid config once its paths point into a scratch dir (both TLS modes)."""
+    _require_mosquitto()
+    users = {"central": new_password()}
+    mb.write_password_file(tmp_path / "passwd", users)
+    mb.write_acl_file(tmp_path / "acl")
+    (tmp_path / "data").mkdir()
+    ca = tls.make_ca(tmp_path / "ca")  # the CA key stays elsewhere; only ca.crt goes to the broker
+    certs = tmp_path / "certs"
+    tls.make_server_cert(ca, certs, ["mqtt.rosma.test"])
+    tls.write_public_file(certs / "ca.crt", ca.cert.read_bytes())
+    tls.make_crl(ca, certs / "crl.pem")
+    port = free_port()
+    config = _template_for(tmp_path, port, client_certificates)
+
+    local = LocalBroker(tmp_path, users, port=port).run(config)
     try:
         assert (tmp_path / "mosquitto.pid").read_text().strip() == str(local.pid)
-        assert not make_probe(port, "central", users["central"], "central").connect().is_failure
+        if client_certificates:
+            cert, key = tls.make_client_cert(ca, tmp_path / "clients", "central")
+            login = make_probe(port, None, None, "central", ca=ca.cert, cert=cert, key=key)
+            refused = make_probe(port, "central", users["central"], "central", ca=ca.cert)
+        else:
+            login = make_probe(port, "central", users["central"], "central", ca=ca.cert)
+            refused = make_probe(port, "central", users["central"], "central")  # plaintext
+        assert not login.connect().is_failure
+        refused.connect_refused()
     finally:
         local.stop()
-    assert "Error" not in local.output()
+    assert "Error: " not in local.output()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can start a broker that drops privileges")
 def test_root_broker_dropping_to_mosquitto_reads_files_it_owns(make_probe):
-    """Debian's setup: root drops to 'mosquitto' before reading passwd/acl, also on reload."""
+    """Debian's setup: root drops to 'mosquitto' before reading passwd/acl and the TLS key, also on reload."""
     _require_mosquitto()
     pwd.getpwnam("mosquitto")  # Debian's mosquitto package creates this user
     # Not tmp_path: pytest's base temp directory is 0700, so 'mosquitto' cannot enter it.
@@ -237,17 +282,21 @@ def test_root_broker_dropping_to_mosquitto_reads_files_it_owns(make_probe):
         users = {"central": new_password(), "pkm-a": new_password()}
         mb.write_password_file(base / mb.PASSWD_NAME, users, owner="mosquitto")
         mb.write_acl_file(base / mb.ACL_NAME, owner="mosquitto")
+        ca = tls.make_ca(base / "ca")  # root's; the broker only needs ca.crt
+        cert, key = tls.make_server_cert(ca, base / "certs", [], owner="mosquitto")
         local = LocalBroker(base, users)
-        config = mb.write_broker_config(base, local.port, user="mosquitto")
+        listener = mb.TlsListener(cert, key, ca.cert)
+        config = mb.write_broker_config(base, local.port, user="mosquitto", tls=listener)
         new_pw = new_password()
         local.run(config)
         try:
             mb.set_passwords(base / mb.PASSWD_NAME, {"pkm-b": new_pw})  # as root; keeps the owner
             local.reload()
-            assert not make_probe(local.port, "pkm-b", new_pw, "pkm-b").connect().is_failure
+            assert not make_probe(local.port, "pkm-b", new_pw, "pkm-b", ca=ca.cert).connect().is_failure
         finally:
             local.stop()
         assert "user mosquitto\n" in config.read_text()
-        for name in (mb.PASSWD_NAME, mb.ACL_NAME, mb.LOG_NAME, mb.DATA_DIR_NAME):
+        for name in (mb.PASSWD_NAME, mb.ACL_NAME, mb.LOG_NAME, mb.DATA_DIR_NAME, "certs/server.key"):
             assert pwd.getpwuid((base / name).stat().st_uid).pw_name == "mosquitto", name
+        assert pwd.getpwuid(ca.key.stat().st_uid).pw_name == "root"
         assert "Error" not in local.output()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import pwd
 import re
@@ -126,6 +127,7 @@ def test_set_passwords_creates_missing_file(tmp_path):
         pytest.param("pkm:a", id="colon"),
         pytest.param("pkm a", id="space"),
         pytest.param("pkm-a\npkm-b", id="newline"),
+        pytest.param("pkm-a\n", id="trailing-newline"),
         pytest.param("pkm/a", id="topic-separator"),
         pytest.param("pkm+", id="wildcard-plus"),
         pytest.param("pkm#", id="wildcard-hash"),
@@ -197,8 +199,13 @@ def test_acl_rejects_bad_central_user(central):
         mb.acl_text(central)
 
 
+def _listener_part(lines: list[str], port: int = 18999) -> list[str]:
+    """The listener's lines: from its "listener" line to the end (per_listener_settings)."""
+    return lines[next(i for i, line in enumerate(lines) if line.startswith(f"listener {port} ")) :]
+
+
 def test_broker_config(tmp_path):
-    path = mb.write_broker_config(tmp_path / "b", 18999)
+    path = mb.write_broker_config(tmp_path / "b", 18999, tls=mb.TlsListener("s.crt", "s.key", "ca.crt"))
 
     base = (tmp_path / "b").resolve()
     assert path == base / "mosquitto.conf"
@@ -223,8 +230,105 @@ def test_broker_config(tmp_path):
     assert (base / "data").is_dir()
 
 
+def test_broker_config_tls_with_passwords(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative TLS paths are written absolute
+    tls = mb.TlsListener(certfile="tls/server.crt", keyfile="tls/server.key", cafile="tls/ca.crt")
+
+    lines = mb.write_broker_config(tmp_path, 18999, tls=tls).read_text().splitlines()
+
+    base = tmp_path.resolve()
+    assert _listener_part(lines) == [
+        "listener 18999 127.0.0.1",
+        f"certfile {base}/tls/server.crt",
+        f"keyfile {base}/tls/server.key",
+        f"cafile {base}/tls/ca.crt",
+        "tls_version tlsv1.2",
+        "require_certificate false",
+        "allow_anonymous false",
+        f"password_file {base}/passwd",
+        f"acl_file {base}/acl",
+        "use_username_as_clientid true",
+    ]
+    assert not any("PLAINTEXT" in line for line in lines)
+
+
+def test_broker_config_tls_with_client_certificates(tmp_path):
+    tls = mb.TlsListener(
+        tmp_path / "server.crt", tmp_path / "server.key", tmp_path / "ca.crt", require_certificate=True
+    )
+
+    lines = mb.write_broker_config(tmp_path, 18999, bind="0.0.0.0", tls=tls).read_text().splitlines()
+
+    base = tmp_path.resolve()
+    assert _listener_part(lines) == [
+        "listener 18999 0.0.0.0",
+        f"certfile {base}/server.crt",
+        f"keyfile {base}/server.key",
+        f"cafile {base}/ca.crt",
+        "tls_version tlsv1.2",
+        "require_certificate true",
+        "use_identity_as_username true",
+        "allow_anonymous false",
+        f"acl_file {base}/acl",
+        "use_username_as_clientid true",
+    ]
+    assert not any(line.startswith("password_file") for line in lines), "not used with use_identity_as_username"
+    assert any("password file is not used" in line for line in lines if line.startswith("#"))
+
+
+def test_broker_config_tls_options(tmp_path):
+    tls = mb.TlsListener(
+        tmp_path / "s.crt", tmp_path / "s.key", tmp_path / "ca.crt", True, tmp_path / "crl.pem", "tlsv1.3"
+    )
+    public = mb.TlsListener(tmp_path / "fullchain.pem", tmp_path / "privkey.pem")  # public CA, passwords
+
+    tls_lines = mb.write_broker_config(tmp_path, 18999, tls=tls).read_text().splitlines()
+    public_lines = mb.write_broker_config(tmp_path, 18999, tls=public).read_text().splitlines()
+
+    assert f"crlfile {tmp_path.resolve()}/crl.pem" in tls_lines and "tls_version tlsv1.3" in tls_lines
+    assert not any(line.startswith(("cafile", "crlfile")) for line in public_lines)
+    assert "require_certificate false" in public_lines
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"require_certificate": True}, id="client-certificates-without-cafile"),
+        pytest.param({"cafile": "ca.crt", "crlfile": "crl.pem"}, id="crl-without-client-certificates"),
+        pytest.param({"tls_version": "tlsv1.1"}, id="tls-1.1"),
+        pytest.param({"tls_version": "TLSv1.2"}, id="version-spelling"),
+    ],
+)
+def test_tls_listener_rejects(kwargs):
+    with pytest.raises(ValueError):
+        mb.TlsListener("s.crt", "s.key", **kwargs)
+
+
+def test_broker_config_rejects_a_tls_path_it_cannot_write(tmp_path):
+    with pytest.raises(ValueError, match="mosquitto.conf"):
+        mb.write_broker_config(tmp_path, 18999, tls=mb.TlsListener(tmp_path / "a\nb.crt", "s.key"))
+
+
+def test_tls_is_required_and_plaintext_must_be_asked_for(tmp_path, caplog):
+    with pytest.raises(TypeError):
+        mb.write_broker_config(tmp_path, 18999)  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        mb.write_broker_config(tmp_path, 18999, tls=True)  # type: ignore[arg-type]
+
+    text = mb.write_broker_config(tmp_path, 18999, tls=None).read_text()
+    with caplog.at_level(logging.WARNING, logger="provisioning.broker"):
+        mb.write_broker_config(tmp_path / "lan", 18999, bind="0.0.0.0", tls=None)
+
+    lines = text.splitlines()
+    listener = lines.index("listener 18999 127.0.0.1")
+    assert lines[listener - 2].startswith("# !!! PLAINTEXT LISTENER") and "unencrypted" in lines[listener - 1]
+    assert not any(line.startswith(("certfile", "keyfile", "cafile", "tls_version")) for line in lines)
+    assert f"password_file {tmp_path.resolve()}/passwd" in lines
+    assert any("PLAINTEXT listener 0.0.0.0:18999" in r.getMessage() for r in caplog.records)
+
+
 def test_broker_config_without_persistence(tmp_path):
-    text = mb.write_broker_config(tmp_path, 18999, bind="0.0.0.0", persistence=False).read_text()
+    text = mb.write_broker_config(tmp_path, 18999, bind="0.0.0.0", persistence=False, tls=None).read_text()
 
     assert "persistence false" in text and "persistence_location" not in text
     assert "listener 18999 0.0.0.0" in text
@@ -242,7 +346,7 @@ def test_broker_config_without_persistence(tmp_path):
 )
 def test_broker_config_rejects(tmp_path, port, bind):
     with pytest.raises(ValueError):
-        mb.write_broker_config(tmp_path, port, bind=bind)
+        mb.write_broker_config(tmp_path, port, bind=bind, tls=None)
 
 
 def test_reload_broker_sends_sighup():

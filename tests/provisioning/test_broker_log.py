@@ -69,7 +69,8 @@ def test_denied_qos0_publish_is_logged_too(broker, connected):
 
 
 def test_generated_config_and_template_log_the_same_types(tmp_path):
-    generated = mb.write_broker_config(tmp_path, 18999).read_text().splitlines()
+    tls = mb.TlsListener(tmp_path / "server.crt", tmp_path / "server.key", tmp_path / "ca.crt")
+    generated = mb.write_broker_config(tmp_path, 18999, tls=tls).read_text().splitlines()
     template = (REPO / "provisioning" / "mosquitto.conf.example").read_text().splitlines()
 
     expected = [f"log_type {kind}" for kind in mb.LOG_TYPES]

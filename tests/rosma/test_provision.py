@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from central import db as central_db
-from central import feed
+from central import feed, keys
 from central.models import Change, EdgeEvent, Node, NodeStream, Patient, Poli, Puskesmas, Reservation
 from edge.config import load as load_edge_config
 from provisioning import broker
@@ -18,6 +18,7 @@ from rosma.provision import provision_node
 @pytest.fixture
 def central(tmp_path):
     central_db.connect(f"sqlite:///{tmp_path / 'c.db'}")
+    keys.bind(tmp_path / "keys")
     pkm = Puskesmas.create(code="cibinong", name="Puskesmas Cibinong", address="Cibinong", kecamatan="Cibinong")
     Poli.create(puskesmas=pkm, code="UMUM", name="Poli Umum", prefix="U")
     yield pkm
@@ -102,3 +103,15 @@ def test_the_broker_password_can_live_in_a_systemd_credential_instead_of_the_con
     assert (creds / "mqtt_password").stat().st_mode & 0o077 == 0
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))  # what systemd sets for LoadCredential=
     assert load_edge_config(tmp_path / "edge.toml").mqtt_password == edge.mqtt_password
+
+
+def test_a_node_that_would_reach_a_remote_broker_in_clear_text_is_refused(tmp_path, central):
+    with pytest.raises(ValueError, match="unencrypted: give the broker's CA"):
+        provision_node("cibinong", "pkm-cibinong", tmp_path / "b", tmp_path / "e.toml", "central.example", 8883)
+    assert not (tmp_path / "e.toml").exists() and Node.select().count() == 0
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    cfg = provision_node(
+        "cibinong", "pkm-cibinong", tmp_path / "b", tmp_path / "e.toml", "central.example", 8883, mqtt_ca=str(ca)
+    )
+    assert cfg.mqtt_ca == str(ca) and load_edge_config(tmp_path / "e.toml").mqtt_ca == str(ca)
