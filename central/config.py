@@ -48,6 +48,11 @@ class CentralConfig:
     )
     http_host: str = setting("127.0.0.1", "address the patient site listens on")
     http_port: int = setting(8080, "port the patient site listens on", check=_port)
+    http_connections_per_client: int = setting(
+        40,
+        "open connections one address may hold (a trusted proxy's are not counted: it limits per client); 0 = no cap",
+        check=lambda v: None if v >= 0 else "must be 0 or more",
+    )
     mqtt_host: str = setting("127.0.0.1", "MQTT broker host")
     mqtt_port: int = setting(1883, "MQTT broker port", check=_port)
     mqtt_username: str = setting("central", "broker username of the central sync worker")

@@ -84,6 +84,7 @@ class Throttled(IdentityError):
 
     def __init__(self, wait: limits.Limited, what: str = "percobaan"):
         super().__init__(f"Terlalu banyak {what}. Coba lagi dalam {wait.minutes} menit.")
+        self.retry_after = int(wait.wait_s) + 1
 
 
 @dataclass(frozen=True)

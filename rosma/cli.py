@@ -38,7 +38,18 @@ def central_run(args) -> int:
     app = create_app(cfg, runtime)
     if cfg.embedded_sync:
         runtime.start_sync()
-    serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close)
+    from central.web.proxy import trusted
+
+    serve(
+        app,
+        cfg.http_host,
+        cfg.http_port,
+        healthy=runtime.healthy,
+        on_stop=runtime.close,
+        per_client=cfg.http_connections_per_client,
+        exempt=trusted(cfg.trusted_proxies),
+        proxy_headers=bool(cfg.trusted_proxies),  # TrustedProxies reads and removes them
+    )
     return 0
 
 
@@ -209,7 +220,18 @@ def edge_run(args) -> int:
         return _refuse(exc)
     runtime.start()
     app = create_app(cfg, runtime)
-    serve(app, cfg.http_host, cfg.http_port, healthy=runtime.healthy, on_stop=runtime.close, threads=WEB_THREADS)
+    from infra.config import is_loopback
+
+    # the node's own TV and touchscreen (127.0.0.1) share only the overall connection limit
+    serve(
+        app,
+        cfg.http_host,
+        cfg.http_port,
+        healthy=runtime.healthy,
+        on_stop=runtime.close,
+        threads=WEB_THREADS,
+        exempt=is_loopback,
+    )
     return 0
 
 

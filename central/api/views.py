@@ -28,7 +28,10 @@ def _json_body() -> dict:
 
 @bp.errorhandler(identity.IdentityError)
 def _identity_error(e: identity.IdentityError):
-    return jsonify({"error": e.message, "fields": e.fields}), e.status
+    response = jsonify({"error": e.message, "fields": e.fields})
+    if isinstance(e, identity.Throttled):
+        response.headers["Retry-After"] = str(e.retry_after)
+    return response, e.status
 
 
 def _days() -> int:

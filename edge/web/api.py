@@ -222,7 +222,8 @@ def walkin():
         return error("Terlalu banyak tiket dalam satu menit. Tunggu sebentar.", 429)
     try:
         with svc.unit():  # the answer is built before the ticket is kept: a failure leaves nothing
-            t = svc.issue_walkin(str(body.get("payer", "")), priority=body.get("priority") is True)
+            # never a priority number: those are given by staff at the loket (who see the patient)
+            t = svc.issue_walkin(str(body.get("payer", "")))
             answer = ticket_json(t)
     except QueueError as exc:
         return error(str(exc))

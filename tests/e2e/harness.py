@@ -5,6 +5,7 @@ scanner on a pty, its printer writing ticket files and its voice writing WAV fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -59,6 +60,7 @@ class EventStream:
         self.closed = threading.Event()
         self.last_id = None
         self.resp = None
+        self.raw: list[str] = []
         self.connected = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -77,6 +79,7 @@ class EventStream:
     def _read(self, resp):
         event = None
         for line in resp.iter_lines(decode_unicode=True):
+            self.raw.append(line)  # everything the stream carried, as a screen would get it
             if line.startswith("id: "):
                 self.last_id = int(line[4:])
             elif line.startswith("event: "):
@@ -112,8 +115,17 @@ def csrf_of(html: str) -> str:
 
 
 class System:
-    def __init__(self, base: Path, pg_url: str, edge_day: str, puskesmas: str = "cibinong", printer: str = "file"):
+    def __init__(
+        self,
+        base: Path,
+        pg_url: str,
+        edge_day: str,
+        puskesmas: str = "cibinong",
+        printer: str = "file",
+        central_settings: dict | None = None,
+    ):
         self.base = base
+        self.central_settings = central_settings or {}
         self.pg_url = pg_url
         self.edge_day = edge_day
         self.puskesmas = puskesmas
@@ -177,6 +189,7 @@ class System:
                     "keys_dir": str(self.base / "keys"),
                     "seed": True,
                     "clock_start": f"{self.edge_day}T08:30:00+07:00",  # central and edge share the day
+                    **self.central_settings,
                 }.items()
             )
         )
@@ -247,6 +260,15 @@ class System:
     def start_edge(self) -> None:
         self.rosma("edge", "edge", "run", "--config", str(self.edge_cfg))
         self.wait_http(self.edge_url + "/api/status", "edge")
+
+    def restart_edge(self, **settings) -> None:
+        """Stop the edge, change settings in its config file, and start it again."""
+        from edge import config as edge_config
+
+        self.stop_process("edge")
+        cfg = edge_config.load(self.edge_cfg)
+        edge_config.write(self.edge_cfg, dataclasses.replace(cfg, **settings))
+        self.start_edge()
 
     def stop_process(self, name: str) -> None:
         p = self.procs[name]

@@ -68,7 +68,8 @@ def unit_name(request) -> str:
 
 
 def test_only_the_expected_units():
-    assert sorted(p.name for p in UNIT_DIR.iterdir()) == sorted(UNITS)
+    # the services run as user rosma; the kiosk screen is a user unit of the desktop session
+    assert sorted(p.name for p in UNIT_DIR.iterdir()) == sorted([*UNITS, "rosma-kiosk.service"])
 
 
 def test_sections(unit_name):
@@ -197,3 +198,16 @@ def test_systemd_analyze_security(unit_name, tmp_path):
 
     assert match, result.stdout + result.stderr
     assert float(match[1]) < 4.0, match[0]  # 3.2 (central) and 3.4 (edge) with systemd 252
+
+
+def test_the_kiosk_screen_opens_the_kiosk_on_the_nodes_own_address():
+    """The kiosk's credential on the node is its address (kiosk_on_this_device): the unit must open
+    the kiosk on 127.0.0.1, in a browser without an address bar or saved passwords."""
+    from edge.config import EdgeConfig
+
+    unit = read_unit(UNIT_DIR / "rosma-kiosk.service")
+    command = shlex.split(one(unit, "Service", "ExecStart"))
+    assert command[0] == "/usr/bin/chromium" and "--kiosk" in command and "--password-store=basic" in command
+    assert f"--app=http://127.0.0.1:{EdgeConfig().http_port}/kiosk" in command
+    assert one(unit, "Install", "WantedBy") == "graphical-session.target"
+    assert EdgeConfig().kiosk_on_this_device is True
