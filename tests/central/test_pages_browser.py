@@ -35,11 +35,19 @@ def site(central_config):
     """The app under waitress on a free port, on SQLite; yields its base URL."""
     app = build(central_config)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
+    stop = threading.Event()
+
+    def run():  # the loop thread closes the server itself: closing it from here raced its poll (EBADF)
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.close()
+
+    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
+    stop.set()
+    thread.join(timeout=10)
     app.extensions["rosma.db"].close()
 
 
