@@ -221,7 +221,7 @@ class QueueService:
         except CheckinRefused as exc:
             self._log_scan(False, exc.code, str(exc), exc.ticket)
             raise
-        self._log_scan(True, "ok", f"Nomor antrian Anda {t.label}, {self.queue_name(t.queue)}.", t)
+        self._log_scan(True, "ok", f"Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t)
         log.info("reservation checked in as %s", t.label)
         return t
 
@@ -274,7 +274,7 @@ class QueueService:
         at = dt.datetime.fromisoformat(first.at).strftime("%H:%M")
         raise CheckinRefused(
             "again",
-            f"QR ini sudah dipakai check-in pukul {at}, nomor antrian {prev.label}. Tiket tidak dicetak lagi.",
+            f"QR ini sudah dipakai check-in pukul {at}, nomor antrean {prev.label}. Tiket tidak dicetak lagi.",
             prev,
         )
 

@@ -50,11 +50,20 @@ def roles(*allowed: str):
 @bp.route("/masuk", methods=["GET", "POST"])
 def login():
     next_url = request.values.get("next", "")
-    error, status = None, 200
+    error, status, errors = None, 200, {}
     username = request.form.get("username", "").strip()
     if request.method == "POST":
+        password = request.form.get("password", "")
+        if not username:
+            errors["username"] = "Nama pengguna wajib diisi."
+        if not password:
+            errors["password"] = "Kata sandi wajib diisi."
+        if errors:  # nothing to check yet: not a wrong try
+            return render_template(
+                "staff_login.html", username=username, error=None, errors=errors, next_url=next_url
+            ), 400
         try:
-            staff = identity.staff_login(username, request.form.get("password", ""), client())
+            staff = identity.staff_login(username, password, client())
         except identity.IdentityError as e:
             error, status = e.message, e.status
         else:
@@ -62,7 +71,7 @@ def login():
             session[SESSION_KEY] = identity.open_session(staff=staff, device=request.user_agent.string or "")
             csrf.rotate()
             return redirect(safe_next(next_url) if next_url.startswith("/petugas") else url_for("staff.home"))
-    return render_template("staff_login.html", username=username, error=error, next_url=next_url), status
+    return render_template("staff_login.html", username=username, error=error, errors=errors, next_url=next_url), status
 
 
 @bp.route("/keluar", methods=["POST"])
@@ -78,7 +87,10 @@ def logout():
 @roles(*identity.ROLES)
 def home():
     return render_template(
-        "staff_home.html", role=identity.ROLES[g.staff.role], can_reset=g.staff.role in identity.RESETTERS
+        "staff_home.html",
+        role=identity.ROLES[g.staff.role],
+        can_reset=g.staff.role in identity.RESETTERS,
+        look_only=g.staff.role == "kepala_puskesmas",
     )
 
 
@@ -87,10 +99,17 @@ def home():
 def reset_pin():
     """Give a patient (whose KTP was checked) a code to set a new PIN with at /atur-pin."""
     values = {"nik": request.form.get("nik", "").strip(), "birth_date": request.form.get("birth_date", "").strip()}
-    error, status, given = None, 200, None
+    error, status, given, errors = None, 200, None, {}
+    checked = request.form.get("ktp") == "1"
     if request.method == "POST":
-        if request.form.get("ktp") != "1":
-            error, status = "Centang bahwa KTP pasien sudah Anda periksa.", 400
+        if not values["nik"]:
+            errors["nik"] = "NIK wajib diisi."
+        if not values["birth_date"]:
+            errors["birth_date"] = "Tanggal lahir wajib diisi."
+        if not checked:
+            errors["ktp"] = "Centang bahwa KTP pasien sudah Anda periksa."
+        if errors:
+            error, status = "Ada isian yang perlu diperbaiki. Periksa tanda merah di bawah.", 400
         else:
             try:
                 patient, code = identity.loket_reset_code(g.staff, values["nik"], values["birth_date"])
@@ -98,5 +117,22 @@ def reset_pin():
                 error, status = e.message, e.status
             else:
                 given = {"name": patient.name, "code": code}
-                values = {"nik": "", "birth_date": ""}
-    return render_template("staff_reset.html", values=values, error=error, given=given), status
+                values, checked = {"nik": "", "birth_date": ""}, False
+    return render_template(
+        "staff_reset.html",
+        values=values,
+        error=error,
+        errors=errors,
+        given=given,
+        checked=checked,
+        site=_public_site(),
+    ), status
+
+
+def _public_site() -> str:
+    """The patient site's address to tell a patient, unless this page was opened on the server
+    itself (127.0.0.1 means nothing on her phone)."""
+    host = request.host.rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return ""
+    return request.host_url.rstrip("/")

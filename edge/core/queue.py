@@ -75,7 +75,7 @@ def transition(state: str, action: str) -> str:
         raise TransitionError(f"Aksi tidak dikenal: {action}")
     sources, target = TRANSITIONS[action]
     if state not in sources:
-        raise TransitionError(f"Tidak bisa, status antrian ini {STATE_LABELS.get(state, state)}.")
+        raise TransitionError(f"Tidak bisa, status antrean ini {STATE_LABELS.get(state, state)}.")
     return target
 
 

@@ -263,7 +263,7 @@ def call_next(counter_id):
     except QueueError as exc:
         return error(str(exc), 404)
     if answer is None:
-        return error("Tidak ada antrian yang menunggu.", 404)
+        return error("Tidak ada antrean yang menunggu.", 404)
     return jsonify(answer)
 
 

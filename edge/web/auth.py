@@ -216,17 +216,22 @@ def staff_required(counter_arg: str | None = None, act: bool = False):
                 if request.path.startswith("/api/"):
                     _refuse(401, "Silakan masuk sebagai petugas terlebih dahulu.")
                 return redirect(url_for("auth.login", next=request.path))
+            g.staff = staff  # also for the refusal page (its way back to the counters)
             counter = kwargs.get(counter_arg) if counter_arg else None
             if counter is not None and not may_use(staff, counter):
                 _refuse(403, "Peran Anda tidak boleh memakai loket/poli ini.")
             if (act or request.method == "POST") and not may_act(staff):
                 _refuse(403, "Peran Anda hanya boleh melihat, tidak mengubah antrean.")
-            g.staff = staff
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorate
+
+
+def on_this_node() -> bool:
+    """Whether the request comes from the node's own browser (127.0.0.1)."""
+    return _loopback()
 
 
 def _loopback() -> bool:

@@ -33,7 +33,7 @@ def _mark_events():
     g.events_since = rt().bus.last_id
 
 
-@bp.context_processor
+@bp.app_context_processor
 def common():
     r = rt()
     return {
@@ -106,6 +106,7 @@ def staff():
         counters=counters,
         role=ROLE_NAMES.get(g.staff.role, g.staff.role),
         can_pair=g.staff.role in (*auth.ADMINS, "petugas_loket"),
+        may_act=auth.may_act(g.staff),
     )
 
 
@@ -148,7 +149,7 @@ def _actor(counter_id: str) -> Actor:
 def staff_next(counter_id):
     try:
         t = rt().service.call_next(counter_id, actor=_actor(counter_id))
-        flash(f"Memanggil {t.label}" if t else "Tidak ada antrian yang menunggu.")
+        flash(f"Memanggil {t.label}" if t else "Tidak ada antrean yang menunggu.")
     except QueueError as exc:
         flash(str(exc))
     return _back(counter_id)

@@ -22,8 +22,16 @@ def login():
     username = request.form.get("username", "").strip()
     next_url = request.values.get("next", "")
     if request.method == "POST":
+        password = request.form.get("password", "")
+        if not username or not password:  # not a wrong try: nothing to check yet
+            error = (
+                "Isi nama pengguna dan kata sandi."
+                if not (username or password)
+                else ("Nama pengguna wajib diisi." if not username else "Kata sandi wajib diisi.")
+            )
+            return render_template("staff_login.html", username=username, error=error, next_url=next_url), 400
         try:
-            staff = auth.sign_in(username, request.form.get("password", ""), request.remote_addr or "")
+            staff = auth.sign_in(username, password, request.remote_addr or "")
         except ValueError as exc:
             error, status = str(exc), 401
         else:
@@ -54,10 +62,15 @@ def kiosks():
             KioskDevice.update(revoked=True).where(KioskDevice.id == request.form.get("revoke", type=int)).execute()
             flash("Anjungan itu sudah dicabut.")
             return redirect(url_for("auth.kiosks"))
-        key = auth.pair_kiosk(request.form.get("name", ""), g.staff)
+        name = request.form.get("name", "").strip() or "Anjungan"
+        key = auth.pair_kiosk(name, g.staff)
+        # this browser is a kiosk now: whoever stands at it next must not act as the staff member
+        auth.end_session()
+        session.clear()
+        flash(f"Anjungan “{name[:60]}” terpasang. Akun petugas sudah keluar dari peramban ini.")
         response = make_response(redirect(url_for("pages.kiosk")))
         response.set_cookie(auth.KIOSK_COOKIE, key, max_age=5 * 365 * 86400, httponly=True, samesite="Strict")
         return response
     rows = list(KioskDevice.select().where(~KioskDevice.revoked).order_by(KioskDevice.id))
     local = current_app.extensions["rosma"].config.kiosk_on_this_device
-    return render_template("staff_kiosks.html", kiosks=rows, local=local)
+    return render_template("staff_kiosks.html", kiosks=rows, local=local, here=auth.on_this_node())

@@ -446,6 +446,9 @@ def test_a_device_on_the_lan_cannot_print_tickets_until_staff_pair_it(system):
         assert priority == 0  # no self-issued priority from a kiosk
         burst = [walkin(system, kiosk).status_code for _ in range(14)]
         assert burst.count(201) == 11 and burst[-1] == 429, burst  # 12 tickets a minute per kiosk
+        # the browser that became a kiosk is no longer signed in as the admin
+        assert "/staff/masuk" in admin.get(system.edge_url + "/staff", timeout=10).url
+        admin = system.staff("admin.pkm")  # back at the admin's own desk
         rows = admin.get(system.edge_url + "/staff/anjungan", timeout=10).text
         kiosk_id = re.search(r'name="revoke" value="(\d+)"', rows).group(1)
         admin.post(

@@ -164,6 +164,22 @@ def test_an_account_central_disables_is_out_at_once(app):
     assert StaffSession.select().where(StaffSession.username == "rina", ~StaffSession.revoked).count() == 0
 
 
+def test_an_empty_sign_in_form_is_not_counted_as_a_wrong_try(app):
+    client = app.test_client()
+    token = token_of(client.get("/staff/masuk", environ_base=LAN))
+    for _ in range(8):
+        r = client.post("/staff/masuk", data={"csrf_token": token, "username": "rina"}, environ_base=LAN)
+        assert r.status_code == 400 and "Kata sandi wajib diisi." in r.text
+    _c, signed, _t = sign_in(app, "rina")
+    assert signed.status_code == 302  # no backoff from the empty tries
+
+
+def test_a_look_only_role_sees_no_action_buttons(app):
+    c, _r, _token = sign_in(app, "kepala")
+    page = c.get("/staff/loket-1", environ_base=LAN).text
+    assert 'id="look-only"' in page and "Cetak ulang" not in page and "Panggil berikutnya" not in page
+
+
 def test_only_a_paired_kiosk_issues_tickets(app):
     stranger = app.test_client()
     assert stranger.get("/kiosk", environ_base=LAN).status_code == 403
@@ -176,7 +192,12 @@ def test_only_a_paired_kiosk_issues_tickets(app):
     assert c.post("/api/kiosk/walkin", json={"payer": "UMUM"}, environ_base=LAN).status_code == 201
     kiosk = KioskDevice.get()
     assert kiosk.name == "Anjungan depan" and kiosk.paired_by == "rina"
-    post(c, "/staff/anjungan", token, revoke=str(kiosk.id))
+    # the kiosk browser no longer carries rina's session: whoever stands at it cannot act as her
+    assert c.get("/staff", environ_base=LAN).status_code == 302
+    assert "Anjungan “Anjungan depan” terpasang" in c.get("/kiosk", environ_base=LAN).text
+    assert StaffSession.select().where(StaffSession.username == "rina", ~StaffSession.revoked).count() == 0
+    office, _r, office_token = sign_in(app, "rina")  # at her own desk
+    post(office, "/staff/anjungan", office_token, revoke=str(kiosk.id))
     assert c.post("/api/kiosk/walkin", json={"payer": "UMUM"}, environ_base=LAN).status_code == 403
 
 

@@ -168,7 +168,7 @@ def test_transfer_keeps_the_number_and_queues_at_the_poli(svc):
 )
 def test_actions_not_allowed_on_a_waiting_ticket(svc, action):
     t = svc.issue_walkin("UMUM")
-    with pytest.raises(QueueError, match="status antrian ini menunggu"):
+    with pytest.raises(QueueError, match="status antrean ini menunggu"):
         svc.act(t.key, action)
     assert Ticket.get(Ticket.key == t.key).state == "waiting"
 

@@ -68,7 +68,7 @@ def test_allowed_transition(state, action, target):
 def test_refused_transition_tells_staff_the_state_in_indonesian(state, action):
     with pytest.raises(TransitionError) as exc:
         queue.transition(state, action)
-    assert str(exc.value) == f"Tidak bisa, status antrian ini {LABELS[state]}."
+    assert str(exc.value) == f"Tidak bisa, status antrean ini {LABELS[state]}."
 
 
 @pytest.mark.parametrize("state", ["done", "no_show", "cancelled", "transferred"])
@@ -85,7 +85,7 @@ def test_a_final_ticket_cannot_be_touched(state):
         pytest.param("waiting", "delete", "Aksi tidak dikenal: delete", id="unknown-action"),
         pytest.param("waiting", "", "Aksi tidak dikenal: ", id="empty-action"),
         pytest.param("waiting", "Call", "Aksi tidak dikenal: Call", id="capitalised-action"),
-        pytest.param("lost", "call", "Tidak bisa, status antrian ini lost.", id="unknown-state"),
+        pytest.param("lost", "call", "Tidak bisa, status antrean ini lost.", id="unknown-state"),
     ],
 )
 def test_unknown_action_or_state_is_refused(state, action, message):
