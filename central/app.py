@@ -111,13 +111,13 @@ def _init_errors(app: Flask) -> None:
         if status not in ERROR_TEXT:
             return e
         if status != 404:
-            log.info("request rejected: %s %s -> %s", request.method, request.path, status)
+            log.info("request rejected: %s %r -> %s", request.method, request.path, status)
         custom = getattr(e, "rosma_message", None)
         return error_response(status, custom)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %r", request.method, request.path)
         return error_response(500)
 
 

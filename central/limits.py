@@ -95,26 +95,97 @@ def check(limit: Limit, *parts: str, now: dt.datetime | None = None) -> None:
         raise Limited((row.window_start + dt.timedelta(seconds=limit.window_s) - now).total_seconds())
 
 
+def _add(row_id: int, by: int) -> int:
+    """Add to a bucket's count in one statement and return the new count: two processes counting
+    at the same moment each see their own result (no read-then-write race)."""
+    rows = list(
+        ThrottleBucket.update(count=ThrottleBucket.count + by)
+        .where(ThrottleBucket.id == row_id)
+        .returning(ThrottleBucket.count)
+        .execute()
+    )
+    return rows[0].count if rows else 0
+
+
 def hit(limit: Limit, *parts: str, now: dt.datetime | None = None) -> int:
-    """Count one hit; raises Limited (without counting) when the window is already full."""
+    """Count one hit; raises Limited (without counting) when the window is already full.
+
+    The count is taken before the checked action runs, atomically: of many requests at the same
+    moment exactly ``allowed`` pass. ``release`` gives a hit back when the action did not happen.
+    """
     now = now or utcnow()
-    check(limit, *parts, now=now)
+    wait = blocked(limit.name, *parts, now=now)
+    if wait:
+        raise Limited(wait)
     row = _bucket(_key(limit.name, *parts), limit.window_s, now)
-    ThrottleBucket.update(count=ThrottleBucket.count + 1).where(ThrottleBucket.id == row.id).execute()
-    return row.count + 1
+    count = _add(row.id, 1)
+    if count > limit.allowed:
+        _add(row.id, -1)
+        raise Limited((row.window_start + dt.timedelta(seconds=limit.window_s) - now).total_seconds())
+    return count
+
+
+def release(limit: Limit, *parts: str) -> None:
+    """Give back a hit whose action did not take place (e.g. a booking refused as full)."""
+    ThrottleBucket.update(count=ThrottleBucket.count - 1).where(
+        (ThrottleBucket.key == _key(limit.name, *parts)) & (ThrottleBucket.count > 0)
+    ).execute()
+
+
+def _delay(backoff: Backoff, count: int) -> float:
+    return min(backoff.cap_s, backoff.base_s * 2 ** (count - backoff.free - 1))
+
+
+def attempt(backoff: Backoff, *parts: str, now: dt.datetime | None = None) -> int:
+    """Reserve one try before judging it (a PIN check takes tens of milliseconds: tries sent all
+    at once must not all be judged). Raises Limited when the bucket is blocked, or when tries in
+    flight already took the allowance; returns this try's number for ``failed_try``.
+    A try that succeeds gives its reservation back (``succeeded``)."""
+    now = now or utcnow()
+    wait = blocked(backoff.name, *parts, now=now)
+    if wait:
+        raise Limited(wait)
+    row = _bucket(_key(backoff.name, *parts), backoff.window_s, now)
+    count = _add(row.id, 1)
+    if count > backoff.free + 1:
+        _block(row.id, now + dt.timedelta(seconds=_delay(backoff, count)))
+        raise Limited(_delay(backoff, count))
+    return count
+
+
+def failed_try(backoff: Backoff, count: int, *parts: str, now: dt.datetime | None = None) -> None:
+    """A reserved try (number ``count``) failed: past ``free`` failures the bucket blocks."""
+    if count > backoff.free:
+        now = now or utcnow()
+        row = ThrottleBucket.get_or_none(ThrottleBucket.key == _key(backoff.name, *parts))
+        if row is not None:
+            _block(row.id, now + dt.timedelta(seconds=_delay(backoff, count)))
+
+
+def succeeded(backoff: Backoff, *parts: str, forget: bool = False) -> None:
+    """A reserved try succeeded: take its reservation back (``forget``: clear the bucket)."""
+    if forget:
+        reset(backoff.name, *parts)
+    else:
+        release(Limit(backoff.name, 0, backoff.window_s), *parts)
+
+
+def _block(row_id: int, until: dt.datetime) -> None:
+    """Block until ``until``, never shortening a longer block set meanwhile."""
+    ThrottleBucket.update(blocked_until=until).where(
+        (ThrottleBucket.id == row_id)
+        & (ThrottleBucket.blocked_until.is_null(True) | (ThrottleBucket.blocked_until < until))
+    ).execute()
 
 
 def failed(backoff: Backoff, *parts: str, now: dt.datetime | None = None) -> None:
-    """Record a failure; past ``free`` failures the bucket is blocked for a growing time."""
+    """Record a failure that was not reserved with ``attempt``; past ``free`` failures the bucket
+    is blocked for a growing time."""
     now = now or utcnow()
     row = _bucket(_key(backoff.name, *parts), backoff.window_s, now)
-    count = row.count + 1
-    until = None
+    count = _add(row.id, 1)
     if count > backoff.free:
-        until = now + dt.timedelta(seconds=min(backoff.cap_s, backoff.base_s * 2 ** (count - backoff.free - 1)))
-    ThrottleBucket.update(count=ThrottleBucket.count + 1, blocked_until=until).where(
-        ThrottleBucket.id == row.id
-    ).execute()
+        _block(row.id, now + dt.timedelta(seconds=_delay(backoff, count)))
 
 
 def reset(name: str, *parts: str) -> None:

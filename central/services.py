@@ -7,7 +7,6 @@ Logs carry ids only: never NIK, name, birth date or BPJS number.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import logging
@@ -204,14 +203,29 @@ def reserve(
     day = parse_date(date)
     payer = payer.strip().upper()
     number = rules.normalise_bpjs(bpjs_no) if payer == "BPJS" else None
+    # the booking counts before it is made (atomically: parallel requests cannot all pass the
+    # check), and is given back if it is then refused (full slot, already booked, ...)
+    counted: list[tuple[limits.Limit, str]] = []
     try:
-        limits.check(limits.BOOK_ACCOUNT, str(patient.id))
-        limits.check(limits.BOOK_CLIENT, client)
+        for limit, who in ((limits.BOOK_ACCOUNT, str(patient.id)), (limits.BOOK_CLIENT, client)):
+            limits.hit(limit, who)
+            counted.append((limit, who))
     except limits.Limited as exc:
+        for limit, who in counted:
+            limits.release(limit, who)
         log.info("reservation refused patient=%s: booking too fast", patient.id)
         raise TooManyBookings(
             f"Terlalu banyak reservasi dalam waktu singkat. Coba lagi dalam {exc.minutes} menit."
         ) from None
+    try:
+        return _book(patient, place, poli, day, slot, payer, number, today)
+    except BaseException:
+        for limit, who in counted:
+            limits.release(limit, who)
+        raise
+
+
+def _book(patient, place, poli, day, slot, payer, number, today) -> Reservation:
     with _write_transaction():
         _lock(Patient, patient.id)
         _lock(Poli, poli.id)
@@ -288,9 +302,6 @@ def reserve(
             qr_text=qr_text,
         )
         feed.publish_reservation(reservation)
-        with contextlib.suppress(limits.Limited):  # a booking at the same moment filled the window: let it be
-            limits.hit(limits.BOOK_ACCOUNT, str(patient.id))
-            limits.hit(limits.BOOK_CLIENT, client)
     log.info("reservation %s created patient=%s puskesmas=%s poli=%s", rid, patient.id, place.code, poli.code)
     return reservation
 

@@ -29,6 +29,7 @@ from protocol.clock import Clock
 log = logging.getLogger(__name__)
 
 WEB_THREADS = 32
+MAX_BODY = 16 * 1024  # the largest form or JSON a kiosk or staff page sends is a few hundred bytes
 STREAM_SLOTS = WEB_THREADS - 8
 
 
@@ -153,7 +154,7 @@ def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
     """Build the edge's Flask app around a runtime built (and started, or not) by the caller."""
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
-        MAX_CONTENT_LENGTH=16 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_NAME="rosma_edge",
@@ -174,7 +175,7 @@ def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %r", request.method, request.path)
         return _error_page(500)
 
     @app.after_request

@@ -22,7 +22,7 @@ def _refuse(exc: Exception) -> int:
 
 def central_run(args) -> int:
     from central import config as cconfig
-    from central.app import create_app
+    from central.app import MAX_BODY, create_app
     from central.runtime import CentralRuntime
     from infra.config import ConfigError
     from infra.migrations import SchemaError
@@ -49,6 +49,7 @@ def central_run(args) -> int:
         per_client=cfg.http_connections_per_client,
         exempt=trusted(cfg.trusted_proxies),
         proxy_headers=bool(cfg.trusted_proxies),  # TrustedProxies reads and removes them
+        max_body=MAX_BODY,
     )
     return 0
 
@@ -210,7 +211,7 @@ def edge_run(args) -> int:
         return _refuse(exc)
     _logging(cfg.log_level)
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(cfg.data_dir) / "escpos"))
-    from edge.app import WEB_THREADS, Runtime, create_app
+    from edge.app import MAX_BODY, WEB_THREADS, Runtime, create_app
     from infra.migrations import SchemaError
     from rosma.serve import serve
 
@@ -231,6 +232,7 @@ def edge_run(args) -> int:
         on_stop=runtime.close,
         threads=WEB_THREADS,
         exempt=is_loopback,
+        max_body=MAX_BODY,
     )
     return 0
 

@@ -111,7 +111,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
         slave_path = os.ttyname(slave)
         fifo = base / "scanner.fifo"
         if not fifo.exists():
-            os.mkfifo(fifo)
+            os.mkfifo(fifo, 0o600)  # whoever reads it gets the scans
         threading.Thread(target=fifo_bridge, args=(fifo, master, stop), daemon=True).start()
         edge_cfg = base / "edge.toml"
         node_id = f"pkm-{puskesmas}"
@@ -153,7 +153,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
         db.database.close()
         env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(base / "escpos")}
         logs = base / "logs"
-        logs.mkdir(exist_ok=True)
+        logs.mkdir(exist_ok=True, mode=0o700)
         print("==> starting central (SQLite, seed data, sync)")
         procs.append(
             _spawn(
@@ -307,7 +307,8 @@ def _set_toml_key(path: Path, key: str, value: str) -> None:
 
 
 def _spawn(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(cmd, env=env, stderr=log)
 
 

@@ -28,6 +28,7 @@ def serve(
     per_client: int = PER_CLIENT,
     exempt: Callable[[str], bool] = lambda address: False,
     proxy_headers: bool = False,
+    max_body: int = 64 * 1024,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; then call ``on_stop``.
 
@@ -37,7 +38,9 @@ def serve(
     connection; addresses for which ``exempt`` is true (a reverse proxy, which limits per client
     itself, or the node's own screens) share only the overall limit. ``proxy_headers`` passes
     X-Forwarded-* through to the app, which must then check who sent them (central's
-    ``TrustedProxies``); otherwise waitress removes them.
+    ``TrustedProxies``); otherwise waitress removes them. A request body larger than
+    ``max_body`` is refused (413) before it is read: waitress would otherwise spool up to 1 GiB
+    of it to disk first.
     """
     server = create_server(
         app,
@@ -46,6 +49,7 @@ def serve(
         threads=threads,
         channel_timeout=60,
         connection_limit=CONNECTIONS,
+        max_request_body_size=max_body,
         clear_untrusted_proxy_headers=not proxy_headers,
     )
     cap_per_client(server, per_client, exempt)

@@ -84,7 +84,7 @@ def token_list():
     return jsonify({"tokens": [schema.token(t, current=t.id == g.token.id) for t in identity.tokens_of(g.patient)]})
 
 
-@bp.delete("/tokens/<int:token_id>")
+@bp.delete("/tokens/<int(max=2147483647):token_id>")
 @token_required
 def token_revoke(token_id: int):
     """End one of the account's tokens."""

@@ -40,7 +40,7 @@ def _check() -> None:
     sent = request.form.get(FIELD, "")
     expected = session.get(FIELD, "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        log.warning("csrf check failed on %s", request.path)
+        log.warning("csrf check failed on %r", request.path)
         raise http_error(400, MESSAGE)
 
 

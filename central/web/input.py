@@ -14,6 +14,16 @@ from central.web.errors import http_error
 
 MAX_DEPTH = 20
 NUL_TEXT = "Data mengandung karakter yang tidak diizinkan (NUL). Periksa kembali isian Anda."
+BAD_TEXT = "Data mengandung karakter yang tidak valid. Periksa kembali isian Anda."
+
+
+def _encodable(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON "\\ud800"): no database can store it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _depth(value, level: int = 0) -> int:
@@ -44,6 +54,8 @@ def json_object() -> dict:
         text = value if isinstance(value, str) or value is None else json.dumps(value)
         if (text and "\x00" in text) or "\x00" in key:
             raise http_error(400, NUL_TEXT)
+        if not _encodable(key) or (text and not _encodable(text)):
+            raise http_error(400, BAD_TEXT)
         out[key] = text
     return out
 

@@ -194,9 +194,38 @@ def stream():
     return resp
 
 
+class BadBody(Exception):
+    """A JSON body nothing should read: too deep, or text no database can store."""
+
+
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+    """The request's JSON object ({} when there is none); raises BadBody (answered 400)."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except RecursionError:  # nesting deeper than the parser goes
+        raise BadBody from None
+    except ValueError:
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    for key, value in body.items():
+        for text in (key, value):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate ("\\ud800")
+                    raise BadBody from None
+            elif isinstance(text, (dict, list)):
+                raise BadBody
+    return body
+
+
+@bp.errorhandler(BadBody)
+def _bad_body(_e):
+    return error("Data tidak valid. Kirim sebuah objek JSON berisi teks.", 400)
 
 
 @bp.post("/staff/login")
@@ -207,7 +236,7 @@ def staff_login():
     try:
         staff = auth.sign_in(str(body.get("username", "")), str(body.get("password", "")), request.remote_addr or "")
     except ValueError as exc:
-        return error(str(exc), 401)
+        return error(str(exc), 429 if isinstance(exc, auth.TooManyTries) else 401)
     session.clear()
     session["sk"] = auth.open_session(staff)
     return jsonify({"username": staff.username, "role": staff.role, "csrf_token": auth.csrf_token()})
@@ -245,7 +274,7 @@ def scan():
 @bp.get("/kiosk/scans")
 @auth.kiosk_required
 def scans():
-    after = request.args.get("after", 0, type=int)
+    after = min(max(request.args.get("after", 0, type=int), 0), 2**62)  # SQLite integers are 64-bit
     rows = ScanLog.select().where(ScanLog.id > after).order_by(ScanLog.id).limit(50)
     return jsonify(
         [{"id": s.id, "at": s.at, "ok": s.ok, "code": s.code, "message": s.message, "label": s.label} for s in rows]

@@ -106,28 +106,45 @@ def end_sessions_of(username: str) -> None:
 
 
 class _Attempts:
-    """Wrong sign-in tries per address (one process per node: memory is enough here)."""
+    """Sign-in tries per address (one process per node: memory is enough here). A try is reserved
+    before its password is checked, so tries sent all at once are not all judged."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._failures: dict[str, deque] = {}
+        self._in_flight: dict[str, int] = {}
 
-    def wait_s(self, address: str) -> float:
+    def _wait(self, q: deque) -> float:
+        if len(q) < LOGIN_FREE_TRIES:
+            return 0.0
+        return max(0.0, q[-1] + min(900, 15 * 2 ** (len(q) - LOGIN_FREE_TRIES)) - time.monotonic())
+
+    def begin(self, address: str) -> float:
+        """Reserve a try: 0 when it may go ahead (then call ``end``), else the seconds to wait."""
         with self._lock:
             q = self._failures.get(address, deque())
             while q and q[0] < time.monotonic() - 3600:
                 q.popleft()
-            if len(q) < LOGIN_FREE_TRIES:
-                return 0.0
-            return max(0.0, q[-1] + min(900, 15 * 2 ** (len(q) - LOGIN_FREE_TRIES)) - time.monotonic())
+            wait = self._wait(q)
+            if wait:
+                return wait
+            pending = self._in_flight.get(address, 0)
+            if pending >= max(1, LOGIN_FREE_TRIES - len(q)):
+                return 15.0  # as many tries are being checked as may still fail
+            self._in_flight[address] = pending + 1
+            return 0.0
 
-    def failed(self, address: str) -> None:
+    def end(self, address: str, ok: bool) -> None:
         with self._lock:
-            self._failures.setdefault(address, deque()).append(time.monotonic())
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
+            left = self._in_flight.get(address, 1) - 1
+            if left > 0:
+                self._in_flight[address] = left
+            else:
+                self._in_flight.pop(address, None)
+            if ok:
+                self._failures.pop(address, None)
+            else:
+                self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
 def _attempts() -> _Attempts:
@@ -137,18 +154,26 @@ def _attempts() -> _Attempts:
     return rt.sign_in_attempts
 
 
+class TooManyTries(ValueError):
+    """Sign-in refused unchecked: too many tries from this address (HTTP 429)."""
+
+
 def sign_in(username: str, password: str, address: str) -> Staff:
     """The active staff account; raises ValueError with an Indonesian message."""
     attempts = _attempts()
-    wait = attempts.wait_s(address)
+    wait = attempts.begin(address)
     if wait:
-        raise ValueError(f"Terlalu banyak percobaan masuk. Coba lagi dalam {int(wait // 60) + 1} menit.")
-    staff = Staff.get_or_none(Staff.username == (username or "").strip().lower()[:40])
-    if not (passwords.verify_secret(staff.password_hash if staff else None, password or "") and staff and staff.active):
-        attempts.failed(address)
+        raise TooManyTries(f"Terlalu banyak percobaan masuk. Coba lagi dalam {int(wait // 60) + 1} menit.")
+    ok = False
+    try:
+        staff = Staff.get_or_none(Staff.username == (username or "").strip().lower()[:40])
+        good = passwords.verify_secret(staff.password_hash if staff else None, password or "")  # same work if none
+        ok = bool(good and staff and staff.active)
+    finally:
+        attempts.end(address, ok)
+    if not ok:
         log.info("staff sign-in failed")
         raise ValueError("Nama pengguna atau kata sandi salah.")
-    attempts.succeeded(address)
     log.info("staff %s signed in", staff.username)
     return staff
 
@@ -174,14 +199,14 @@ def _check_request() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     if not _same_origin():
-        log.warning("refused a cross-site %s to %s", request.method, request.path)
+        log.warning("refused a cross-site %s to %r", request.method, request.path)
         _refuse(403, "Permintaan dari situs lain ditolak.")
     sent = request.headers.get("X-CSRF-Token") or request.form.get(CSRF_FIELD, "")
     expected = session.get(CSRF_FIELD, "")
     if request.endpoint in EXEMPT:
         return
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        log.warning("csrf check failed on %s", request.path)
+        log.warning("csrf check failed on %r", request.path)
         _refuse(400, "Sesi formulir tidak valid atau sudah kedaluwarsa. Muat ulang halaman lalu coba lagi.")
 
 

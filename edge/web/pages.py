@@ -176,9 +176,13 @@ def staff_act(counter_id, key, action):
         abort(404)
     svc = rt().service
     actor = _actor(counter_id)
+    try:
+        queues = svc.counter(counter_id)["queues"]
+    except QueueError:
+        abort(404)
     t = Ticket.get_or_none(Ticket.key == key)
-    if t is None or t.queue not in svc.counter(counter_id)["queues"]:
-        raise auth.Refused(403, "Antrian ini bukan milik loket/poli Anda.")
+    if t is None or t.queue not in queues:
+        raise auth.Refused(403, "Antrean ini bukan milik loket/poli Anda.")
     try:
         if action == "reprint":
             t = svc.reprint(key)

@@ -33,12 +33,11 @@ def login():
         try:
             staff = auth.sign_in(username, password, request.remote_addr or "")
         except ValueError as exc:
-            error, status = str(exc), 401
+            error, status = str(exc), 429 if isinstance(exc, auth.TooManyTries) else 401
         else:
-            token = session.get(auth.CSRF_FIELD)
-            session.clear()
+            session.clear()  # a new session and a new form token: nothing from before sign-in carries over
             session["sk"] = auth.open_session(staff)
-            session[auth.CSRF_FIELD] = token or auth.csrf_token()
+            auth.csrf_token()
             return redirect(_safe_next(next_url))
     return render_template("staff_login.html", username=username, error=error, next_url=next_url), status
 
@@ -59,7 +58,9 @@ def kiosks():
         raise auth.Refused(403, "Hanya admin puskesmas atau petugas loket yang memasang anjungan.")
     if request.method == "POST":
         if request.form.get("revoke"):
-            KioskDevice.update(revoked=True).where(KioskDevice.id == request.form.get("revoke", type=int)).execute()
+            kiosk_id = request.form.get("revoke", type=int) or 0
+            if 0 < kiosk_id < 2**62:  # SQLite integers are 64-bit
+                KioskDevice.update(revoked=True).where(KioskDevice.id == kiosk_id).execute()
             flash("Anjungan itu sudah dicabut.")
             return redirect(url_for("auth.kiosks"))
         name = request.form.get("name", "").strip() or "Anjungan"

@@ -501,6 +501,19 @@ def test_databases_keys_configs_and_secrets_are_owner_only(system):
     assert loose == {}, loose
 
 
+def test_a_huge_body_is_refused_before_it_is_read(system):
+    """Release 0.2 spooled up to 1 GiB of a request body to disk before answering 413."""
+    for url, path in ((system.central_url, "/api/v1/login"), (system.edge_url, "/api/staff/login")):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Content-Length: 209715200\r\n\r\n".encode()
+            )
+            answer = s.recv(200)  # nothing of the 200 MB was sent: the answer comes at once
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
 def test_one_host_cannot_hold_every_connection_to_central(tmp_path):
     """Without a proxy in front, one address may hold a few connections; the others still get in."""
     port = free_port()

@@ -62,6 +62,10 @@ def sign_in(app, username, password=PASSWORD):
     r = client.post(
         "/staff/masuk", data={"csrf_token": token, "username": username, "password": password}, environ_base=LAN
     )
+    if r.status_code == 302:  # signed in: the form token changed with the session, as a browser sees
+        after = token_of(client.get("/staff", environ_base=LAN))
+        assert after != token
+        token = after
     return client, r, token
 
 
@@ -243,3 +247,34 @@ def test_the_pages_cannot_be_framed_by_another_site(app):
 
 def test_the_password_never_reaches_the_node_in_clear(app):
     assert all(s.password_hash.startswith("$argon2id$") for s in Staff.select())
+
+
+def test_a_burst_of_wrong_passwords_is_not_all_checked(app):
+    import threading
+
+    barrier, codes = threading.Barrier(12), []
+
+    def guess(i: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        body = {"username": "rina", "password": f"tebakan-{i}"}
+        codes.append(client.post("/api/staff/login", json=body, environ_base=LAN).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(codes) == 12 and codes.count(401) <= 5  # at most the free tries were judged
+
+
+def test_bad_json_and_unknown_counters_get_a_clear_refusal_not_a_500(app):
+    c, _r, token = sign_in(app, "admin")
+    deep = "[" * 5000 + "]" * 5000
+    for raw in ('{"username": "\\ud800", "password": "x"}', '{"payer": ' + deep + "}", '{"payer": {"a": 1}}'):
+        r = c.post("/api/staff/login", data=raw, content_type="application/json", environ_base=LAN)
+        assert r.status_code == 400 and "Data tidak valid" in r.json["error"], raw[:40]
+    key = walk_in(app)
+    assert post(c, f"/staff/bogus/{key}/recall", token).status_code == 404
+    assert c.get("/api/kiosk/scans?after=99999999999999999999999", environ_base=LAN).status_code in (200, 403)
+    assert post(c, "/staff/anjungan", token, revoke="99999999999999999999999").status_code == 302
