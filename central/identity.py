@@ -97,14 +97,32 @@ class Client:
 
 
 # ---- registration -------------------------------------------------------------------------------
-def check_pin_fields(pin: str, again: str | None) -> dict[str, str]:
+def birth_date_pins(birth: dt.date) -> frozenset[str]:
+    """The 6-digit PINs a birth date spells: DDMMYY, YYMMDD and MMDDYY (17-05-1990: 170590,
+    900517, 051790). The birth date is printed on the KTP and written inside the NIK."""
+    day, month, year = f"{birth.day:02d}", f"{birth.month:02d}", f"{birth.year % 100:02d}"
+    return frozenset({day + month + year, year + month + day, month + day + year})
+
+
+def check_pin_fields(pin: str, again: str | None, birth: dt.date | None = None) -> dict[str, str]:
+    """Field errors for a new PIN (and its repetition, unless ``again`` is None).
+
+    ``birth`` is the patient's birth date when it is known (the registration form, a PIN change,
+    a reset): a PIN made of it is refused, for anyone who has seen the KTP would try it first.
+    """
     errors = {}
-    if not passwords.is_pin(pin):
+    if not pin:
+        errors["pin"] = "PIN wajib diisi."
+    elif not passwords.is_pin(pin):
         errors["pin"] = "PIN harus 6 digit angka."
     elif passwords.weak_pin(pin):
         errors["pin"] = "PIN terlalu mudah ditebak (angka sama atau berurutan). Pilih PIN lain."
+    elif birth is not None and pin in birth_date_pins(birth):
+        errors["pin"] = "PIN tidak boleh berupa tanggal lahir Anda. Pilih PIN lain."
+    elif again is not None and not again:
+        errors["pin_again"] = "Ketik PIN yang sama sekali lagi."
     elif again is not None and pin != again:
-        errors["pin_again"] = "Ulangi PIN yang sama."
+        errors["pin_again"] = "Kedua PIN tidak sama. Ulangi PIN yang sama."
     return errors
 
 
@@ -116,7 +134,7 @@ def register(form: dict, client: Client, now: dt.datetime) -> None:
     existing account is left exactly as it was.
     """
     clean, errors = validate_registration(form, now.date())
-    errors.update(check_pin_fields(str(form.get("pin") or ""), form.get("pin_again")))
+    errors.update(check_pin_fields(str(form.get("pin") or ""), form.get("pin_again"), clean.get("birth_date")))
     if errors:
         log.info("registration rejected: fields=%s", ",".join(sorted(errors)))
         raise IdentityError("Periksa kembali isian Anda.", errors)
@@ -300,7 +318,7 @@ def change_pin(
     """Set a new PIN after checking the current one; every other session and token ends."""
     if not passwords.verify_secret(patient.pin_hash, old or ""):
         raise IdentityError("Periksa kembali isian Anda.", {"old_pin": "PIN lama salah."})
-    errors = check_pin_fields(new or "", again)
+    errors = check_pin_fields(new or "", again, patient.birth_date)
     if errors:
         raise IdentityError("Periksa kembali isian Anda.", errors)
     with database.atomic():
@@ -376,7 +394,7 @@ def reset_pin(nik: str, birth_date: str, code: str, pin: str, again: str | None,
     Raises IdentityError (the same text for unknown data, a wrong, used or expired code) or
     Throttled.
     """
-    errors = check_pin_fields(pin or "", again)
+    errors = check_pin_fields(pin or "", again, parse_date(birth_date))  # the date typed: tells nothing
     if errors:
         raise IdentityError("Periksa kembali isian Anda.", errors)
     try:

@@ -6,20 +6,183 @@ The session cookie holds only a random key; the session itself is a database row
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, g, make_response, redirect, render_template, request, session, url_for
 
 from central import identity, runtime
+from central.core.calendar import MONTH_NAMES, WIB
 from central.web import csrf
 from central.web.errors import http_error
+from protocol import nik as nikrules
 
 bp = Blueprint("auth", __name__)
 
 REGISTER_FIELDS = ("name", "nik", "birth_date", "sex", "address", "phone")
 DEVICE_COOKIE = "rosma_perangkat"
 SESSION_KEY = "sid"
+
+NIK_REQUIRED = "NIK wajib diisi."
+NIK_SHAPE = "NIK harus 16 digit angka."
+BIRTH_REQUIRED = "Tanggal lahir wajib diisi."
+# the example's hyphens do not break (U+2011): the date never splits over two lines
+BIRTH_INVALID = "Tanggal lahir tidak valid. Tulis tanggal-bulan-tahun, contoh: 17\u201108\u20111990."
+BIRTH_FUTURE = "Tanggal lahir harus sebelum hari ini."
+OLD_PIN_REQUIRED = "PIN sekarang wajib diisi."
+OLD_PIN_WRONG = "PIN sekarang salah."
+CODE_REQUIRED = "Kode wajib diisi."
+
+
+# ---- what patients type -------------------------------------------------------------------------
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[-/. ]+(\d{1,2})[-/. ]+(\d{4})", re.ASCII)
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+
+
+def read_birth_date(raw: str | None) -> tuple[str, dt.date | None]:
+    """A birth date as patients type it, in the KTP's order (``17-08-1990``, also with ``/``,
+    ``.`` or spaces, or ``17081990``), or as a date input or an older form sends it
+    (``1990-08-17``). Returns what to show back in the field (``17-08-1990`` when it is a
+    date) and the date, or None when it is none."""
+    text = (raw or "").strip()[:20]
+    parts = None
+    if match := _ISO.fullmatch(text):
+        parts = (match[1], match[2], match[3])
+    elif match := _DAY_MONTH_YEAR.fullmatch(text):
+        parts = (match[3], match[2], match[1])
+    elif len(text) == 8 and text.isascii() and text.isdigit():
+        parts = (text[4:], text[2:4], text[:2])
+    if parts is None:
+        return text, None
+    try:
+        day = dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        return text, None
+    return day.strftime("%d-%m-%Y"), day
+
+
+def identity_fields(values: dict[str, str], today: dt.date | None = None) -> tuple[dict[str, str], dt.date | None]:
+    """Field errors for a NIK and a birth date (only their form: whether an account has them is
+    never told here), and the birth date. ``values`` gets the NIK without its spaces and the date
+    as ``DD-MM-YYYY`` to show back."""
+    errors: dict[str, str] = {}
+    nik = nikrules.normalise(values.get("nik", ""))
+    values["nik"] = nik[:24]
+    if not nik:
+        errors["nik"] = NIK_REQUIRED
+    elif not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
+        errors["nik"] = NIK_SHAPE
+    shown, birth = read_birth_date(values.get("birth_date", ""))
+    values["birth_date"] = shown
+    if not shown:
+        errors["birth_date"] = BIRTH_REQUIRED
+    elif birth is None:
+        errors["birth_date"] = BIRTH_INVALID
+    elif today is not None and birth >= today:
+        errors["birth_date"] = BIRTH_FUTURE
+    return errors, birth
+
+
+def _today() -> dt.date:
+    return runtime.now().date()
+
+
+# ---- devices on the account page ------------------------------------------------------------------
+_BROWSERS = (  # the first that matches names the browser (Chrome-based ones say "Chrome" too)
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Opera Mini", "Opera Mini"),
+    ("OPR/", "Opera"),
+    ("EdgA/", "Edge"),
+    ("Edg/", "Edge"),
+    ("UCBrowser/", "UC Browser"),
+    ("MiuiBrowser/", "Mi Browser"),
+    ("YaBrowser/", "Yandex"),
+    ("FxiOS/", "Firefox"),
+    ("Firefox/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+
+
+def device_name(agent: str | None) -> str:
+    """A short name a patient recognises for a browser's user agent: ``HP Android · Chrome``,
+    ``Komputer Windows · Firefox``, ``iPhone · Safari``; ``Aplikasi`` for a program that is no
+    browser (``python-requests/2.34.2``, ``okhttp/4.12``)."""
+    agent = agent or ""
+    if not agent.startswith("Mozilla/") and "Opera" not in agent:
+        return "Aplikasi" if agent.strip() else "Peramban"
+    if "Android" in agent:
+        complete = "Safari/" in agent or "Firefox/" in agent  # a stored agent may be cut at 120 characters
+        kind = "Tablet Android" if complete and "Mobile" not in agent else "HP Android"
+    elif "iPhone" in agent or "iPod" in agent:
+        kind = "iPhone"
+    elif "iPad" in agent:
+        kind = "iPad"
+    elif "CrOS" in agent:
+        kind = "Chromebook"
+    elif "Windows" in agent:
+        kind = "Komputer Windows"
+    elif "Macintosh" in agent or "Mac OS X" in agent:
+        kind = "Komputer Mac"
+    elif "Linux" in agent or "X11" in agent:
+        kind = "Komputer Linux"
+    else:
+        kind = "Peramban"
+    if "; wv)" in agent:  # an app's built-in browser (WebView)
+        return f"{kind} · aplikasi"
+    browser = next((name for mark, name in _BROWSERS if mark in agent), "")
+    if browser == "Safari" and "Version/" not in agent and kind in ("iPhone", "iPad"):
+        browser = "aplikasi"  # an iOS app's web view: Safari's engine without Safari's name
+    return f"{kind} · {browser}" if browser else kind
+
+
+def app_name(name: str | None) -> str:
+    """What an API token is called on the account page: the name the app gave (``Rosma
+    Android``), or just ``Aplikasi`` when the name is a library's user agent."""
+    name = " ".join((name or "").split())
+    if not name or re.fullmatch(r"[\w.+-]+/[\w.+-]+(\s.*)?", name) or name.startswith("Mozilla/"):
+        return "Aplikasi"
+    return f"Aplikasi {name}"
+
+
+def wib_time(moment: dt.datetime | None) -> str:
+    """A stored (naive UTC) time as patients read it: ``2 Des 2026 09.15 WIB``."""
+    if moment is None:
+        return "-"
+    local = moment.replace(tzinfo=dt.UTC).astimezone(WIB)
+    return f"{local.day} {MONTH_NAMES[local.month - 1][:3]} {local.year} {local:%H.%M} WIB"
+
+
+def _devices(patient) -> list[dict]:
+    """Every browser and app signed in on the account, this browser first."""
+    current = g.session_row.id
+    rows = [
+        {
+            "kind": "session",
+            "id": s.id,
+            "name": device_name(s.device),
+            "since": wib_time(s.created_at),
+            "last": wib_time(s.last_seen),
+            "current": s.id == current,
+        }
+        for s in identity.sessions_of(patient)
+    ]
+    rows.sort(key=lambda row: not row["current"])
+    rows += [
+        {
+            "kind": "token",
+            "id": t.id,
+            "name": app_name(t.name),
+            "since": wib_time(t.created_at),
+            "last": wib_time(t.last_used) if t.last_used else "",
+            "current": False,
+        }
+        for t in identity.tokens_of(patient)
+    ]
+    return rows
 
 
 def client() -> identity.Client:
@@ -80,7 +243,10 @@ def _start_session(patient) -> None:
 
 @bp.route("/daftar", methods=["GET", "POST"])
 def register():
-    """Registration form with the PIN; the answer never tells whether the NIK had an account."""
+    """Registration form with the PIN; the answer never tells whether the NIK had an account.
+
+    On success the login form is shown at once with the NIK and birth date she just typed (her own
+    input, in her own browser; never in a URL)."""
     if g.patient is not None:
         return redirect(url_for("pages.home"))
     values = {name: "" for name in REGISTER_FIELDS}
@@ -89,16 +255,33 @@ def register():
     status = 200
     if request.method == "POST":
         values = {name: request.form.get(name, "").strip() for name in REGISTER_FIELDS}
-        form = {**values, "pin": request.form.get("pin", ""), "pin_again": request.form.get("pin_again", "")}
+        shown, birth = read_birth_date(values["birth_date"])
+        form = {
+            **values,
+            "birth_date": birth.isoformat() if birth else values["birth_date"],
+            "pin": request.form.get("pin", ""),
+            "pin_again": request.form.get("pin_again", ""),
+        }
+        values["birth_date"] = shown
         try:
             identity.register(form, client(), now=runtime.now())
         except identity.Throttled as e:
             error, status = e.message, 429
         except identity.IdentityError as e:
-            errors, status = e.fields, 400
+            errors, status = dict(e.fields), 400
+            if errors.get("birth_date") == "Tanggal lahir tidak valid.":
+                errors["birth_date"] = BIRTH_INVALID
         else:
-            flash(identity.REGISTERED, "ok")
-            return redirect(url_for("auth.login"))
+            login_values = {"nik": nikrules.normalise(values["nik"]), "birth_date": shown}
+            return render_template(
+                "login.html",
+                values=login_values,
+                errors={},
+                error=None,
+                next_url="",
+                registered=identity.REGISTERED,
+                focus="pin",
+            )
     return render_template("register.html", values=values, errors=errors, error=error), status
 
 
@@ -115,14 +298,12 @@ def login():
     if request.method == "POST":
         values = {name: request.form.get(name, "").strip() for name in values}
         pin = request.form.get("pin", "")
-        for name, text in (("nik", "NIK wajib diisi."), ("birth_date", "Tanggal lahir wajib diisi.")):
-            if not values[name]:
-                errors[name] = text
+        errors, birth = identity_fields(values)  # the form's shape only: the same for every NIK
         if not pin:
             errors["pin"] = "PIN wajib diisi."
         if not errors:
             try:
-                patient = identity.login(values["nik"], values["birth_date"], pin, client())
+                patient = identity.login(values["nik"], birth.isoformat(), pin, client())
             except identity.IdentityError as e:
                 error, status = e.message, e.status
             else:
@@ -139,7 +320,10 @@ def login():
                 return response
         else:
             status = 400
-    return render_template("login.html", values=values, errors=errors, error=error, next_url=next_url), status
+    return (
+        render_template("login.html", values=values, errors=errors, error=error, next_url=next_url),
+        status,
+    )
 
 
 @bp.route("/keluar", methods=["GET", "POST"])
@@ -159,80 +343,99 @@ def logout():
 
 @bp.route("/lupa-pin", methods=["GET", "POST"])
 def forgot_pin():
-    """Step 1: ask for a one-time code to the phone on file (or come with a code from the loket)."""
-    values = {"nik": request.form.get("nik", "").strip(), "birth_date": request.form.get("birth_date", "").strip()}
-    error, status = None, 200
-    if request.method == "POST":
-        try:
-            message = identity.send_reset_code(
-                values["nik"], values["birth_date"], client(), runtime.current().notifier
-            )
-        except identity.IdentityError as e:
-            error, status = e.message, e.status
-        else:
-            flash(message, "ok")
-            return redirect(url_for("auth.reset_pin"))
-    return render_template("forgot_pin.html", values=values, error=error), status
+    """Step 1: ask for a one-time code to the phone on file (or come with a code from the loket).
 
-
-@bp.route("/atur-pin", methods=["GET", "POST"])
-def reset_pin():
-    """Step 2: NIK, tanggal lahir, the code (sent to the phone, or from the loket) and a new PIN."""
+    A form with a missing or malformed NIK or date gets field errors; a well-formed one always
+    gets the same answer (whether or not an account has that NIK), shown above the form of step
+    2, already filled in with what she typed (the NIK is never put in a URL)."""
     values = {"nik": request.form.get("nik", "").strip(), "birth_date": request.form.get("birth_date", "").strip()}
     errors: dict[str, str] = {}
     error, status = None, 200
     if request.method == "POST":
-        try:
-            identity.reset_pin(
-                values["nik"],
-                values["birth_date"],
-                request.form.get("code", ""),
-                request.form.get("pin", ""),
-                request.form.get("pin_again", ""),
-                client(),
-            )
-        except identity.IdentityError as e:
-            errors, error, status = e.fields, e.message, e.status
+        errors, birth = identity_fields(values, _today())
+        if errors:
+            status = 400
         else:
-            session.clear()
-            flash("PIN baru sudah disimpan. Silakan masuk.", "ok")
-            return redirect(url_for("auth.login"))
-    return render_template("reset_pin.html", values=values, errors=errors, error=error), status
+            try:
+                message = identity.send_reset_code(
+                    values["nik"], birth.isoformat(), client(), runtime.current().notifier
+                )
+            except identity.IdentityError as e:
+                error, status = e.message, e.status
+            else:
+                return render_template(
+                    "reset_pin.html", values=values, code="", errors={}, error=None, sent=message, focus="code"
+                )
+    return render_template("forgot_pin.html", values=values, errors=errors, error=error), status
+
+
+@bp.route("/atur-pin", methods=["GET", "POST"])
+def reset_pin():
+    """Step 2: NIK, tanggal lahir, the code (sent to the phone, or from the loket) and a new PIN.
+
+    ``step=isi`` (the "Saya punya kode dari loket" button of step 1) only opens the form with the
+    NIK and date typed there."""
+    values = {"nik": request.form.get("nik", "").strip(), "birth_date": request.form.get("birth_date", "").strip()}
+    code = request.form.get("code", "").strip()[:16]
+    errors: dict[str, str] = {}
+    error, status = None, 200
+    if request.method == "POST" and request.form.get("step") == "isi":
+        identity_fields(values)
+        return render_template("reset_pin.html", values=values, code="", errors={}, error=None, focus="code")
+    if request.method == "POST":
+        pin, again = request.form.get("pin", ""), request.form.get("pin_again", "")
+        errors, birth = identity_fields(values, _today())
+        if not code:
+            errors["code"] = CODE_REQUIRED
+        errors.update(identity.check_pin_fields(pin, again, birth))
+        if errors:
+            status = 400
+        else:
+            try:
+                identity.reset_pin(values["nik"], birth.isoformat(), code, pin, again, client())
+            except identity.IdentityError as e:
+                errors, error, status = e.fields, (None if e.fields else e.message), e.status
+            else:
+                session.clear()
+                return render_template(
+                    "login.html",
+                    values=values,
+                    errors={},
+                    error=None,
+                    next_url="",
+                    notice="PIN baru sudah disimpan. Silakan masuk dengan PIN baru Anda.",
+                    focus="pin",
+                )
+    code = "" if errors.get("code") else code  # kept while another field is fixed; a wrong one is typed anew
+    return render_template("reset_pin.html", values=values, code=code, errors=errors, error=error), status
+
+
+def _account_page(errors: dict[str, str]) -> str:
+    return render_template("account.html", devices=_devices(g.patient), errors=errors)
 
 
 @bp.route("/akun", methods=["GET"])
 @login_required
 def account():
     """The account: change PIN, and every browser and app signed in, each can be ended."""
-    return render_template(
-        "account.html",
-        sessions=identity.sessions_of(g.patient),
-        tokens=identity.tokens_of(g.patient),
-        current=g.session_row.id,
-        errors={},
-    )
+    return _account_page({})
 
 
 @bp.route("/akun/pin", methods=["POST"])
 @login_required
 def change_pin():
-    try:
-        identity.change_pin(
-            g.patient,
-            request.form.get("old_pin", ""),
-            request.form.get("pin", ""),
-            request.form.get("pin_again", ""),
-            keep_session=g.session_row.id,
-        )
-    except identity.IdentityError as e:
-        page = render_template(
-            "account.html",
-            sessions=identity.sessions_of(g.patient),
-            tokens=identity.tokens_of(g.patient),
-            current=g.session_row.id,
-            errors=e.fields,
-        )
-        return page, 400
+    old, pin, again = (request.form.get(name, "") for name in ("old_pin", "pin", "pin_again"))
+    errors = {} if old else {"old_pin": OLD_PIN_REQUIRED}
+    errors.update(identity.check_pin_fields(pin, again, g.patient.birth_date))
+    if not errors:
+        try:
+            identity.change_pin(g.patient, old, pin, again, keep_session=g.session_row.id)
+        except identity.IdentityError as e:
+            errors = dict(e.fields)
+            if "old_pin" in errors:
+                errors["old_pin"] = OLD_PIN_WRONG
+    if errors:
+        return _account_page(errors), 400
     flash("PIN sudah diganti. Perangkat lain yang masuk dengan akun ini sudah dikeluarkan.", "ok")
     return redirect(url_for("auth.account"))
 

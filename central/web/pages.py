@@ -16,6 +16,14 @@ bp = Blueprint("pages", __name__)
 THEME = "#0f766e"
 
 
+@bp.app_template_filter("kode_reservasi")
+def reservation_code(rid: str) -> str:
+    """A reservation code as patients read it out at the loket: capitals in groups of four
+    (``442B 9B55 A3B0 A8BA``). Display only: the code itself stays as it is everywhere else."""
+    text = (rid or "").upper()
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
 @bp.route("/")
 def home():
     """Login/register choice (or the patient's next bookings) and the list of puskesmas."""

@@ -37,6 +37,10 @@ def now():
         pytest.param({"pin": "123456"}, "pin", "mudah ditebak", id="pin-run"),
         pytest.param({"pin": "999999"}, "pin", "mudah ditebak", id="pin-repeated"),
         pytest.param({"pin_again": "111112"}, "pin_again", "Ulangi", id="pin-confirm-differs"),
+        pytest.param({"pin": "", "pin_again": ""}, "pin", "wajib diisi", id="pin-empty"),
+        pytest.param({"pin": "170890", "pin_again": "170890"}, "pin", "tanggal lahir", id="pin-birth-ddmmyy"),
+        pytest.param({"pin": "900817", "pin_again": "900817"}, "pin", "tanggal lahir", id="pin-birth-yymmdd"),
+        pytest.param({"pin": "081790", "pin_again": "081790"}, "pin", "tanggal lahir", id="pin-birth-mmddyy"),
     ],
 )
 def test_registration_field_errors_create_nothing(app, ani_data, change, field, text):
@@ -250,3 +254,48 @@ def test_without_a_channel_to_phones_lupa_pin_sends_everyone_to_the_loket(app, a
             identity.send_reset_code(nik, birth, HOME, off)
         assert e.value.message == identity.RESET_NO_CHANNEL and e.value.status == 503
     assert PinReset.select().count() == 0
+
+
+# ---- a PIN made of the birth date ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("birth", "pins"),
+    [
+        (dt.date(1990, 5, 17), {"170590", "900517", "051790"}),
+        (dt.date(2001, 1, 2), {"020101", "010102"}),  # DDMMYY and YYMMDD meet here; MMDDYY is 010201
+    ],
+)
+def test_the_pins_a_birth_date_spells(birth, pins):
+    assert pins <= identity.birth_date_pins(birth)
+    for pin in identity.birth_date_pins(birth):
+        errors = identity.check_pin_fields(pin, pin, birth)
+        assert errors == {"pin": "PIN tidak boleh berupa tanggal lahir Anda. Pilih PIN lain."}
+
+
+def test_a_pin_close_to_the_birth_date_or_without_a_known_date_is_fine():
+    birth = dt.date(1990, 5, 17)
+    assert identity.check_pin_fields("170591", "170591", birth) == {}  # one digit off: allowed
+    assert identity.check_pin_fields("199005", "199005", birth) == {}  # YYYYMM: not one of the three forms
+    assert identity.check_pin_fields("170590", "170590") == {}  # the date is not known here (e.g. the demo)
+
+
+def test_a_pin_change_or_reset_refuses_the_birth_date_too(app, ani, ani_data):
+    for pin in ("170890", "900817", "081790"):  # Ani was born 17-08-1990
+        with pytest.raises(identity.IdentityError) as caught:
+            identity.change_pin(ani, ani_data["pin"], pin, pin)
+        assert "tanggal lahir" in caught.value.fields["pin"]
+    notifier = FakeNotifier()
+    identity.send_reset_code(ani_data["nik"], ani_data["birth_date"], HOME, notifier)
+    code = notifier.sent[0].params[0]
+    with pytest.raises(identity.IdentityError) as caught:
+        identity.reset_pin(ani_data["nik"], ani_data["birth_date"], code, "170890", "170890", HOME)
+    assert "tanggal lahir" in caught.value.fields["pin"]
+    identity.reset_pin(ani_data["nik"], ani_data["birth_date"], code, "582037", "582037", HOME)  # the code still works
+    assert identity.login(ani_data["nik"], ani_data["birth_date"], "582037", HOME).id == ani.id
+
+
+def test_the_api_refuses_a_pin_made_of_the_birth_date(client, ani, ani_data, auth_header):
+    header = auth_header(client, ani_data)
+    r = client.post("/api/v1/pin", json={"old_pin": ani_data["pin"], "pin": "170890"}, headers=header)
+    assert r.status_code == 400 and "tanggal lahir" in r.json["fields"]["pin"]
+    register = client.post("/api/v1/patients", json={**ani_data, "nik": "3201015708900003", "pin": "900817"})
+    assert register.status_code == 400 and "tanggal lahir" in register.json["fields"]["pin"]

@@ -18,6 +18,32 @@
     });
   });
 
+  // Birth dates are typed tanggal-bulan-tahun as on the KTP: put in the dashes as the digits come
+  // (a phone's number pad may have none), only while typing at the end of the field.
+  document.querySelectorAll("input[data-tanggal]").forEach(function (input) {
+    input.addEventListener("input", function (event) {
+      if (event.inputType && event.inputType.indexOf("insert") !== 0) {
+        return;
+      }
+      if (input.selectionStart !== input.value.length) {
+        return;
+      }
+      var value = input.value.replace(/[\/. ]+/g, "-").replace(/-{2,}/g, "-");
+      if (/^\d{8}$/.test(value)) {
+        value = value.slice(0, 2) + "-" + value.slice(2, 4) + "-" + value.slice(4);
+      } else if (/^\d{2}$/.test(value) || /^\d{1,2}-\d{2}$/.test(value)) {
+        value += "-";
+      } else if (/^\d{1,2}-\d{3}$/.test(value)) {
+        value = value.slice(0, -1) + "-" + value.slice(-1);
+      } else if (/^\d{3}$/.test(value)) {
+        value = value.slice(0, 2) + "-" + value.slice(2);
+      }
+      if (value !== input.value) {
+        input.value = value;
+      }
+    });
+  });
+
   var form = document.getElementById("reservasi-form");
   if (!form) {
     return;
@@ -46,7 +72,7 @@
     var keep = poli.value;
     var list = polis[puskesmas.value] || [];
     poli.innerHTML = "";
-    poli.appendChild(option("", list.length ? "Pilih poli" : "Pilih puskesmas terlebih dahulu"));
+    poli.appendChild(option("", list.length ? "Pilih poli" : "Pilih puskesmas dulu"));
     list.forEach(function (item) {
       var opt = option(item[0], item[1]);
       if (item[0] === keep) {

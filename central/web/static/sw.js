@@ -2,7 +2,7 @@
 // and shows an offline page when there is no connection.
 "use strict";
 
-var CACHE = "rosma-shell-v1";
+var CACHE = "rosma-shell-v2";
 var SHELL = [
   "/offline",
   "/static/style.css",
