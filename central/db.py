@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": "FULL", "foreign_keys": 1, "busy_timeout": 10000}
 
+# Every transaction takes the write lock when it begins (BEGIN IMMEDIATE). In WAL mode one that
+# began as a reader cannot become a writer once another writer has committed: SQLite answers
+# "database is locked" at once, without waiting for busy_timeout. Beginning as a writer, the
+# others wait their turn instead. Reads outside a transaction are not affected.
+WRITE_FIRST = "IMMEDIATE"
+
 MIGRATIONS = migrations.discover(central_migrations)
 
 
@@ -37,7 +43,7 @@ def open_database(url: str) -> Database:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             for part in ("", "-wal", "-shm"):  # SQLite gives its side files the database's mode
                 keep_private(path + part)
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type=WRITE_FIRST)
     if u.scheme in ("postgresql", "postgres"):
         return PostgresqlDatabase(
             u.path.lstrip("/"),

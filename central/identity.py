@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -116,7 +118,7 @@ def check_pin_fields(pin: str, again: str | None, birth: dt.date | None = None) 
     elif not passwords.is_pin(pin):
         errors["pin"] = "PIN harus 6 digit angka."
     elif passwords.weak_pin(pin):
-        errors["pin"] = "PIN terlalu mudah ditebak (angka sama atau berurutan). Pilih PIN lain."
+        errors["pin"] = "PIN terlalu mudah ditebak (angka sama, berulang, atau berurutan). Pilih PIN lain."
     elif birth is not None and pin in birth_date_pins(birth):
         errors["pin"] = "PIN tidak boleh berupa tanggal lahir Anda. Pilih PIN lain."
     elif again is not None and not again:
@@ -146,7 +148,7 @@ def register(form: dict, client: Client, now: dt.datetime) -> None:
         raise Throttled(exc, "pendaftaran dari perangkat ini") from None
     pin_hash = passwords.hash_secret(form["pin"])
     try:
-        with database.atomic():
+        with database.atomic():  # on SQLite it takes the write lock at BEGIN: no "database is locked"
             if Patient.select().where(Patient.nik == clean["nik"]).exists():
                 log.info("registration for a NIK that has an account: nothing changed")
                 return
@@ -158,13 +160,21 @@ def register(form: dict, client: Client, now: dt.datetime) -> None:
 
 # ---- login -----------------------------------------------------------------------------------------
 def _known_device(patient: Patient | None, client: Client) -> bool:
-    return bool(patient and client.device and client.device == device_mark(patient))
+    if not (patient and client.device):
+        return False
+    mark = device_mark(patient)
+    return bool(mark) and hmac.compare_digest(client.device, mark)
 
 
 def device_mark(patient: Patient) -> str:
     """What a browser or app keeps after signing in on an account: it lets its owner past the
-    account-wide block that strangers' wrong tries put up."""
-    return limits.who(f"device:{patient.id}:{patient.nik}")
+    account-wide block that strangers' wrong tries put up.
+
+    Keyed by the PIN's hash (a secret that never leaves the server, with a random salt), so nobody
+    can compute another's mark, and a new PIN makes every old mark worthless."""
+    if not patient.pin_hash:
+        return ""
+    return hmac.new(patient.pin_hash.encode(), f"rosma-device:{patient.id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def login(nik: str, birth_date: str, pin: str, client: Client) -> Patient:
@@ -175,32 +185,44 @@ def login(nik: str, birth_date: str, pin: str, client: Client) -> Patient:
     candidate = Patient.get_or_none(Patient.nik == nik) if len(nik) == 16 and nik.isascii() and nik.isdigit() else None
     known = _known_device(candidate, client)
     device = client.device if known else client.address
+    buckets = [(limits.LOGIN_CLIENT, (client.address,)), (limits.LOGIN_ACCOUNT_DEVICE, (nik, device))]
+    if not known:  # the owner's own device is spared the account-wide block strangers cause
+        buckets.append((limits.LOGIN_ACCOUNT, (nik,)))
     try:
-        limits.check(limits.LOGIN_GLOBAL)
-        for backoff, parts in ((limits.LOGIN_CLIENT, (client.address,)), (limits.LOGIN_ACCOUNT_DEVICE, (nik, device))):
-            wait = limits.blocked(backoff.name, *parts)
-            if wait:
-                raise limits.Limited(wait)
-        if not known:
-            wait = limits.blocked(limits.LOGIN_ACCOUNT.name, nik)
-            if wait:
-                raise limits.Limited(wait)
+        if not known:  # ... and the site-wide brake: a flood of wrong tries cannot lock her out
+            limits.check(limits.LOGIN_GLOBAL)
+        tries = _reserve(buckets)
     except limits.Limited as exc:
         log.warning("login throttled")
         raise Throttled(exc, "percobaan masuk") from None
     good = passwords.verify_secret(candidate.pin_hash if candidate else None, pin or "")
     if not (good and candidate and candidate.birth_date == birth):
-        limits.failed(limits.LOGIN_ACCOUNT_DEVICE, nik, device)
-        limits.failed(limits.LOGIN_CLIENT, client.address)
-        limits.failed(limits.LOGIN_ACCOUNT, nik)
-        _count(limits.LOGIN_GLOBAL)
+        for (backoff, parts), number in zip(buckets, tries, strict=True):
+            limits.failed_try(backoff, number, *parts)
+        if not known:
+            _count(limits.LOGIN_GLOBAL)
         log.info("login failed")
         raise IdentityError(LOGIN_FAILED, status=401)
-    limits.reset(limits.LOGIN_ACCOUNT_DEVICE.name, nik, device)
+    for backoff, parts in buckets:
+        limits.succeeded(backoff, *parts, forget=backoff is limits.LOGIN_ACCOUNT_DEVICE)
     if passwords.needs_rehash(candidate.pin_hash):
         Patient.update(pin_hash=passwords.hash_secret(pin)).where(Patient.id == candidate.id).execute()
     log.info("patient %s logged in", candidate.id)
     return candidate
+
+
+def _reserve(buckets: list[tuple[limits.Backoff, tuple[str, ...]]]) -> list[int]:
+    """Reserve a try in every bucket before the secret is checked (tries sent at once are not all
+    judged); raises Limited, giving back what it reserved."""
+    tries: list[int] = []
+    try:
+        for backoff, parts in buckets:
+            tries.append(limits.attempt(backoff, *parts))
+    except limits.Limited:
+        for (backoff, parts), _number in zip(buckets, tries, strict=False):
+            limits.succeeded(backoff, *parts)
+        raise
+    return tries
 
 
 def _count(limit: limits.Limit, *parts: str) -> None:
@@ -315,9 +337,19 @@ def change_pin(
     keep_session: int | None = None,
     keep_token: int | None = None,
 ) -> None:
-    """Set a new PIN after checking the current one; every other session and token ends."""
+    """Set a new PIN after checking the current one; every other session and token ends.
+
+    Wrong current PINs are counted like wrong logins (a stolen session must not be a way to
+    guess the PIN); raises Throttled past the limit."""
+    buckets = [(limits.PIN_CHANGE, (str(patient.id),))]
+    try:
+        tries = _reserve(buckets)
+    except limits.Limited as exc:
+        raise Throttled(exc, "percobaan PIN") from None
     if not passwords.verify_secret(patient.pin_hash, old or ""):
+        limits.failed_try(limits.PIN_CHANGE, tries[0], str(patient.id))
         raise IdentityError("Periksa kembali isian Anda.", {"old_pin": "PIN lama salah."})
+    limits.succeeded(limits.PIN_CHANGE, str(patient.id), forget=True)
     errors = check_pin_fields(new or "", again, patient.birth_date)
     if errors:
         raise IdentityError("Periksa kembali isian Anda.", errors)
@@ -338,7 +370,12 @@ def _match(nik: str, birth_date: str) -> Patient | None:
 
 def _new_code(patient: Patient, channel: str, life: dt.timedelta, staff: Staff | None = None, digits: int = 6) -> str:
     code = "".join(secrets.choice("0123456789") for _ in range(digits))
-    PinReset.update(used_at=utcnow()).where((PinReset.patient == patient) & PinReset.used_at.is_null()).execute()
+    # a new code replaces the earlier ones of its kind; a code asked for by phone (anyone who
+    # knows her NIK and birth date can ask) never cancels the one the loket just gave her
+    ended = PinReset.patient == patient
+    if channel == "otp":
+        ended &= PinReset.channel == "otp"
+    PinReset.update(used_at=utcnow()).where(ended & PinReset.used_at.is_null()).execute()
     PinReset.create(
         patient=patient,
         code_hash=passwords.code_hash(code, patient.nik),
@@ -402,22 +439,30 @@ def reset_pin(nik: str, birth_date: str, code: str, pin: str, again: str | None,
     except limits.Limited as exc:
         raise Throttled(exc) from None
     patient = _match(nik, birth_date)
-    reset = None
-    if patient is not None:
-        reset = (
-            PinReset.select()
-            .where((PinReset.patient == patient) & PinReset.used_at.is_null() & (PinReset.expires_at > utcnow()))
-            .order_by(PinReset.id.desc())
-            .first()
-        )
     code = "".join((code or "").split())[:16]
-    if reset is None or reset.attempts >= CODE_TRIES or passwords.code_hash(code, patient.nik) != reset.code_hash:
-        if reset is not None:
-            PinReset.update(attempts=PinReset.attempts + 1).where(PinReset.id == reset.id).execute()
+    matches = []
+    if patient is not None:  # every live code counts a try first (atomically), then is compared
+        live = PinReset.select().where(
+            (PinReset.patient == patient) & PinReset.used_at.is_null() & (PinReset.expires_at > utcnow())
+        )
+        for row in live.order_by(PinReset.id.desc()):
+            taken = list(
+                PinReset.update(attempts=PinReset.attempts + 1)
+                .where((PinReset.id == row.id) & (PinReset.attempts < CODE_TRIES))
+                .returning(PinReset.attempts)
+                .execute()
+            )
+            if taken and hmac.compare_digest(passwords.code_hash(code, patient.nik), row.code_hash):
+                matches.append(row)
+    reset = matches[0] if matches else None
+    if reset is None:
         _count(limits.OTP_CLIENT, client.address)
         raise IdentityError(RESET_FAILED, {"code": RESET_FAILED}, status=400)
     with database.atomic():
-        PinReset.update(used_at=utcnow()).where(PinReset.id == reset.id).execute()
+        used = PinReset.update(used_at=utcnow()).where((PinReset.id == reset.id) & PinReset.used_at.is_null()).execute()
+        if not used:  # the same code used at the same moment: one of them wins
+            raise IdentityError(RESET_FAILED, {"code": RESET_FAILED}, status=400)
+        PinReset.update(used_at=utcnow()).where((PinReset.patient == patient) & PinReset.used_at.is_null()).execute()
         Patient.update(pin_hash=passwords.hash_secret(pin), pin_set_at=utcnow()).where(
             Patient.id == patient.id
         ).execute()
@@ -430,23 +475,23 @@ def reset_pin(nik: str, birth_date: str, code: str, pin: str, again: str | None,
 def staff_login(username: str, password: str, client: Client) -> Staff:
     """An active staff account; raises IdentityError (401, one text) or Throttled."""
     username = (username or "").strip().lower()[:40]
+    buckets = [
+        (limits.LOGIN_CLIENT, (client.address,)),
+        (limits.LOGIN_ACCOUNT_DEVICE, (username, client.address)),
+        (limits.STAFF_ACCOUNT, (username,)),  # many addresses guessing one account slow down too
+    ]
     try:
-        for backoff, parts in (
-            (limits.LOGIN_CLIENT, (client.address,)),
-            (limits.LOGIN_ACCOUNT_DEVICE, (username, client.address)),
-        ):
-            wait = limits.blocked(backoff.name, *parts)
-            if wait:
-                raise limits.Limited(wait)
+        tries = _reserve(buckets)
     except limits.Limited as exc:
         raise Throttled(exc, "percobaan masuk") from None
     staff = Staff.get_or_none(Staff.username == username)
     good = passwords.verify_secret(staff.password_hash if staff else None, password or "")
     if not (good and staff and staff.active):
-        limits.failed(limits.LOGIN_ACCOUNT_DEVICE, username, client.address)
-        limits.failed(limits.LOGIN_CLIENT, client.address)
+        for (backoff, parts), number in zip(buckets, tries, strict=True):
+            limits.failed_try(backoff, number, *parts)
         log.info("staff login failed")
         raise IdentityError(STAFF_LOGIN_FAILED, status=401)
-    limits.reset(limits.LOGIN_ACCOUNT_DEVICE.name, username, client.address)
+    for backoff, parts in buckets:
+        limits.succeeded(backoff, *parts, forget=backoff is limits.LOGIN_ACCOUNT_DEVICE)
     log.info("staff %s signed in", staff.id)
     return staff

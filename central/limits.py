@@ -214,6 +214,11 @@ LOGIN_ACCOUNT_DEVICE = Backoff("login-acct-dev", free=3, base_s=30, cap_s=15 * 6
 LOGIN_ACCOUNT = Backoff("login-acct", free=10, base_s=15 * 60, cap_s=60 * 60, window_s=3600)
 LOGIN_CLIENT = Backoff("login-client", free=20, base_s=10 * 60, cap_s=60 * 60, window_s=600)
 LOGIN_GLOBAL = Limit("login-global-fail", allowed=600, window_s=60)
+# changing the PIN: wrong current PINs, per account (a stolen session must not be a PIN oracle)
+PIN_CHANGE = Backoff("pin-change", free=5, base_s=60, cap_s=60 * 60, window_s=3600)
+# staff sign-in: besides the address and account+address buckets, one account guessed from many
+# addresses slows down (it is never locked for long: the loket must open in the morning)
+STAFF_ACCOUNT = Backoff("staff-acct", free=10, base_s=60, cap_s=15 * 60, window_s=3600)
 # registering: a handful per address, a ceiling for the whole site (fake accounts drain slots)
 REGISTER_CLIENT = Limit("register-client", allowed=5, window_s=3600)
 REGISTER_GLOBAL = Limit("register-global", allowed=300, window_s=3600)

@@ -33,6 +33,12 @@ PRAGMAS = {
 }
 KEEP_BACKUPS = 5
 
+# Every transaction takes the write lock when it begins (BEGIN IMMEDIATE). In WAL mode one that
+# began as a reader cannot become a writer once another writer has committed: SQLite answers
+# "database is locked" at once, without waiting for busy_timeout. Beginning as a writer, the
+# others wait their turn instead. Reads outside a transaction are not affected.
+WRITE_FIRST = "IMMEDIATE"
+
 MIGRATIONS = migrations.discover(edge_migrations)
 
 
@@ -49,7 +55,9 @@ def connect(path: str | Path, synchronous: str = "FULL") -> SqliteDatabase:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     for part in ("", "-wal", "-shm"):  # SQLite gives its side files the database's mode
         keep_private(f"{path}{part}")
-    db = SqliteDatabase(str(path), pragmas={**PRAGMAS, "synchronous": synchronous}, check_same_thread=False)
+    db = SqliteDatabase(
+        str(path), pragmas={**PRAGMAS, "synchronous": synchronous}, check_same_thread=False, lock_type=WRITE_FIRST
+    )
     database.initialize(db)
     db.connect(reuse_if_open=True)
     migrations.migrate(db, MIGRATIONS, backup=lambda version: _backup(db, path, version))

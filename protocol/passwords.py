@@ -48,10 +48,13 @@ def is_pin(text: str) -> bool:
 
 
 def weak_pin(pin: str) -> bool:
-    """A PIN anyone would try first: one digit repeated, or a run like 123456 / 654321."""
+    """A PIN anyone would try first: at most two different digits (111111, 121212, 000001), a
+    repeated half (123123), three pairs (112233), or a run like 123456 / 654321."""
     digits = [int(c) for c in pin]
     steps = {b - a for a, b in zip(digits, digits[1:], strict=False)}
-    return len(set(digits)) == 1 or steps in ({1}, {-1})
+    halves = len(pin) % 2 == 0 and pin[: len(pin) // 2] == pin[len(pin) // 2 :]
+    pairs = len(pin) % 2 == 0 and all(pin[i] == pin[i + 1] for i in range(0, len(pin), 2))
+    return len(set(digits)) <= 2 or halves or pairs or steps in ({1}, {-1})
 
 
 def token_hash(token: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from central.core.calendar import parse_date
 from protocol import nik as nikrules
@@ -17,6 +18,15 @@ _LETTER_RE = re.compile(r"[^\W\d_]")
 # control characters and the bidirectional overrides/isolates that make text display in an order
 # other than it is stored (a name that reads differently on the staff screen than in the record)
 _HIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# and every other invisible character: Unicode's format characters (Cf: soft hyphen, word joiner,
+# Arabic letter mark, tag characters, ...), unassigned or private code points, and the Hangul fillers
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _hidden(text: str) -> bool:
+    return bool(_HIDDEN_RE.search(text)) or any(
+        ch in _FILLERS or unicodedata.category(ch) in ("Cf", "Co", "Cn", "Cs") for ch in text
+    )
 
 
 def normalise_phone(raw: str | None) -> str:
@@ -49,7 +59,7 @@ def validate_registration(form: dict, today: dt.date) -> tuple[dict, dict[str, s
     clean: dict = {}
 
     name = " ".join(str(form.get("name") or "").split())
-    if _HIDDEN_RE.search(str(form.get("name") or "").replace("\n", " ").replace("\t", " ")):
+    if _hidden(str(form.get("name") or "").replace("\n", " ").replace("\t", " ")):
         errors["name"] = "Nama berisi karakter yang tidak diizinkan."
     elif not name:
         errors["name"] = "Nama lengkap wajib diisi."
@@ -90,7 +100,7 @@ def validate_registration(form: dict, today: dt.date) -> tuple[dict, dict[str, s
     clean["nik"] = raw_nik
 
     address = " ".join(str(form.get("address") or "").split())
-    if _HIDDEN_RE.search(str(form.get("address") or "").replace("\n", " ").replace("\r", " ").replace("\t", " ")):
+    if _hidden(str(form.get("address") or "").replace("\n", " ").replace("\r", " ").replace("\t", " ")):
         errors["address"] = "Alamat berisi karakter yang tidak diizinkan."
     elif not address:
         errors["address"] = "Alamat wajib diisi."

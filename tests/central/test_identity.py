@@ -36,6 +36,15 @@ def now():
         pytest.param({"pin": "abcdef"}, "pin", "6 digit", id="pin-letters"),
         pytest.param({"pin": "123456"}, "pin", "mudah ditebak", id="pin-run"),
         pytest.param({"pin": "999999"}, "pin", "mudah ditebak", id="pin-repeated"),
+        pytest.param({"pin": "121212"}, "pin", "mudah ditebak", id="pin-two-digits"),
+        pytest.param({"pin": "000001"}, "pin", "mudah ditebak", id="pin-nearly-repeated"),
+        pytest.param({"pin": "385385"}, "pin", "mudah ditebak", id="pin-half-repeated"),
+        pytest.param({"pin": "557799"}, "pin", "mudah ditebak", id="pin-pairs"),
+        pytest.param({"name": "Ani\u061cLestari"}, "name", "tidak diizinkan", id="name-arabic-letter-mark"),
+        pytest.param({"name": "Ani\u2060Lestari"}, "name", "tidak diizinkan", id="name-word-joiner"),
+        pytest.param({"name": "Ani\u00adLestari"}, "name", "tidak diizinkan", id="name-soft-hyphen"),
+        pytest.param({"name": "Ani \u3164"}, "name", "tidak diizinkan", id="name-hangul-filler"),
+        pytest.param({"name": "Ani\U000e0041"}, "name", "tidak diizinkan", id="name-tag-character"),
         pytest.param({"pin_again": "111112"}, "pin_again", "Ulangi", id="pin-confirm-differs"),
         pytest.param({"pin": "", "pin_again": ""}, "pin", "wajib diisi", id="pin-empty"),
         pytest.param({"pin": "170890", "pin_again": "170890"}, "pin", "tanggal lahir", id="pin-birth-ddmmyy"),
@@ -299,3 +308,108 @@ def test_the_api_refuses_a_pin_made_of_the_birth_date(client, ani, ani_data, aut
     assert r.status_code == 400 and "tanggal lahir" in r.json["fields"]["pin"]
     register = client.post("/api/v1/patients", json={**ani_data, "nik": "3201015708900003", "pin": "900817"})
     assert register.status_code == 400 and "tanggal lahir" in register.json["fields"]["pin"]
+
+
+# ---- attacks the probe found -------------------------------------------------------------------
+def _in_parallel(n: int, work) -> list:
+    import threading
+
+    from central.models import database
+
+    barrier, results = threading.Barrier(n), []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(work(i))
+        except identity.Throttled:
+            results.append("throttled")
+        except identity.IdentityError:
+            results.append("wrong")
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_a_burst_of_guesses_sent_at_once_is_not_all_judged(app, ani, ani_data):
+    results = _in_parallel(
+        12, lambda i: identity.login(ani_data["nik"], ani_data["birth_date"], f"{100200 + i * 7919}", STRANGER)
+    )
+    assert len(results) == 12 and results.count("wrong") <= 4  # 3 free tries and the one that blocks
+    with pytest.raises(identity.Throttled):
+        identity.login(ani_data["nik"], ani_data["birth_date"], ani_data["pin"], STRANGER)
+
+
+def test_the_device_mark_cannot_be_made_by_a_stranger_and_a_new_pin_renews_it(app, ani, ani_data):
+    mark = identity.device_mark(ani)
+    assert mark and mark != limits.who(f"device:{ani.id}:{ani.nik}")  # not derived from public data
+    identity.change_pin(ani, ani_data["pin"], "582037", "582037")
+    assert identity.device_mark(Patient.get_by_id(ani.id)) != mark
+
+
+def test_a_flood_of_wrong_logins_does_not_lock_the_owner_out_on_her_own_device(app, ani, ani_data):
+    mine = identity.Client(HOME.address, device=identity.device_mark(ani))
+    for _ in range(limits.LOGIN_GLOBAL.allowed):  # the site-wide brake is full
+        limits.hit(limits.LOGIN_GLOBAL)
+    with pytest.raises(identity.Throttled):
+        identity.login(ani_data["nik"], ani_data["birth_date"], ani_data["pin"], identity.Client("10.7.7.7"))
+    assert identity.login(ani_data["nik"], ani_data["birth_date"], ani_data["pin"], mine).id == ani.id
+
+
+def test_a_stolen_session_cannot_guess_the_pin_through_pin_change(app, ani, ani_data):
+    for i in range(6):
+        with pytest.raises(identity.IdentityError) as wrong:
+            identity.change_pin(ani, f"{300100 + i * 7}", "582037", "582037")
+        assert not isinstance(wrong.value, identity.Throttled)
+    with pytest.raises(identity.Throttled):  # even the right one waits now
+        identity.change_pin(ani, ani_data["pin"], "582037", "582037")
+
+
+def test_asking_for_a_code_by_phone_does_not_cancel_the_code_the_loket_gave(app, ani, ani_data):
+    loket = staff.add("loket.cibinong", "Rina", "petugas_loket", "cibinong", "", "kata-sandi-rahasia")
+    _patient, code = identity.loket_reset_code(loket, ani_data["nik"], ani_data["birth_date"])
+    identity.send_reset_code(ani_data["nik"], ani_data["birth_date"], STRANGER, FakeNotifier())  # a stranger asks
+    identity.reset_pin(ani_data["nik"], ani_data["birth_date"], code, "582037", "582037", HOME)
+    assert identity.login(ani_data["nik"], ani_data["birth_date"], "582037", HOME).id == ani.id
+
+
+def test_a_burst_of_code_guesses_gets_only_the_allowed_tries(app, ani, ani_data):
+    loket = staff.add("loket.cibinong", "Rina", "petugas_loket", "cibinong", "", "kata-sandi-rahasia")
+    _patient, code = identity.loket_reset_code(loket, ani_data["nik"], ani_data["birth_date"])
+    guesses = [f"{int(code) + 1 + i:08d}"[-8:] for i in range(11)] + [code]
+    results = _in_parallel(
+        12,
+        lambda i: identity.reset_pin(
+            ani_data["nik"], ani_data["birth_date"], guesses[i], "582037", "582037", identity.Client(f"10.5.0.{i}")
+        ),
+    )
+    assert PinReset.get().attempts <= identity.CODE_TRIES  # never more tries judged than allowed
+    assert len(results) == 12
+
+
+def test_staff_sign_in_slows_down_one_account_guessed_from_many_addresses(app):
+    staff.add("loket.ciawi", "Rina", "petugas_loket", "ciawi", "", "kata-sandi-rahasia")
+    for i in range(11):
+        with pytest.raises(identity.IdentityError):
+            identity.staff_login("loket.ciawi", f"tebakan-{i}", identity.Client(f"10.8.{i}.1"))
+    with pytest.raises(identity.Throttled):
+        identity.staff_login("loket.ciawi", "kata-sandi-rahasia", identity.Client("10.8.99.1"))
+
+
+def test_registrations_at_the_same_moment_all_get_their_answer(app, ani_data):
+    def register(i: int):
+        year = 80 + i  # a man born 17-05-19yy: NIK 320101 170 5yy 1xxx
+        person = {**ani_data, "name": f"Pasien {i}", "sex": "L", "nik": f"32010117052{year % 10}{1000 + i:04d}"}
+        person["nik"] = f"3201011705{year:02d}{1000 + i:04d}"
+        person["birth_date"] = f"19{year}-05-17"
+        identity.register(person, identity.Client(f"10.6.0.{i}"), now=now())
+        return "ok"
+
+    results = _in_parallel(8, register)
+    assert results.count("ok") == 8, results
