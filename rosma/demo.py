@@ -258,7 +258,7 @@ def demo_accounts(base: Path, puskesmas: str) -> str:
     if Patient.get_or_none(Patient.nik == DEMO_PATIENT["nik"]) is None:
         while True:  # a PIN the site accepts (not 123456 or 111111)
             pin = f"{secrets.randbelow(10**6):06d}"
-            if not identity.check_pin_fields(pin, None):
+            if not identity.check_pin_fields(pin, None, dt.date.fromisoformat(DEMO_PATIENT["birth_date"])):
                 break
         known["patient_pin"] = pin
         identity.register({**DEMO_PATIENT, "pin": pin}, identity.Client("127.0.0.1"), now=dt.datetime.now())

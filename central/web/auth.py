@@ -440,7 +440,7 @@ def change_pin():
     return redirect(url_for("auth.account"))
 
 
-@bp.route("/akun/perangkat/<int:session_id>/keluar", methods=["POST"])
+@bp.route("/akun/perangkat/<int(max=2147483647):session_id>/keluar", methods=["POST"])
 @login_required
 def end_session(session_id: int):
     if session_id not in {s.id for s in identity.sessions_of(g.patient)}:
@@ -450,7 +450,7 @@ def end_session(session_id: int):
     return redirect(url_for("auth.account"))
 
 
-@bp.route("/akun/aplikasi/<int:token_id>/keluar", methods=["POST"])
+@bp.route("/akun/aplikasi/<int(max=2147483647):token_id>/keluar", methods=["POST"])
 @login_required
 def end_token(token_id: int):
     if not identity.revoke_token(g.patient, token_id):

@@ -217,3 +217,11 @@ def test_unknown_api_route_is_json_404(client):
     response = client.get("/api/v1/tidak-ada")
     assert response.status_code == 404
     assert response.json["error"]
+
+
+def test_a_token_id_beyond_any_integer_gets_a_404_not_a_500(client, ani, ani_data, auth_header):
+    headers = auth_header(client, ani_data)
+    assert client.delete("/api/v1/tokens/99999999999999999999", headers=headers).status_code == 404
+    raw = '{"nik": "\\ud800", "birth_date": "1990-08-17", "pin": "204816"}'  # a lone surrogate
+    r = client.post("/api/v1/login", data=raw, content_type="application/json")
+    assert r.status_code == 400 and "tidak valid" in r.json["error"]

@@ -590,3 +590,9 @@ def test_the_patient_pages_say_antrean(client):
     assert "Tunjukkan kode QR ke mesin antrean (APM) di puskesmas." in home
     place = client.get("/puskesmas/cibinong").text
     assert ">Lihat antrean hari ini</a>" in place and 'href="/antrian/cibinong"' in place  # the address stays
+
+
+def test_an_id_beyond_any_integer_gets_a_404_not_a_500(client, ani, ani_data, web_login):
+    token = web_login(client, ani_data)
+    for path in ("/akun/aplikasi/99999999999999999999/keluar", "/akun/perangkat/99999999999999999999/keluar"):
+        assert client.post(path, data={"csrf_token": token}).status_code == 404
