@@ -38,7 +38,7 @@ def test_the_loket_reset_marks_each_missing_field_and_then_gives_a_code(client, 
     for text in ("NIK wajib diisi.", "Tanggal lahir wajib diisi.", "Centang bahwa KTP pasien sudah Anda periksa."):
         assert text in empty.text
     assert PinReset.select().count() == 0
-    form = {"nik": ani_data["nik"], "birth_date": ani_data["birth_date"], "ktp": "1"}
+    form = {"nik": ani_data["nik"], "birth_date": "17-08-1990", "ktp": "1"}  # typed as on the KTP
     done = client.post("/petugas/reset-pin", data={"csrf_token": token(client.get("/petugas/reset-pin")), **form})
     assert done.status_code == 200 and re.search(r'id="reset-code">\d{8}<', done.text)
     assert "Ani Lestari" in done.text
