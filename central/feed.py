@@ -7,9 +7,9 @@ import json
 
 from peewee import IntegrityError, fn
 
-from central.models import Change, Node, Puskesmas, Reservation, SigningKeyRow, Staff, database
+from central.models import Change, Holiday, Node, Poli, Puskesmas, Reservation, SigningKeyRow, Staff, database
 from protocol import changes
-from protocol.changes import QrKeyChanged, ReservationChanged, StaffChanged
+from protocol.changes import HolidayChanged, PoliChanged, QrKeyChanged, ReservationChanged, SiteChanged, StaffChanged
 
 
 def append(puskesmas_id: int, change: changes.Change) -> None:
@@ -63,6 +63,35 @@ def publish_staff(s: Staff) -> None:
         append(s.puskesmas_id, staff_change(s))
 
 
+def site_change(p: Puskesmas) -> SiteChanged:
+    """The puskesmas's details as its edge shows them."""
+    return SiteChanged(name=p.name, address=p.address, phone=p.phone, hours=p.hours, lokets=p.lokets)
+
+
+def publish_site(p: Puskesmas) -> None:
+    append(p.id, site_change(p))
+
+
+def poli_change(p: Poli) -> PoliChanged:
+    return PoliChanged(code=p.code, name=p.name, prefix=p.prefix, active=p.active, order=p.order)
+
+
+def publish_poli(p: Poli) -> None:
+    """A poli added or changed: its edge shows it on the kiosk, staff and TV pages at once."""
+    append(p.puskesmas_id, poli_change(p))
+
+
+def holiday_change(h: Holiday, closed: bool = True) -> HolidayChanged:
+    return HolidayChanged(date=h.date.isoformat(), name=h.name, closed=closed)
+
+
+def publish_holiday(h: Holiday, closed: bool = True) -> None:
+    """A closed day (``closed`` False: no longer closed) for its puskesmas, or every one."""
+    targets = [h.puskesmas_id] if h.puskesmas_id is not None else [p.id for p in Puskesmas.select(Puskesmas.id)]
+    for pid in targets:
+        append(pid, holiday_change(h, closed))
+
+
 def key_change(row: SigningKeyRow) -> QrKeyChanged:
     """A QR key as edges need it: the public part and until when a retired one is trusted."""
     until = row.trusted_until.replace(tzinfo=dt.UTC).isoformat(timespec="seconds") if row.trusted_until else ""
@@ -71,7 +100,19 @@ def key_change(row: SigningKeyRow) -> QrKeyChanged:
 
 def backfill_node(node: Node) -> None:
     """Give a newly provisioned node the staff accounts and the active reservations that already
-    exist for its puskesmas, and the end of trust of a retired QR key its config lists."""
+    exist for its puskesmas, and the end of trust of a retired QR key its config lists; then its
+    details, poli and coming closed days as the back office keeps them."""
+    pkm = Puskesmas.get_by_id(node.puskesmas_id)
+    _append_to(node, site_change(pkm))
+    for p in Poli.select().where(Poli.puskesmas == pkm).order_by(Poli.order, Poli.code):
+        _append_to(node, poli_change(p))
+    since = dt.date.today() - dt.timedelta(days=1)
+    for h in (
+        Holiday.select()
+        .where(((Holiday.puskesmas == pkm) | Holiday.puskesmas.is_null()) & (Holiday.date >= since))
+        .order_by(Holiday.date)
+    ):
+        _append_to(node, holiday_change(h))
     for row in SigningKeyRow.select().where(SigningKeyRow.active & SigningKeyRow.trusted_until.is_null(False)):
         _append_to(node, key_change(row))
     for s in Staff.select().where((Staff.puskesmas == node.puskesmas) | Staff.puskesmas.is_null()):

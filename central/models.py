@@ -40,6 +40,13 @@ class Puskesmas(BaseModel):
     phone = CharField(max_length=40, default="")
     hours = CharField(max_length=120, default="Senin-Kamis 07.30-14.00, Jumat 07.30-11.00, Sabtu 07.30-12.30")
     info = TextField(default="")
+    map_url = CharField(max_length=300, default="")  # a map link (https only)
+    lokets = IntegerField(default=2)  # registration counters at its edge
+    # opening hours per ISO weekday as JSON {"1": [["07:30", "12:00"], ["12:30", "14:00"]], ...}
+    # (the gaps are breaks); "" means central.core.schedule.DEFAULT_HOURS
+    schedule = TextField(default="")
+    # quality targets set by the kepala puskesmas, JSON (central.kpi); "" means the defaults
+    targets = TextField(default="")
 
 
 class Poli(BaseModel):
@@ -48,9 +55,24 @@ class Poli(BaseModel):
     name = CharField(max_length=80)  # e.g. "Poli Umum"
     prefix = CharField(max_length=2)  # ticket letter at the edge, e.g. "U"
     slot_quota = IntegerField(default=10)  # reservations per hour slot
+    active = BooleanField(default=True)  # False: closed for new tickets and bookings (history kept)
+    # reservation hours per ISO weekday, JSON like Puskesmas.schedule; "" means the default slots
+    schedule = TextField(default="")
+    order = IntegerField(default=0)  # position on the kiosk, TV and booking form
 
     class Meta:
         indexes = ((("puskesmas", "code"), True),)
+
+
+class Holiday(BaseModel):
+    """A day without service: a national holiday or cuti bersama (``puskesmas`` NULL: every
+    puskesmas) or one puskesmas's own closed day. Closed days take no bookings; the edge knows."""
+
+    date = DateField(index=True)
+    name = CharField(max_length=120)
+    kind = CharField(max_length=10, default="libur")  # libur (national), cuti (cuti bersama), lokal
+    puskesmas = ForeignKeyField(Puskesmas, backref="holidays", null=True, on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
 
 
 class Patient(BaseModel):
@@ -110,6 +132,52 @@ class ApiToken(BaseModel):
     revoked_at = DateTimeField(null=True)
 
 
+class StaffToken(BaseModel):
+    """A bearer token of the back-office API, for a staff account; stored as a SHA-256 hash."""
+
+    token_hash = CharField(unique=True, max_length=64)
+    staff = ForeignKeyField(Staff, backref="tokens", on_delete="CASCADE")
+    name = CharField(max_length=120, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_used = DateTimeField(null=True)
+    expires_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+
+class AuditLog(BaseModel):
+    """Who changed what in the back office, when, and the values before and after (JSON)."""
+
+    at = DateTimeField(default=utcnow, index=True)
+    staff = ForeignKeyField(Staff, null=True, on_delete="SET NULL")  # NULL: the command line
+    actor = CharField(max_length=40, default="")  # username (kept if the account goes)
+    puskesmas = ForeignKeyField(Puskesmas, null=True, on_delete="CASCADE")
+    entity = CharField(max_length=20)  # puskesmas, poli, holiday, staff, targets, feedback
+    entity_key = CharField(max_length=80)  # e.g. "cibinong/UMUM", "2026-12-25", a username
+    action = CharField(max_length=10)  # create, update, delete
+    before = TextField(default="")
+    after = TextField(default="")
+
+
+class Feedback(BaseModel):
+    """Kritik & saran from a patient (web, app) or the kiosk, and the back office's follow-up."""
+
+    puskesmas = ForeignKeyField(Puskesmas, backref="feedback", on_delete="CASCADE")
+    patient = ForeignKeyField(Patient, backref="feedback", null=True, on_delete="CASCADE")
+    rid = CharField(max_length=32, null=True)  # the reservation (visit) it is about, if any
+    rating = IntegerField()  # 1..5
+    text = TextField(default="")
+    source = CharField(max_length=10, default="web")  # web, app, kiosk
+    created_at = DateTimeField(default=utcnow, index=True)
+    followed_up_at = DateTimeField(null=True)
+    followed_up_by = ForeignKeyField(Staff, null=True, on_delete="SET NULL", backref="+")
+    answer = TextField(default="")
+    answered_at = DateTimeField(null=True)
+    answered_by = ForeignKeyField(Staff, null=True, on_delete="SET NULL", backref="+")
+
+    class Meta:
+        indexes = ((("puskesmas", "created_at"), False),)
+
+
 class PinReset(BaseModel):
     """A way to set a new PIN: a one-time code sent to the phone on file, or a code the loket
     gave after checking the KTP. Stored hashed; one use; short-lived; a few tries."""
@@ -167,6 +235,9 @@ class Node(BaseModel):
     online = BooleanField(default=False)
     last_seen = DateTimeField(null=True)
     snapshot = TextField(default="")  # latest live queue snapshot (JSON), for patients' phones
+    status = TextField(default="")  # latest device/sync status the edge published (JSON), fleet view
+    status_at = DateTimeField(null=True)
+    offline_since = DateTimeField(null=True)
 
     @classmethod
     def live(cls):
@@ -278,8 +349,12 @@ class SigningKeyRow(BaseModel):
 MODELS = [
     Puskesmas,
     Poli,
+    Holiday,
     Patient,
     Staff,
+    StaffToken,
+    AuditLog,
+    Feedback,
     WebSession,
     ApiToken,
     PinReset,

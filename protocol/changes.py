@@ -68,7 +68,54 @@ class QrKeyChanged(Change):
     trusted_until: str = ""
 
 
-CHANGE_TYPES: tuple[type[Change], ...] = (ReservationChanged, StaffChanged, QrKeyChanged)
+@dataclass(frozen=True, kw_only=True)
+class SiteChanged(Change):
+    """The puskesmas's own details as the back office keeps them (shown on the kiosk, TV and
+    staff pages): name, address, phone, opening hours in words, and how many loket it has."""
+
+    NAME: ClassVar[str] = "site.upsert"
+
+    name: str
+    address: str = ""
+    phone: str = ""
+    hours: str = ""  # e.g. "Senin-Kamis 07.30-14.00, Jumat 07.30-11.00, Sabtu 07.30-12.30"
+    lokets: int  # registration counters, 1..20
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoliChanged(Change):
+    """A poli of this puskesmas, added or changed in the back office. ``active`` False: it takes
+    no new tickets and leaves the kiosk, staff and TV pages (its history stays)."""
+
+    NAME: ClassVar[str] = "poli.upsert"
+
+    code: str  # e.g. "UMUM"
+    name: str  # e.g. "Poli Umum" (announced: "silakan menuju, Poli Umum")
+    prefix: str  # ticket letter(s), e.g. "U"
+    active: bool = True
+    order: int = 0  # position on the kiosk and TV (then by code)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HolidayChanged(Change):
+    """A day this puskesmas is closed (a national holiday, cuti bersama or its own), or, with
+    ``closed`` False, a day that no longer is."""
+
+    NAME: ClassVar[str] = "holiday.upsert"
+
+    date: str  # ISO, WIB
+    name: str  # e.g. "Hari Raya Idul Fitri 1447 H"
+    closed: bool = True
+
+
+CHANGE_TYPES: tuple[type[Change], ...] = (
+    ReservationChanged,
+    StaffChanged,
+    QrKeyChanged,
+    SiteChanged,
+    PoliChanged,
+    HolidayChanged,
+)
 BY_NAME: dict[str, type[Change]] = {cls.NAME: cls for cls in CHANGE_TYPES}
 
 

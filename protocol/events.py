@@ -57,6 +57,11 @@ LIMITS = {
     "kid": 16,
     "public_key": 64,
     "trusted_until": 40,
+    "address": 250,
+    "phone": 40,
+    "hours": 200,
+    "code": 16,
+    "prefix": 2,
 }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from central.api import backoffice
 from central.api.views import bp
 
 
 def init_app(app: Flask) -> None:
     """Register the API blueprint."""
     app.register_blueprint(bp)
+    app.register_blueprint(backoffice.bp)

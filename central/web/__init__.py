@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from flask import Flask
 
-from central.web import auth, booking, csrf, filters, input, pages, staff
+from central.web import (
+    admin,
+    auth,
+    backoffice,
+    booking,
+    csrf,
+    dashboard,
+    feedback,
+    filters,
+    fleet,
+    holidays,
+    input,
+    pages,
+    reports,
+    staff,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -13,7 +28,16 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     auth.init_app(app)
     filters.init_app(app)
+    backoffice.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(booking.bp)
     app.register_blueprint(staff.bp)
+    # the back office (roles per page: central.web.backoffice)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(holidays.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(fleet.bp)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(feedback.admin_bp)
