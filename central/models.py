@@ -329,6 +329,12 @@ class Visit(BaseModel):
     counter = CharField(max_length=40, null=True)  # counter id of the (first) call
     called_by = CharField(max_length=40, default="")  # staff id once accounts exist
     done_by = CharField(max_length=40, default="")
+    # seconds, kept from the events' exact times for the KPIs (central.kpi): issued -> first
+    # call; a reservation's slot start -> first call (negative: called early); call (or
+    # serving) -> done. NULL until both ends are known.
+    wait_s = IntegerField(null=True)
+    slot_wait_s = IntegerField(null=True)
+    service_s = IntegerField(null=True)
 
     class Meta:
         indexes = ((("node", "ticket_key"), True), (("puskesmas", "day"), False))

@@ -29,6 +29,9 @@ def up(db) -> None:
         add_column(m, "node", "status", TextField(default="")),
         add_column(m, "node", "status_at", DateTimeField(null=True)),
         add_column(m, "node", "offline_since", DateTimeField(null=True)),
+        add_column(m, "visit", "wait_s", IntegerField(null=True)),
+        add_column(m, "visit", "slot_wait_s", IntegerField(null=True)),
+        add_column(m, "visit", "service_s", IntegerField(null=True)),
     )
 
     class Base(Model):
