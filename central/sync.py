@@ -11,6 +11,7 @@ a handler table; malformed ones are logged and dropped; the worker keeps running
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -61,6 +62,7 @@ class CentralSync:
             messages.PullRequest: self._pull,
             messages.Presence: self._presence,
             messages.QueueSnapshot: self._snapshot,
+            messages.NodeStatus: self._health,
         }
         self.pushed: dict[int, int] = {}  # node pk -> highest change seq sent since connect
         self.lock = threading.Lock()
@@ -146,13 +148,49 @@ class CentralSync:
         self._send_changes(node, body.after)
 
     def _presence(self, node: Node, body: messages.Presence) -> None:
-        Node.update(online=body.online, last_seen=utcnow()).where(Node.id == node.id).execute()
+        now = utcnow()
+        Node.update(online=body.online, last_seen=now).where(Node.id == node.id).execute()
+        # offline since the first "offline" heard (a retained repeat keeps the first time)
+        if body.online:
+            Node.update(offline_since=None).where(Node.id == node.id).execute()
+        else:
+            Node.update(offline_since=now).where((Node.id == node.id) & Node.offline_since.is_null()).execute()
         log.info("node %s is %s", node.node_id, "online" if body.online else "offline")
 
     def _snapshot(self, node: Node, body: messages.QueueSnapshot) -> None:
         Node.update(snapshot=json.dumps({"at": body.at, "queues": body.queues}), last_seen=utcnow()).where(
             Node.id == node.id
         ).execute()
+
+    def _health(self, node: Node, body: messages.NodeStatus) -> None:
+        """Store the node's health for the fleet view, with its clock skew measured on receipt.
+
+        A retained repeat (central restarted, the node is offline) keeps the skew measured when
+        the message was new: it says nothing about the node's clock now.
+        """
+        now = utcnow()
+        sent = dt.datetime.fromisoformat(body.at)
+        sent = sent.astimezone(dt.UTC).replace(tzinfo=None) if sent.tzinfo else sent
+        try:
+            before = json.loads(node.status) if node.status else {}
+        except ValueError:
+            before = {}
+        if before.get("at") == body.at and "skew_s" in before:
+            skew, received = before["skew_s"], before.get("received_at", "")
+        else:
+            skew, received = round((sent - now).total_seconds(), 1), now.isoformat(timespec="seconds")
+        stored = {
+            "at": body.at,
+            "version": body.version,
+            "backlog": body.backlog,
+            "oldest_s": body.oldest_s,
+            "last_sync": body.last_sync,
+            "uptime_s": body.uptime_s,
+            "devices": body.devices,
+            "skew_s": skew,
+            "received_at": received,
+        }
+        Node.update(status=json.dumps(stored, ensure_ascii=False), status_at=now).where(Node.id == node.id).execute()
 
     def _send_changes(self, node: Node, after: int) -> None:
         rows, head = feed.changes_after(node, after)

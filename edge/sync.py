@@ -11,14 +11,19 @@ can never apply a change twice or skip one. A change of a type this release does
 kept and applied after the node's upgrade; the feed never stalls on it.
 Live: on every (re)connect, and after every queue change, the node publishes its retained
 presence and queue snapshot, so the patients' phone page is right again at once.
+Health: its retained ``NodeStatus`` (software version, clock, outbox backlog, last sync,
+printer / scanner / audio) for the fleet view, on connect, when a device changes, soon after
+the backlog changes and at least every ``HEALTH_EVERY_S`` while connected.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
 import time
+from importlib import metadata
 
 from peewee import fn
 
@@ -26,10 +31,11 @@ from edge import state
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.models import CheckIn, DeferredChange, Outbox, QrKey, Reservation, Staff, StaffSession, database
-from edge.notices import ReservationsChanged
+from edge.notices import DeviceChanged, ReservationsChanged
 from infra.mqtt import Message, Transport
 from protocol import changes, events, messages, topics
 from protocol.changes import QrKeyChanged, ReservationChanged, StaffChanged
+from protocol.clock import WIB
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,17 @@ BATCH = 100
 ACK_TIMEOUT_S = 10.0
 PULL_EVERY_S = 300.0
 STALL_S = 60.0  # a sync thread that has not looped for this long is stuck (watchdog)
+HEALTH_EVERY_S = 60.0  # the node's health is published at least this often while connected
+HEALTH_GAP_S = 5.0  # and a backlog change at most this often
+LAST_SYNC = "last_sync"  # edge.state key: when central last answered (ISO, WIB)
+
+
+def software_version() -> str:
+    """This release's version, as installed."""
+    try:
+        return metadata.version("rosma")
+    except metadata.PackageNotFoundError:
+        return "0"
 
 
 class SyncClient:
@@ -55,6 +72,9 @@ class SyncClient:
         self.in_flight_at = 0.0
         self.lock = threading.Lock()
         self.alive_at = {"sync": time.monotonic(), "sync-bus": time.monotonic()}
+        self.started_at = time.monotonic()
+        self.health_at = 0.0  # monotonic time of the last health published (0: none yet)
+        self.health_dirty = threading.Event()  # the backlog or last sync changed since then
         self.handlers = {messages.Ack: self._acked, messages.ChangeBatch: self._apply_changes}
         self.change_handlers = {
             ReservationChanged: self._upsert_reservation,
@@ -99,6 +119,7 @@ class SyncClient:
         log.info("connected to the broker")
         self._publish(topics.UP_STATUS, messages.Presence(True), retain=True)
         self.publish_snapshot()
+        self.publish_health()
         self._pull()
         with self.lock:
             self.in_flight_until = 0
@@ -125,6 +146,7 @@ class SyncClient:
             if handler is None:
                 raise messages.MessageError(f"{topic.kind} is not for an edge")
             handler(body)
+            self._synced()
         except (ValueError, messages.MessageError) as exc:
             log.warning("dropped a malformed message on %s: %s", msg.topic, exc)
         except Exception:
@@ -254,12 +276,17 @@ class SyncClient:
         self.wake.set()
 
     def _watch_bus(self) -> None:
-        sub = self.bus.subscribe(events.Event)
+        sub = self.bus.subscribe(events.Event, DeviceChanged)
         while not self.stop.is_set():
             self.alive_at["sync-bus"] = time.monotonic()
             posted = sub.get(timeout=1.0)
             if posted is None:
                 continue
+            if isinstance(posted.message, DeviceChanged):
+                if posted.message.device in messages.DEVICE_NAMES:
+                    self.publish_health()
+                continue
+            self.health_dirty.set()  # a new outbox row
             self.wake.set()
             self.publish_snapshot()
 
@@ -278,6 +305,9 @@ class SyncClient:
                 self.send_batch()
             except Exception:
                 log.exception("outbox pump failed")
+            since = time.monotonic() - self.health_at
+            if since >= HEALTH_EVERY_S or (self.health_dirty.is_set() and since >= HEALTH_GAP_S):
+                self.publish_health()
 
     def send_batch(self) -> bool:
         """Publish the next batch of undelivered rows unless one is in flight; True if sent."""
@@ -308,3 +338,47 @@ class SyncClient:
 
     def pending(self) -> int:
         return Outbox.select().where(~Outbox.delivered).count()
+
+    # ---- health (fleet view) -------------------------------------------------------------
+    def _synced(self) -> None:
+        """Central answered: remember when (kept across restarts)."""
+        state.put(LAST_SYNC, dt.datetime.now(WIB).isoformat(timespec="seconds"))
+        self.health_dirty.set()
+
+    def health(self) -> messages.NodeStatus:
+        """This node's health now: no patient, ticket or staff data."""
+        now = dt.datetime.now(WIB)
+        backlog = self.pending()
+        oldest_s = 0
+        oldest = Outbox.select(Outbox.at).where(~Outbox.delivered).order_by(Outbox.seq).first()
+        if oldest is not None:
+            try:
+                oldest_s = max(0, int((now - dt.datetime.fromisoformat(oldest.at)).total_seconds()))
+            except (ValueError, TypeError):
+                oldest_s = 0
+        devices = {}
+        for name in messages.DEVICE_NAMES:
+            got = self.status.get(name)
+            if got is not None:
+                devices[name] = {"ok": got[0], "message": got[1][:120]}
+        return messages.NodeStatus(
+            at=now.isoformat(timespec="milliseconds"),
+            version=software_version(),
+            backlog=backlog,
+            oldest_s=oldest_s,
+            last_sync=state.get(LAST_SYNC),
+            uptime_s=int(time.monotonic() - self.started_at),
+            devices=devices,
+        )
+
+    def publish_health(self) -> bool:
+        """Publish the node's health (retained); False when not connected or it failed."""
+        if not self.transport.connected:
+            return False
+        self.health_dirty.clear()
+        self.health_at = time.monotonic()
+        try:
+            return self._publish(topics.UP_HEALTH, self.health(), retain=True)
+        except Exception:  # the fleet view must never stop the queue's sync
+            log.exception("could not publish the node's health")
+            return False

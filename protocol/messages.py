@@ -107,7 +107,29 @@ class Ack:
     incarnation: str = ""
 
 
-MESSAGE_TYPES = {m.NAME: m for m in (EventBatch, PullRequest, Presence, QueueSnapshot, ChangeBatch, Ack)}
+@dataclass(frozen=True)
+class NodeStatus:
+    """The node's health for the fleet view, retained: software, clock, outbox and devices.
+
+    ``at`` is the node's wall clock when sending (central computes the skew on receipt);
+    ``backlog`` counts undelivered outbox rows, ``oldest_s`` the age of the oldest of them;
+    ``last_sync`` is when central last answered (an ack or a change batch), "" if never;
+    ``devices`` maps printer / scanner / audio to ``{"ok": bool, "message": str}`` (Indonesian,
+    for staff). Nothing about patients or tickets. Fields a newer node adds are ignored.
+    """
+
+    NAME = "health"
+    at: str
+    version: str
+    backlog: int
+    oldest_s: int = 0
+    last_sync: str = ""
+    uptime_s: int = 0
+    devices: dict = field(default_factory=dict)
+
+
+MESSAGE_TYPES = {m.NAME: m for m in (EventBatch, PullRequest, Presence, QueueSnapshot, ChangeBatch, Ack, NodeStatus)}
+DEVICE_NAMES = ("printer", "scanner", "audio")
 
 
 def encode(msg: Any) -> bytes:
@@ -205,6 +227,31 @@ def _presence(body: dict) -> Presence:
     return Presence(body["online"])
 
 
+def _devices(v: Any) -> dict:
+    out = {}
+    for name, d in _dict(v if v is not None else {}, "devices").items():
+        if name not in DEVICE_NAMES:
+            continue  # a device a newer node reports: not this release's business
+        d = _dict(d, "device")
+        if not isinstance(d.get("ok"), bool):
+            raise MessageError("device ok must be a boolean")
+        out[name] = {"ok": d["ok"], "message": _str(d.get("message", ""), "device message", 120)}
+    return out
+
+
+def _health(body: dict) -> NodeStatus:
+    last_sync = body.get("last_sync", "")
+    return NodeStatus(
+        at=_at(body.get("at")),
+        version=_str(body.get("version"), "version", 40),
+        backlog=_int(body.get("backlog"), "backlog"),
+        oldest_s=_int(body.get("oldest_s", 0), "oldest_s"),
+        last_sync=_at(last_sync) if last_sync else "",
+        uptime_s=_int(body.get("uptime_s", 0), "uptime_s"),
+        devices=_devices(body.get("devices")),
+    )
+
+
 _DECODERS: dict[str, Callable[[dict], Any]] = {
     EventBatch.NAME: _events,
     ChangeBatch.NAME: _changes,
@@ -212,6 +259,7 @@ _DECODERS: dict[str, Callable[[dict], Any]] = {
     Ack.NAME: lambda b: Ack(_int(b.get("upto"), "upto"), _incarnation(b)),
     Presence.NAME: _presence,
     QueueSnapshot.NAME: lambda b: QueueSnapshot(_str(b.get("at"), "at"), _list(b.get("queues"), "queues")),
+    NodeStatus.NAME: _health,
 }
 
 

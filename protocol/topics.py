@@ -18,7 +18,8 @@ UP_EVENTS = "events"  # outbox batch
 UP_PULL = "pull"  # "send me the change feed after seq N"
 UP_STATUS = "status"  # retained online/offline presence (last will)
 UP_SNAPSHOT = "snapshot"  # retained live queue snapshot
-UP_KINDS = frozenset({UP_EVENTS, UP_PULL, UP_STATUS, UP_SNAPSHOT})
+UP_HEALTH = "health"  # retained device and sync status (fleet view); an older central drops it
+UP_KINDS = frozenset({UP_EVENTS, UP_PULL, UP_STATUS, UP_SNAPSHOT, UP_HEALTH})
 
 # Down (central -> edge)
 DOWN_CHANGES = "changes"  # change-feed batch

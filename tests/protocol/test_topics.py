@@ -9,7 +9,7 @@ from protocol import topics
 from protocol.topics import Topic
 
 NODE = "pkm-cibinong"
-UP_KINDS = ["events", "pull", "status", "snapshot"]
+UP_KINDS = ["events", "pull", "status", "snapshot", "health"]
 DOWN_KINDS = ["changes", "ack"]
 NODES = [NODE, "ab", "pkm-01", "0-edge", "a" * 63]
 
