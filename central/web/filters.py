@@ -27,6 +27,18 @@ def status_class(reservation) -> str:
     return {"Aktif": "ok", "Dibatalkan": "off", "Terlewat": "off"}.get(label, "info")
 
 
+def wib_datetime(value) -> str:
+    """A stored UTC time (naive) as WIB: ``2 Desember 2026 08.12``."""
+    import datetime as dt
+
+    from central.core.calendar import WIB
+
+    if value is None:
+        return ""
+    moment = value.replace(tzinfo=dt.UTC).astimezone(WIB)
+    return f"{format_date_short(moment.date())} {moment:%H.%M}"
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.add_template_filter(format_date, "tanggal")
@@ -35,4 +47,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(nikrules.mask, "samarkan_nik")
     app.add_template_filter(status_label, "status")
     app.add_template_filter(status_class, "status_kelas")
+    app.add_template_filter(wib_datetime, "wib_datetime")
     app.jinja_env.globals["payer_label"] = rules.PAYERS

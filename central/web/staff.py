@@ -19,10 +19,13 @@ bp = Blueprint("staff", __name__, url_prefix="/petugas")
 SESSION_KEY = "staff_sid"
 
 
-@bp.before_request
+@bp.before_app_request
 def _load_staff() -> None:
+    """The signed-in staff member on every staff page (/petugas/..., whichever blueprint)."""
     g.staff = None
     g.staff_session = None
+    if not request.path.startswith("/petugas"):
+        return
     row = identity.session(session.get(SESSION_KEY))
     if row is not None and row.staff_id is not None and row.staff.active:
         g.staff_session, g.staff = row, row.staff
