@@ -19,8 +19,9 @@ from qrcode.constants import ERROR_CORRECT_M
 
 from central import feed, keys, limits
 from central.core import reservations as rules
+from central.core import schedule
 from central.core.calendar import end_of_day_ts, parse_date
-from central.models import Patient, Poli, Puskesmas, Reservation, database, utcnow
+from central.models import Holiday, Patient, Poli, Puskesmas, Reservation, database, utcnow
 from protocol import qrpass
 from protocol.clock import Clock
 
@@ -76,10 +77,44 @@ def now_wib() -> dt.datetime:
 SYSTEM_CLOCK = Clock()
 
 
-def booking_window(days: int, now: dt.datetime | None = None) -> list[dt.date]:
-    """The dates a patient may pick now, oldest first."""
+def booking_window(
+    days: int, now: dt.datetime | None = None, place: Puskesmas | None = None, poli: Poli | None = None
+) -> list[dt.date]:
+    """The dates a patient may pick now, oldest first: without closed days (the national ones,
+    and ``place``'s own) and days none of ``place``'s open poli (or ``poli``) serves."""
     now = now or now_wib()
-    return rules.available_dates(now.date(), days, now.time())
+    today = now.date()
+    closed = closed_days(place, today, today + dt.timedelta(days=days))
+    if poli is not None:
+        hours = [poli_hours(poli)]
+    elif place is not None:
+        hours = [poli_hours(p) for p in _open_polis(place)] or None
+    else:
+        hours = None
+    return rules.available_dates(today, days, now.time(), hours=hours, closed=closed)
+
+
+def poli_hours(poli: Poli) -> schedule.Hours:
+    """A poli's reservation hours (its own schedule, or the default slots)."""
+    return schedule.safe(poli.schedule, schedule.DEFAULT_POLI_HOURS)
+
+
+def closed_days(place: Puskesmas | None, start: dt.date, end: dt.date) -> dict[dt.date, str]:
+    """Closed days from ``start`` to ``end`` (inclusive) -> holiday name: every puskesmas's, and
+    ``place``'s own (None: only those of every puskesmas)."""
+    scope = Holiday.puskesmas.is_null()
+    if place is not None:
+        scope = scope | (Holiday.puskesmas == place)
+    rows = Holiday.select().where(scope & (Holiday.date >= start) & (Holiday.date <= end)).order_by(Holiday.id)
+    closed: dict[dt.date, str] = {}
+    for h in rows:
+        closed.setdefault(h.date, h.name)
+    return closed
+
+
+def _open_polis(place: Puskesmas):
+    """A puskesmas's poli patients can choose (active ones), in their order."""
+    return Poli.select().where((Poli.puskesmas == place) & Poli.active).order_by(Poli.order, Poli.id)
 
 
 def get_patient(patient_id: int) -> Patient | None:
@@ -88,10 +123,10 @@ def get_patient(patient_id: int) -> Patient | None:
 
 
 def list_puskesmas() -> list[Puskesmas]:
-    """Every puskesmas by name, with its polis prefetched as ``poli_list``."""
+    """Every puskesmas by name, with its open polis prefetched as ``poli_list``."""
     places = list(Puskesmas.select().order_by(Puskesmas.name))
     polis: dict[int, list[Poli]] = {}
-    for poli in Poli.select().order_by(Poli.id):
+    for poli in Poli.select().where(Poli.active).order_by(Poli.order, Poli.id):
         polis.setdefault(poli.puskesmas_id, []).append(poli)
     for place in places:
         place.poli_list = polis.get(place.id, [])
@@ -99,11 +134,11 @@ def list_puskesmas() -> list[Puskesmas]:
 
 
 def get_puskesmas(code: str) -> Puskesmas:
-    """The puskesmas with this code and its ``poli_list``; raises NotFoundError."""
+    """The puskesmas with this code and its open ``poli_list``; raises NotFoundError."""
     place = Puskesmas.get_or_none(Puskesmas.code == (code or "").strip().lower())
     if place is None:
         raise NotFoundError("Puskesmas tidak ditemukan.")
-    place.poli_list = list(Poli.select().where(Poli.puskesmas == place).order_by(Poli.id))
+    place.poli_list = list(_open_polis(place))
     return place
 
 
@@ -121,7 +156,7 @@ def slot_availability(code: str, poli_code: str, day_text: str, days: int, now: 
     """Remaining quota per slot of a poli on a date.
 
     Raises NotFoundError for an unknown puskesmas or poli and ValidationError for a date
-    outside the booking window. A closed day has no slots.
+    outside the booking window. A closed day has no slots (and ``closed`` names the holiday).
     """
     now = now or now_wib()
     place = get_puskesmas(code)
@@ -133,9 +168,11 @@ def slot_availability(code: str, poli_code: str, day_text: str, days: int, now: 
     if day is None or day < today or day > today + dt.timedelta(days=days):
         raise ValidationError({"date": f"Tanggal harus antara hari ini dan {days} hari ke depan."})
     taken = _taken(poli, day)
-    bookable = rules.open_slots(day, today, now.time())
+    hours = poli_hours(poli)
+    holiday = closed_days(place, day, day).get(day)
+    bookable = rules.open_slots(day, today, now.time(), hours)
     slots = []
-    for slot in rules.slots_for(day):
+    for slot in () if holiday else rules.slots_for(day, hours):
         remaining = max(poli.slot_quota - taken.get(slot, 0), 0)
         slots.append(
             {
@@ -145,7 +182,10 @@ def slot_availability(code: str, poli_code: str, day_text: str, days: int, now: 
                 "available": slot in bookable and remaining > 0,
             }
         )
-    return {"puskesmas": place.code, "poli": poli.code, "date": day.isoformat(), "slots": slots}
+    answer = {"puskesmas": place.code, "poli": poli.code, "date": day.isoformat(), "slots": slots}
+    if holiday:
+        answer["closed"] = rules.closed_message(day, holiday)
+    return answer
 
 
 def _write_transaction() -> AbstractContextManager:
@@ -185,17 +225,27 @@ def reserve(
     now = now or now_wib()
     today = now.date()
     slot = (slot or "").strip()
-    errors = rules.validate_request(
-        today=today, now=now.time(), days=days, date=date, slot=slot, payer=payer, bpjs_no=bpjs_no
-    )
     place = Puskesmas.get_or_none(Puskesmas.code == (puskesmas_code or "").strip().lower())
     poli = None
+    if place is not None:
+        poli = Poli.get_or_none(
+            (Poli.puskesmas == place) & (Poli.code == (poli_code or "").strip().upper()) & Poli.active
+        )
+    errors = rules.validate_request(
+        today=today,
+        now=now.time(),
+        days=days,
+        date=date,
+        slot=slot,
+        payer=payer,
+        bpjs_no=bpjs_no,
+        hours=poli_hours(poli) if poli is not None else None,
+        closed=closed_days(place, today, today + dt.timedelta(days=days)),
+    )
     if place is None:
         errors["puskesmas"] = "Pilih puskesmas."
-    else:
-        poli = Poli.get_or_none((Poli.puskesmas == place) & (Poli.code == (poli_code or "").strip().upper()))
-        if poli is None:
-            errors["poli"] = "Pilih poli yang tersedia di puskesmas ini."
+    elif poli is None:
+        errors["poli"] = "Pilih poli yang tersedia di puskesmas ini."
     if errors:
         log.info("reservation rejected patient=%s fields=%s", patient.id, ",".join(sorted(errors)))
         raise ValidationError(errors)

@@ -1,18 +1,23 @@
 """Reservation rules: opening days, hour slots, the booking window and request checks.
 
-Pure: the caller passes ``today`` and ``now`` (a time of day) in Asia/Jakarta. The quota
-is not checked here; it needs a count from the database (see ``central.services``).
+Pure: the caller passes ``today`` and ``now`` (a time of day) in Asia/Jakarta, and from the
+database a poli's reservation hours (``central.core.schedule``; None: the default slots) and the
+closed days (date -> holiday name). The quota is not checked here; it needs a count from the
+database (see ``central.services``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping, Sequence
 
-from central.core.calendar import DAY_NAMES, parse_date
+from central.core import schedule
+from central.core.calendar import DAY_NAMES, format_date, parse_date
 
-SLOTS = ("08:00-09:00", "09:00-10:00", "10:00-11:00", "11:00-12:00")
-FRIDAY_SLOTS = SLOTS[:3]  # Friday prayers: service ends at 11:00
+# the default slots (a poli without its own schedule): 08:00-12:00, Friday to 11:00, no Sunday
+SLOTS = schedule.slots(schedule.DEFAULT_POLI_HOURS, 1)
+FRIDAY_SLOTS = schedule.slots(schedule.DEFAULT_POLI_HOURS, 5)  # Friday prayers: service ends at 11:00
 PAYERS = {"UMUM": "Umum", "BPJS": "BPJS Kesehatan"}
 ACTIVE = "active"
 CANCELLED = "cancelled"
@@ -30,14 +35,14 @@ _STATUS_LABELS = {
 }
 
 
-def slots_for(day: dt.date) -> tuple[str, ...]:
-    """The hour slots a puskesmas serves reservations on ``day``: none on Sunday."""
-    weekday = day.weekday()
-    if weekday == 6:
-        return ()
-    if weekday == 4:
-        return FRIDAY_SLOTS
-    return SLOTS
+def slots_for(day: dt.date, hours: schedule.Hours | None = None) -> tuple[str, ...]:
+    """The hour slots a poli with reservation ``hours`` (None: the default) serves on ``day``."""
+    return schedule.slots(schedule.DEFAULT_POLI_HOURS if hours is None else hours, day.isoweekday())
+
+
+def closed_message(day: dt.date, name: str) -> str:
+    """What a patient reads for a closed day (a holiday)."""
+    return f"Puskesmas tutup pada {format_date(day)}: {name}."
 
 
 def slot_end(slot: str) -> dt.time:
@@ -45,25 +50,42 @@ def slot_end(slot: str) -> dt.time:
     return dt.time.fromisoformat(slot.split("-")[1])
 
 
-def open_slots(day: dt.date, today: dt.date, now: dt.time) -> tuple[str, ...]:
+def open_slots(day: dt.date, today: dt.date, now: dt.time, hours: schedule.Hours | None = None) -> tuple[str, ...]:
     """Slots still bookable on ``day``: for today, only slots that have not ended yet."""
-    slots = slots_for(day)
+    slots = slots_for(day, hours)
     if day == today:
         slots = tuple(s for s in slots if slot_end(s) > now)
     return slots
 
 
-def available_dates(today: dt.date, days: int, now: dt.time | None = None) -> list[dt.date]:
+def available_dates(
+    today: dt.date,
+    days: int,
+    now: dt.time | None = None,
+    hours: Sequence[schedule.Hours] | schedule.Hours | None = None,
+    closed: Mapping[dt.date, str] | None = None,
+) -> list[dt.date]:
     """Open dates from today up to ``days`` days ahead (inclusive), oldest first.
 
-    With ``now`` given, today is left out once its last slot has ended.
+    ``hours``: one poli's reservation hours, or several (a date some poli serves is open);
+    None: the default slots. Dates in ``closed`` (holidays) are left out. With ``now`` given,
+    today is left out once its last slot has ended.
     """
+    if hours is None:
+        weeks: list = [None]
+    elif isinstance(hours, dict):
+        weeks = [hours]
+    else:
+        weeks = list(hours)
+    closed = closed or {}
     dates = []
     for offset in range(days + 1):
         day = today + dt.timedelta(days=offset)
-        if not slots_for(day):
+        if day in closed:
             continue
-        if offset == 0 and now is not None and not open_slots(day, today, now):
+        if not any(slots_for(day, week) for week in weeks):
+            continue
+        if offset == 0 and now is not None and not any(open_slots(day, today, now, week) for week in weeks):
             continue
         dates.append(day)
     return dates
@@ -83,30 +105,37 @@ def validate_request(
     slot: str | None,
     payer: str | None,
     bpjs_no: str | None,
+    hours: schedule.Hours | None = None,
+    closed: Mapping[dt.date, str] | None = None,
 ) -> dict[str, str]:
     """Field errors (field -> Indonesian message) for a reservation request; empty if valid.
 
-    Fields: ``date``, ``slot``, ``payer``, ``bpjs_no``. Puskesmas, poli and quota need the
-    database and are checked by the caller.
+    Fields: ``date``, ``slot``, ``payer``, ``bpjs_no``. ``hours`` are the poli's reservation
+    hours (None: the default slots), ``closed`` the puskesmas's closed days (date -> name).
+    Puskesmas, poli and quota need the database and are checked by the caller.
     """
     errors: dict[str, str] = {}
+    closed = closed or {}
     day = parse_date(date)
     if day is None:
         errors["date"] = "Pilih tanggal kunjungan."
     elif day < today or day > today + dt.timedelta(days=days):
         errors["date"] = f"Tanggal harus antara hari ini dan {days} hari ke depan."
-    elif not slots_for(day):
+    elif day in closed:
+        errors["date"] = closed_message(day, closed[day])
+    elif not slots_for(day, hours):
         errors["date"] = f"Puskesmas tutup pada hari {DAY_NAMES[day.weekday()]}. Pilih tanggal lain."
 
     slot = (slot or "").strip()
+    week = schedule.DEFAULT_POLI_HOURS if hours is None else hours
     if not slot:
         errors["slot"] = "Pilih jam kunjungan."
-    elif slot not in SLOTS:
+    elif slot not in schedule.all_slots(week):
         errors["slot"] = "Jam kunjungan tidak valid."
     elif day is not None and "date" not in errors:
-        if slot not in slots_for(day):
+        if slot not in slots_for(day, hours):
             errors["slot"] = f"Jam {slot} tidak tersedia pada hari {DAY_NAMES[day.weekday()]}."
-        elif slot not in open_slots(day, today, now):
+        elif slot not in open_slots(day, today, now, hours):
             errors["slot"] = "Jam ini sudah lewat. Pilih jam yang lain."
 
     payer = (payer or "").strip().upper()

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, render_t
 
 from central import runtime, services
 from central.core import reservations as rules
+from central.core import schedule
 from central.core.calendar import format_date
 from central.web.auth import login_required
 from central.web.errors import http_error
@@ -31,13 +32,23 @@ def _own(rid: str):
 def _form_context(values: dict) -> dict:
     places = services.list_puskesmas()
     chosen = next((p for p in places if p.code == values.get("puskesmas")), None)
-    dates = services.booking_window(_days(), runtime.now())
+    poli = next((x for x in chosen.poli_list if x.code == values.get("poli")), None) if chosen else None
+    # closed days (holidays, days no poli serves) are not offered; the slot list holds every
+    # slot of the puskesmas's poli, and the page's script keeps those of the chosen poli and date
+    dates = services.booking_window(_days(), runtime.now(), place=chosen, poli=poli)
+    weeks = [services.poli_hours(x) for x in (chosen.poli_list if chosen else [x for p in places for x in p.poli_list])]
+    slots = sorted({s for week in weeks for s in schedule.all_slots(week)}) or list(rules.SLOTS)
     return {
         "places": places,
         "chosen": chosen,
         "polis": {p.code: [[x.code, x.name] for x in p.poli_list] for p in places},
         "dates": [(d.isoformat(), format_date(d)) for d in dates],
-        "slots": rules.SLOTS,
+        "slots": slots,
+        "slot_hint": (
+            f"Jam reservasi {poli.name}: {schedule.describe(services.poli_hours(poli))}."
+            if poli is not None
+            else "Jumat hanya sampai pukul 11.00. Minggu dan hari libur tutup."
+        ),
         "payers": rules.PAYERS,
     }
 
