@@ -13,10 +13,9 @@ from flask import Blueprint, g, jsonify, render_template, request
 
 from central import fleet as fleetview
 from central.web import backoffice
-from central.web.staff import _load_staff, roles
+from central.web.staff import roles
 
 bp = Blueprint("fleet", __name__, url_prefix="/petugas/node")
-bp.before_request(_load_staff)  # g.staff: the staff blueprint's own hook runs only for its routes
 
 REFRESH_S = 30
 
