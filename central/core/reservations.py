@@ -124,7 +124,11 @@ def validate_request(
     elif day in closed:
         errors["date"] = closed_message(day, closed[day])
     elif not slots_for(day, hours):
-        errors["date"] = f"Puskesmas tutup pada hari {DAY_NAMES[day.weekday()]}. Pilih tanggal lain."
+        name = DAY_NAMES[day.weekday()]
+        if slots_for(day):  # a day puskesmas are open, but not this poli
+            errors["date"] = f"Poli ini tidak melayani reservasi pada hari {name}. Pilih tanggal lain."
+        else:
+            errors["date"] = f"Puskesmas tutup pada hari {name}. Pilih tanggal lain."
 
     slot = (slot or "").strip()
     week = schedule.DEFAULT_POLI_HOURS if hours is None else hours
