@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from peewee import DataError, IntegrityError, fn
 
+from central import kpi
 from central.core import reservations as rules
 from central.models import EdgeEvent, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
 from protocol import events, messages
@@ -246,6 +247,10 @@ def _issued(node: Node, e: TicketIssued) -> None:
         priority=e.priority,
         parent=e.parent,
     ).on_conflict_ignore().execute()
+    if e.parent and e.poli:  # the loket ticket it continues was for this poli (central.kpi)
+        Visit.update(poli=e.poli).where(
+            (Visit.node == node) & (Visit.ticket_key == e.parent) & Visit.poli.is_null()
+        ).execute()
 
 
 def _called(node: Node, e: TicketCalled) -> None:
@@ -256,7 +261,14 @@ def _called(node: Node, e: TicketCalled) -> None:
         visit.called_by = visit.called_by or e.actor.staff
     visit.destination = e.destination
     _advance(visit, "called")
+    _time(visit)
     visit.save()
+
+
+def _time(visit: Visit) -> None:
+    """Keep the visit's waiting and service seconds (central.kpi.timings) in step with its times."""
+    for name, value in kpi.timings(visit).items():
+        setattr(visit, name, value)
 
 
 def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
@@ -266,6 +278,9 @@ def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
         _advance(visit, state)
         if state == "done":
             visit.done_by = e.actor.staff
+        if state == "transferred" and visit.poli is None and getattr(e, "to_poli", ""):
+            visit.poli = e.to_poli  # a loket ticket's poli: where it sent the patient (central.kpi)
+        _time(visit)
         visit.save()
         if state == "done" and visit.rid:
             Reservation.update(status=rules.DONE).where(

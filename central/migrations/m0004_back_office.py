@@ -105,3 +105,47 @@ def up(db) -> None:
             indexes = ((("puskesmas", "created_at"), False),)
 
     db.create_tables([Holiday, StaffToken, AuditLog, Feedback])
+    _backfill_timings(db)
+
+
+def _seconds(start: str | None, end: str | None) -> int | None:
+    """Whole seconds between two ISO times, rounded half up (as central.kpi.seconds)."""
+    if not start or not end:
+        return None
+    try:
+        delta = dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
+    except (TypeError, ValueError):
+        return None
+    ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return (ms + 500) // 1000
+
+
+def _backfill_timings(db) -> None:
+    """Waiting and service seconds of the visits stored before this release (central.kpi.timings);
+    a loket ticket's poli from the poli ticket it was sent on with."""
+    db.execute_sql(
+        "UPDATE visit SET poli = (SELECT c.poli FROM visit c WHERE c.node_id = visit.node_id "
+        "AND c.parent = visit.ticket_key AND c.poli IS NOT NULL ORDER BY c.id LIMIT 1) "
+        "WHERE poli IS NULL AND kind = 'walkin' AND state = 'transferred'"
+    )
+    param = db.param
+    last = 0
+    while True:
+        rows = db.execute_sql(
+            "SELECT id, day, issued_at, called_at, serving_at, done_at, state, kind, slot FROM visit "
+            f"WHERE id > {param} AND called_at IS NOT NULL ORDER BY id LIMIT 5000",
+            [last],
+        ).fetchall()
+        if not rows:
+            return
+        for vid, day, issued, called, serving, done, state, kind, slot in rows:
+            wait = _seconds(issued, called)
+            slot_wait = None
+            if kind == "reservation" and slot and len(slot) >= 5:
+                slot_wait = _seconds(f"{str(day)[:10]}T{slot[:5]}:00.000+07:00", called)
+            service = _seconds(serving or called, done) if state in ("done", "transferred") else None
+            db.execute_sql(
+                f"UPDATE visit SET wait_s = {param}, slot_wait_s = {param}, service_s = {param} WHERE id = {param}",
+                [wait, slot_wait, service, vid],
+            )
+            last = vid

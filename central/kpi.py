@@ -1,0 +1,737 @@
+"""The back office's figures (Dashboard kunjungan, exports, the back-office API), computed one way.
+
+Everything here comes from the ``visit`` rows that ``central.ingest`` builds from the edges'
+typed events, and from ``reservation`` rows; nothing is estimated.
+
+Definitions (the same on SQLite and PostgreSQL, tested in tests/central/test_kpi.py):
+
+- A **kunjungan** (visit) is a patient's arrival: a ticket of kind ``walkin`` (taken at the
+  kiosk or loket, queued at registration) or ``reservation`` (a QR check-in, queued at its poli).
+  A ``transfer`` ticket (the poli ticket a registered walk-in is sent on with) continues a
+  kunjungan and is not counted again. Its poli is the ticket's poli; a loket ticket's poli is
+  the one it was transferred to (``central.ingest`` keeps it), none if it never was.
+- Steps: **pendaftaran** is every ticket of a registration queue (``REG-*``), **poli** every
+  ticket of a poli queue (``POLI-*``).
+- Times are whole seconds between the events' exact times (ISO 8601 with milliseconds),
+  rounded half up (``seconds``): **tunggu** (waiting) is ticket issued -> first call
+  (``Visit.wait_s``); for a reservation, **dari awal slot** is the slot's start (08:00 of
+  "08:00-09:00", WIB, on the visit's day) -> first call (``Visit.slot_wait_s``, negative when
+  called early); **layanan** (service) is serving (else the call) -> done or transferred
+  (``Visit.service_s``; a no-show or a cancelled ticket has none).
+- Percentiles are **nearest-rank**: p50 / p90 of n values sorted ascending is the value at
+  rank ceil(p/100 * n) (1-based); PostgreSQL's ``percentile_disc`` is exactly that, SQLite's
+  values are ranked in Python the same way.
+- Tables give minutes with one decimal (seconds / 60 rounded half up) and percentages with one
+  decimal (rounded half up); None where there is nothing to measure.
+- No-show rate: tickets marked no-show / tickets called, per step.
+- Quality targets (``targets``): per step, the share of called tickets whose waiting time is
+  at most ``menit`` minutes, and whether it reaches the ``persen`` the kepala puskesmas set.
+- Hour of day is the hour (WIB) of the ticket's issue time.
+
+Nothing here reads or returns NIK, birth date or BPJS numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from peewee import PostgresqlDatabase, fn
+
+from central import audit, services
+from central.models import Poli, Puskesmas, Reservation, Staff, Visit, database
+
+WIB = dt.timezone(dt.timedelta(hours=7))
+MAX_DAYS = 731  # the longest period one report covers
+PERCENTILES = (50, 90)
+
+PAYERS = {"BPJS": "BPJS", "UMUM": "Umum"}
+KINDS = {"reservation": "Reservasi", "walkin": "Datang langsung"}
+STEPS = {"pendaftaran": "Pendaftaran (loket)", "poli": "Poli", "reservasi": "Reservasi (dari awal slot)"}
+# the step each quality target measures, and what it says
+TARGET_TEXT = {
+    "pendaftaran": "Tunggu pendaftaran ≤ {menit} menit untuk {persen}% pasien",
+    "poli": "Tunggu poli ≤ {menit} menit untuk {persen}% pasien",
+    "reservasi": "Pasien reservasi dipanggil ≤ {menit} menit setelah awal slot untuk {persen}% pasien",
+}
+DEFAULT_TARGETS = {
+    "pendaftaran": {"menit": 5, "persen": 90},
+    "poli": {"menit": 30, "persen": 80},
+    "reservasi": {"menit": 15, "persen": 80},
+}
+TARGET_LIMITS = {"menit": (1, 240), "persen": (1, 100)}
+
+
+class KpiError(ValueError):
+    """Bad input (a period, a filter, a target): ``fields`` maps each field to its message."""
+
+    def __init__(self, fields: dict[str, str], message: str = "Ada isian yang perlu diperbaiki."):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+# ---- exact times ---------------------------------------------------------------------------------
+
+
+def seconds(start: str | dt.datetime | None, end: str | dt.datetime | None) -> int | None:
+    """Whole seconds from ``start`` to ``end`` (ISO 8601 strings or aware datetimes), rounded
+    half up (1.5 s -> 2, -1.5 s -> -1); None if either is missing or unreadable."""
+    if start is None or end is None:
+        return None
+    try:
+        a = start if isinstance(start, dt.datetime) else dt.datetime.fromisoformat(start)
+        b = end if isinstance(end, dt.datetime) else dt.datetime.fromisoformat(end)
+        delta = b - a
+    except (TypeError, ValueError):
+        return None
+    ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return (ms + 500) // 1000
+
+
+def slot_start(day: dt.date | str, slot: str | None) -> dt.datetime | None:
+    """The start of a reservation slot ("08:00-09:00") on ``day``, in WIB; None if unreadable."""
+    if not slot:
+        return None
+    try:
+        day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+        hh, mm = slot.split("-", 1)[0].split(":")
+        return dt.datetime.combine(day, dt.time(int(hh), int(mm)), WIB)
+    except (TypeError, ValueError):
+        return None
+
+
+def timings(visit) -> dict[str, int | None]:
+    """``wait_s``, ``slot_wait_s`` and ``service_s`` of a visit row (see the module doc)."""
+    wait = seconds(visit.issued_at, visit.called_at)
+    slot_wait = None
+    if visit.kind == "reservation" and visit.called_at:
+        slot_wait = seconds(slot_start(visit.day, visit.slot), visit.called_at)
+    service = None
+    if visit.state in ("done", "transferred") and visit.done_at:
+        service = seconds(visit.serving_at or visit.called_at, visit.done_at)
+    return {"wait_s": wait, "slot_wait_s": slot_wait, "service_s": service}
+
+
+# ---- small exact helpers -------------------------------------------------------------------------
+
+
+def nearest_rank(values: list[int], p: int) -> int | None:
+    """The p-th percentile (nearest rank) of ``values`` sorted ascending."""
+    if not values:
+        return None
+    rank = max(1, -(-p * len(values) // 100))
+    return values[rank - 1]
+
+
+def minutes(s: int | None) -> float | None:
+    """Seconds as minutes with one decimal, rounded half up."""
+    if s is None:
+        return None
+    return float((Decimal(s) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def percent(part: int, whole: int) -> float | None:
+    """``part`` of ``whole`` in percent, one decimal, rounded half up; None for nothing."""
+    if not whole:
+        return None
+    return float((Decimal(100 * part) / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+# ---- the period and the report -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days ``start`` to ``end``, both included."""
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def dates(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range(self.days)]
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None, today: dt.date | None = None) -> Period:
+        """A period from form fields ``dari`` / ``sampai`` (YYYY-MM-DD or DD-MM-YYYY); empty: the
+        last 30 days up to today. Raises KpiError with Indonesian messages per field."""
+        today = today or services.now_wib().date()
+        errors: dict[str, str] = {}
+        a = _date(start, "dari", errors) if (start or "").strip() else today - dt.timedelta(days=29)
+        b = _date(end, "sampai", errors) if (end or "").strip() else today
+        if not errors and a > b:
+            errors["sampai"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
+        if not errors and (b - a).days + 1 > MAX_DAYS:
+            errors["sampai"] = f"Rentang paling panjang {MAX_DAYS} hari."
+        if errors:
+            raise KpiError(errors, "Periode tidak valid. Periksa tanggalnya.")
+        return cls(a, b)
+
+
+def _date(text: str | None, name: str, errors: dict[str, str]) -> dt.date | None:
+    text = (text or "").strip()
+    for fmt in ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y"):
+        try:
+            d = dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        if 2000 <= d.year <= 2100:
+            return d
+    errors[name] = "Tanggal tidak dikenali. Tulis seperti 2026-11-26."
+    return None
+
+
+@dataclass
+class Table:
+    """One KPI table: plain values only, so the dashboard, CSV/XLSX/PDF and the API show the same."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "title": self.title, "columns": self.columns, "rows": self.rows}
+
+
+@dataclass
+class Report:
+    """The KPI tables for some puskesmas over a period (see ``report``)."""
+
+    puskesmas: list[Puskesmas]
+    period: Period
+    poli: str | None
+    payer: str | None
+    tables: dict[str, Table]
+
+    def as_dict(self) -> dict:
+        return {
+            "puskesmas": [p.code for p in self.puskesmas],
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "poli": self.poli,
+            "payer": self.payer,
+            "tables": {k: t.as_dict() for k, t in self.tables.items()},
+        }
+
+
+# ---- SQL -----------------------------------------------------------------------------------------
+
+
+class _Where:
+    """The WHERE clause shared by one report's queries (parameters in the database's style)."""
+
+    def __init__(self, ids: list[int], period: Period, poli: str | None, payer: str | None):
+        ph = database.obj.param
+        self.ph = ph
+        parts = [f"v.puskesmas_id IN ({', '.join([ph] * len(ids))})", f"v.day >= {ph}", f"v.day <= {ph}"]
+        params: list = [*ids, period.start.isoformat(), period.end.isoformat()]
+        if poli:
+            parts.append(f"v.poli = {ph}")
+            params.append(poli)
+        if payer:
+            parts.append(f"v.payer = {ph}")
+            params.append(payer)
+        self.sql = " AND ".join(parts)
+        self.params = params
+
+
+def _postgres() -> bool:
+    return isinstance(database.obj, PostgresqlDatabase)
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    return list(database.execute_sql(sql, params).fetchall())
+
+
+STEP_SQL = "CASE WHEN SUBSTR(v.queue, 1, 4) = 'REG-' THEN 'pendaftaran' ELSE 'poli' END"
+ARRIVAL = "v.kind IN ('walkin', 'reservation')"
+HOUR_SQL = "SUBSTR(v.issued_at, 12, 2)"
+
+
+def _pct(where: _Where, groups: list[str], column: str, extra: str = "") -> dict[tuple, tuple]:
+    """{group values: (n, p50, p90)} of a seconds column, nearest rank, over the report's rows."""
+    g = ", ".join(groups)
+    cond = f"{where.sql} AND {column} IS NOT NULL{(' AND ' + extra) if extra else ''}"
+    out: dict[tuple, tuple] = {}
+    if _postgres():
+        pcts = ", ".join(f"percentile_disc({p / 100}) WITHIN GROUP (ORDER BY {column})" for p in PERCENTILES)
+        sql = f"SELECT {g}, COUNT(*), {pcts} FROM visit v WHERE {cond} GROUP BY {g}"
+        for row in _rows(sql, where.params):
+            k = len(groups)
+            out[tuple(row[:k])] = (row[k], *[int(x) for x in row[k + 1 :]])
+        return out
+    sql = f"SELECT {g}, {column} FROM visit v WHERE {cond} ORDER BY {g}, {column}"
+    values: dict[tuple, list[int]] = defaultdict(list)
+    for row in _rows(sql, where.params):
+        values[tuple(row[:-1])].append(int(row[-1]))
+    for key, vs in values.items():
+        out[key] = (len(vs), *[nearest_rank(vs, p) for p in PERCENTILES])
+    return out
+
+
+def _counts(where: _Where, groups: list[str], extra: str = "") -> dict[tuple, int]:
+    g = ", ".join(groups)
+    cond = f"{where.sql}{(' AND ' + extra) if extra else ''}"
+    sql = f"SELECT {g}, COUNT(*) FROM visit v WHERE {cond} GROUP BY {g}"
+    return {tuple(row[:-1]): row[-1] for row in _rows(sql, where.params)}
+
+
+def _mins(triple: tuple | None) -> list:
+    """[n, p50 minutes, p90 minutes] of a (n, p50, p90) triple."""
+    if triple is None:
+        return [0, None, None]
+    return [triple[0], *[minutes(x) for x in triple[1:]]]
+
+
+def _sum(d: dict[tuple, int], pred) -> int:
+    return sum(n for k, n in d.items() if pred(k))
+
+
+# ---- the report ----------------------------------------------------------------------------------
+
+
+def report(
+    puskesmas_ids: list[int],
+    start: dt.date,
+    end: dt.date,
+    poli: str | None = None,
+    payer: str | None = None,
+) -> Report:
+    """Every KPI table for these puskesmas over ``start``..``end`` (both included), optionally for
+    one poli code and one payer ("BPJS" / "UMUM"). Tables, by key: harian, poli, cara_bayar,
+    jenis, tunggu_poli, tunggu_jam, layanan_poli, petugas, tidak_hadir, reservasi, target, and
+    puskesmas (comparison) when there is more than one. Raises KpiError for a bad filter."""
+    period = Period(start, end)
+    errors: dict[str, str] = {}
+    if start > end:
+        errors["sampai"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
+    elif period.days > MAX_DAYS:
+        errors["sampai"] = f"Rentang paling panjang {MAX_DAYS} hari."
+    if payer is not None and payer not in PAYERS:
+        errors["cara_bayar"] = "Cara bayar harus BPJS atau Umum."
+    if poli is not None and (not isinstance(poli, str) or not poli or len(poli) > 16):
+        errors["poli"] = "Poli tidak dikenali."
+    places = list(Puskesmas.select().where(Puskesmas.id.in_(list(puskesmas_ids))).order_by(Puskesmas.name))
+    if not places:
+        errors["puskesmas"] = "Pilih puskesmas."
+    if errors:
+        raise KpiError(errors)
+    ids = [p.id for p in places]
+    where = _Where(ids, period, poli, payer)
+    names = _poli_names(ids)
+    tables: dict[str, Table] = {}
+
+    # arrivals by day, kind, payer (and puskesmas, for the comparison)
+    arrivals = _counts(where, ["v.puskesmas_id", "v.day", "v.kind", "v.payer"], ARRIVAL)
+    by_day: dict[str, list[int]] = {d.isoformat(): [0, 0, 0, 0, 0] for d in period.dates()}
+    for (_pid, day, kind, pay), n in arrivals.items():
+        row = by_day.setdefault(_iso(day), [0, 0, 0, 0, 0])
+        row[0] += n
+        row[1 if kind == "reservation" else 2] += n
+        row[3 if pay == "BPJS" else 4] += n
+    tables["harian"] = Table(
+        "harian",
+        "Kunjungan per hari",
+        ["Tanggal", "Kunjungan", "Reservasi", "Datang langsung", "BPJS", "Umum"],
+        [[day, *row] for day, row in sorted(by_day.items())],
+    )
+    total = _sum(arrivals, lambda k: True)
+
+    # poli queues: tickets per poli and outcome
+    states = _counts(where, ["v.poli", "v.kind", "v.state"], "SUBSTR(v.queue, 1, 5) = 'POLI-'")
+    polis = sorted({k[0] for k in states}, key=lambda c: (names.get(c, (99, c))[0], c or ""))
+    rows = []
+    for code in polis:
+        rows.append(
+            [
+                _poli_label(names, code),
+                _sum(states, lambda k, c=code: k[0] == c),
+                _sum(states, lambda k, c=code: k[0] == c and k[1] == "reservation"),
+                _sum(states, lambda k, c=code: k[0] == c and k[1] == "transfer"),
+                _sum(states, lambda k, c=code: k[0] == c and k[2] == "done"),
+                _sum(states, lambda k, c=code: k[0] == c and k[2] == "no_show"),
+                _sum(states, lambda k, c=code: k[0] == c and k[2] == "cancelled"),
+                _sum(states, lambda k, c=code: k[0] == c and k[2] in ("waiting", "called", "serving")),
+            ]
+        )
+    tables["poli"] = Table(
+        "poli",
+        "Kunjungan per poli",
+        ["Poli", "Pasien", "Reservasi", "Dari loket", "Selesai", "Tidak hadir", "Batal", "Belum selesai"],
+        rows,
+    )
+
+    tables["cara_bayar"] = Table(
+        "cara_bayar",
+        "Kunjungan per cara bayar",
+        ["Cara bayar", "Kunjungan", "Persen"],
+        [
+            [label, n, percent(n, total)]
+            for code, label in PAYERS.items()
+            for n in [_sum(arrivals, lambda k, c=code: k[3] == c)]
+        ],
+    )
+    tables["jenis"] = Table(
+        "jenis",
+        "Reservasi dan datang langsung",
+        ["Jenis", "Kunjungan", "Persen"],
+        [
+            [label, n, percent(n, total)]
+            for code, label in KINDS.items()
+            for n in [_sum(arrivals, lambda k, c=code: k[2] == c)]
+        ],
+    )
+
+    # waiting per step/poli, and from the slot's start for reservations
+    wait_step = _pct(where, [STEP_SQL, "v.poli"], "v.wait_s")
+    wait_reg = _pct(where, [STEP_SQL], "v.wait_s")
+    slot_wait = _pct(where, ["v.poli"], "v.slot_wait_s", "SUBSTR(v.queue, 1, 5) = 'POLI-'")
+    service_step = _pct(where, [STEP_SQL, "v.poli"], "v.service_s")
+    service_reg = _pct(where, [STEP_SQL], "v.service_s")
+    wait_polis = sorted(
+        {k[1] for k in wait_step if k[0] == "poli"} | {k[0] for k in slot_wait},
+        key=lambda c: (names.get(c, (99, c))[0], c or ""),
+    )
+    rows = [[STEPS["pendaftaran"], *_mins(wait_reg.get(("pendaftaran",))), None, None, None]]
+    for code in wait_polis:
+        rows.append([_poli_label(names, code), *_mins(wait_step.get(("poli", code))), *_mins(slot_wait.get((code,)))])
+    tables["tunggu_poli"] = Table(
+        "tunggu_poli",
+        "Waktu tunggu (tiket diambil sampai dipanggil) per layanan",
+        [
+            "Layanan",
+            "Dipanggil",
+            "Tunggu p50 (menit)",
+            "Tunggu p90 (menit)",
+            "Reservasi dipanggil",
+            "Dari awal slot p50 (menit)",
+            "Dari awal slot p90 (menit)",
+        ],
+        rows,
+    )
+
+    by_hour = _pct(where, [HOUR_SQL, STEP_SQL], "v.wait_s")
+    hours = sorted({k[0] for k in by_hour})
+    tables["tunggu_jam"] = Table(
+        "tunggu_jam",
+        "Waktu tunggu per jam tiket diambil",
+        [
+            "Jam",
+            "Pendaftaran dipanggil",
+            "Pendaftaran p50 (menit)",
+            "Pendaftaran p90 (menit)",
+            "Poli dipanggil",
+            "Poli p50 (menit)",
+            "Poli p90 (menit)",
+        ],
+        [[f"{h}:00", *_mins(by_hour.get((h, "pendaftaran"))), *_mins(by_hour.get((h, "poli")))] for h in hours],
+    )
+
+    service_polis = sorted({k[1] for k in service_step if k[0] == "poli"}, key=lambda c: (names.get(c, (99, c))[0], c))
+    rows = [[STEPS["pendaftaran"], *_mins(service_reg.get(("pendaftaran",)))]]
+    rows += [[_poli_label(names, c), *_mins(service_step.get(("poli", c)))] for c in service_polis]
+    tables["layanan_poli"] = Table(
+        "layanan_poli",
+        "Waktu layanan (dipanggil/dilayani sampai selesai) per layanan",
+        ["Layanan", "Selesai dilayani", "Layanan p50 (menit)", "Layanan p90 (menit)"],
+        rows,
+    )
+
+    # per counter and staff member
+    staff_wait = _pct(where, ["v.counter", "v.called_by"], "v.wait_s")
+    staff_service = _pct(where, ["v.counter", "v.called_by"], "v.service_s")
+    who = _staff_names({k[1] for k in staff_wait} | {k[1] for k in staff_service})
+    keys = sorted(set(staff_wait) | set(staff_service), key=lambda k: (k[0] or "", k[1] or ""))
+    tables["petugas"] = Table(
+        "petugas",
+        "Per loket/ruang dan petugas",
+        [
+            "Loket/ruang",
+            "Petugas",
+            "Dipanggil",
+            "Tunggu p50 (menit)",
+            "Tunggu p90 (menit)",
+            "Selesai dilayani",
+            "Layanan p50 (menit)",
+            "Layanan p90 (menit)",
+        ],
+        [
+            [k[0] or "-", who.get(k[1] or "", k[1] or "-"), *_mins(staff_wait.get(k)), *_mins(staff_service.get(k))]
+            for k in keys
+        ],
+    )
+
+    # no-shows among the called, per step
+    called = _counts(where, [STEP_SQL, "v.poli", "v.state"], "v.called_at IS NOT NULL")
+    rows = []
+    for label, pred in [(STEPS["pendaftaran"], lambda k: k[0] == "pendaftaran")] + [
+        (_poli_label(names, c), lambda k, c=c: k[0] == "poli" and k[1] == c)
+        for c in sorted({k[1] for k in called if k[0] == "poli"}, key=lambda c: (names.get(c, (99, c))[0], c))
+    ]:
+        n = _sum(called, pred)
+        ns = _sum(called, lambda k, p=pred: p(k) and k[2] == "no_show")
+        rows.append([label, n, ns, percent(ns, n)])
+    n_all = _sum(called, lambda k: True)
+    ns_all = _sum(called, lambda k: k[2] == "no_show")
+    rows.append(["Semua", n_all, ns_all, percent(ns_all, n_all)])
+    tables["tidak_hadir"] = Table(
+        "tidak_hadir", "Tidak hadir saat dipanggil", ["Layanan", "Dipanggil", "Tidak hadir", "Persen tidak hadir"], rows
+    )
+
+    tables["reservasi"] = _reservations(ids, period, poli, payer)
+    tables["target"] = _target_table(places, where)
+    if len(places) > 1:
+        tables["puskesmas"] = _comparison(places, where, arrivals)
+    return Report(places, period, poli, payer, tables)
+
+
+def _iso(day) -> str:
+    return day.isoformat() if isinstance(day, dt.date) else str(day)
+
+
+def _poli_names(ids: list[int]) -> dict[str, tuple[int, str]]:
+    names: dict[str, tuple[int, str]] = {}
+    for p in Poli.select().where(Poli.puskesmas.in_(ids)).order_by(Poli.order, Poli.code):
+        names.setdefault(p.code, (p.order, p.name))
+    return names
+
+
+def _poli_label(names: dict, code: str | None) -> str:
+    if code is None:
+        return "(tanpa poli)"
+    return names[code][1] if code in names else code
+
+
+def _staff_names(ids: set) -> dict[str, str]:
+    """Staff ids in events (an account's id or username) to their names."""
+    keys = {str(i) for i in ids if i}
+    if not keys:
+        return {}
+    out: dict[str, str] = {}
+    numeric = [int(k) for k in keys if k.isdigit() and len(k) < 10]
+    query = Staff.select(Staff.id, Staff.username, Staff.name).where(
+        Staff.username.in_(list(keys)) | (Staff.id.in_(numeric) if numeric else False)
+    )
+    for s in query:
+        for k in (str(s.id), s.username):
+            if k in keys:
+                out[k] = s.name
+    return out
+
+
+def _reservations(ids: list[int], period: Period, poli: str | None, payer: str | None) -> Table:
+    """Reservations for days in the period by their status: made, cancelled, checked in."""
+    q = Reservation.select(Reservation.date, Reservation.status, Reservation.id).where(
+        Reservation.puskesmas.in_(ids) & (Reservation.date >= period.start) & (Reservation.date <= period.end)
+    )
+    if poli:
+        q = q.join(Poli).where(Poli.code == poli)
+    if payer:
+        q = q.where(Reservation.payer == payer)
+    counts: dict[tuple[str, str], int] = {}
+    for day, status, n in (
+        q.select(Reservation.date, Reservation.status, fn.COUNT(Reservation.id))
+        .group_by(Reservation.date, Reservation.status)
+        .tuples()
+    ):
+        counts[(_iso(day), status)] = n
+    rows = []
+    for day in sorted({d for d, _ in counts}):
+        made = sum(n for (d, _s), n in counts.items() if d == day)
+        cancelled = counts.get((day, "cancelled"), 0)
+        came = counts.get((day, "checked_in"), 0) + counts.get((day, "done"), 0)
+        rows.append([day, made, cancelled, came, percent(came, made - cancelled)])
+    made = sum(r[1] for r in rows)
+    cancelled = sum(r[2] for r in rows)
+    came = sum(r[3] for r in rows)
+    rows.append(["Jumlah", made, cancelled, came, percent(came, made - cancelled)])
+    return Table(
+        "reservasi",
+        "Reservasi dibuat dan check-in",
+        ["Tanggal", "Dibuat", "Dibatalkan", "Check-in", "Persen check-in (dari yang tidak batal)"],
+        rows,
+    )
+
+
+def _target_table(places: list[Puskesmas], where: _Where) -> Table:
+    """Per step, the called tickets within each puskesmas's own target (summed over them)."""
+    sets = {p.id: targets(p) for p in places}
+    conds = {"pendaftaran": "SUBSTR(v.queue, 1, 4) = 'REG-'", "poli": "SUBSTR(v.queue, 1, 5) = 'POLI-'"}
+    rows = []
+    for step in DEFAULT_TARGETS:
+        column = "v.slot_wait_s" if step == "reservasi" else "v.wait_s"
+        extra = "SUBSTR(v.queue, 1, 5) = 'POLI-'" if step == "reservasi" else conds[step]
+        n, within = 0, 0
+        for pid, t in sets.items():
+            limit = t[step]["menit"] * 60
+            inside = f"CASE WHEN {column} <= {int(limit)} THEN 1 ELSE 0 END"
+            cond = f"{column} IS NOT NULL AND {extra} AND v.puskesmas_id = {int(pid)}"
+            got = _counts(where, [inside], cond)
+            n += sum(got.values())
+            within += got.get((1,), 0)
+        texts = {TARGET_TEXT[step].format(**t[step]) for t in sets.values()}
+        goal = {t[step]["persen"] for t in sets.values()}
+        share = percent(within, n)
+        reached = None
+        if n and len(goal) == 1:
+            reached = "Ya" if within * 100 >= next(iter(goal)) * n else "Tidak"
+        rows.append(
+            [
+                STEPS[step],
+                texts.pop() if len(texts) == 1 else "Target tiap puskesmas",
+                n,
+                within,
+                share,
+                next(iter(goal)) if len(goal) == 1 else None,
+                reached,
+            ]
+        )
+    return Table(
+        "target",
+        "Target mutu layanan",
+        ["Tahap", "Target", "Dipanggil", "Dalam target", "Persen dalam target", "Target persen", "Tercapai"],
+        rows,
+    )
+
+
+def _comparison(places: list[Puskesmas], where: _Where, arrivals: dict[tuple, int]) -> Table:
+    waits = _pct(where, ["v.puskesmas_id", STEP_SQL], "v.wait_s")
+    called = _counts(where, ["v.puskesmas_id", "v.state"], "v.called_at IS NOT NULL")
+    rows = []
+    for p in places:
+        n = _sum(arrivals, lambda k, i=p.id: k[0] == i)
+        res = _sum(arrivals, lambda k, i=p.id: k[0] == i and k[2] == "reservation")
+        bpjs = _sum(arrivals, lambda k, i=p.id: k[0] == i and k[3] == "BPJS")
+        c = _sum(called, lambda k, i=p.id: k[0] == i)
+        ns = _sum(called, lambda k, i=p.id: k[0] == i and k[1] == "no_show")
+        reg = waits.get((p.id, "pendaftaran"))
+        pol = waits.get((p.id, "poli"))
+        rows.append(
+            [
+                p.name,
+                n,
+                percent(res, n),
+                percent(bpjs, n),
+                *_mins(reg)[1:],
+                *_mins(pol)[1:],
+                percent(ns, c),
+            ]
+        )
+    return Table(
+        "puskesmas",
+        "Perbandingan puskesmas",
+        [
+            "Puskesmas",
+            "Kunjungan",
+            "Persen reservasi",
+            "Persen BPJS",
+            "Tunggu pendaftaran p50 (menit)",
+            "Tunggu pendaftaran p90 (menit)",
+            "Tunggu poli p50 (menit)",
+            "Tunggu poli p90 (menit)",
+            "Persen tidak hadir",
+        ],
+        rows,
+    )
+
+
+# ---- today, live ---------------------------------------------------------------------------------
+
+
+def live_today(puskesmas: Puskesmas, now: dt.datetime | None = None) -> dict:
+    """Today's queues at a puskesmas as central knows them from its edge's events:
+    ``{"now": ISO time, "day": ISO date, "queues": [{"queue", "name", "waiting", "called",
+    "served", "no_show", "cancelled"}], "totals": {same counts}}``. ``called`` counts tickets
+    called or being served now; ``served`` those done or sent on to a poli."""
+    now = now or services.now_wib()
+    day = now.date()
+    names = {f"POLI-{c}": n for c, (_o, n) in _poli_names([puskesmas.id]).items()}
+    order = {f"POLI-{p.code}": p.order for p in Poli.select().where(Poli.puskesmas == puskesmas.id)}
+    rows = (
+        Visit.select(Visit.queue, Visit.state, fn.COUNT(Visit.id))
+        .where((Visit.puskesmas == puskesmas.id) & (Visit.day == day))
+        .group_by(Visit.queue, Visit.state)
+        .tuples()
+    )
+    buckets = {"waiting": "waiting", "called": "called", "serving": "called", "done": "served"}
+    buckets.update(transferred="served", no_show="no_show", cancelled="cancelled")
+    empty = {"waiting": 0, "called": 0, "served": 0, "no_show": 0, "cancelled": 0}
+    queues: dict[str, dict] = {}
+    for queue, state, n in rows:
+        q = queues.setdefault(queue, {"queue": queue, "name": _queue_name(queue, names), **empty})
+        q[buckets.get(state, "served")] += n
+    listed = sorted(
+        queues.values(), key=lambda q: (not q["queue"].startswith("REG-"), order.get(q["queue"], 0), q["queue"])
+    )
+    totals = {k: sum(q[k] for q in listed) for k in empty}
+    return {"now": now.isoformat(timespec="seconds"), "day": day.isoformat(), "queues": listed, "totals": totals}
+
+
+def _queue_name(queue: str, names: dict[str, str]) -> str:
+    if queue.startswith("REG-"):
+        return f"Pendaftaran {'BPJS' if queue == 'REG-B' else 'Umum'} ({queue[4:]})"
+    return names.get(queue, queue)
+
+
+# ---- quality targets -----------------------------------------------------------------------------
+
+
+def targets(puskesmas: Puskesmas) -> dict[str, dict[str, int]]:
+    """The puskesmas's quality targets, ``{"pendaftaran": {"menit": 5, "persen": 90}, "poli":
+    {...}, "reservasi": {...}}`` (stored as this JSON in ``Puskesmas.targets``; a step not set
+    has the default in ``DEFAULT_TARGETS``)."""
+    out = {k: dict(v) for k, v in DEFAULT_TARGETS.items()}
+    try:
+        stored = json.loads(puskesmas.targets or "{}")
+    except ValueError:
+        stored = {}
+    if isinstance(stored, dict):
+        for step, values in stored.items():
+            if step in out and isinstance(values, dict):
+                for k, (lo, hi) in TARGET_LIMITS.items():
+                    v = values.get(k)
+                    if isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi:
+                        out[step][k] = v
+    return out
+
+
+def set_targets(staff: Staff | None, puskesmas: Puskesmas, values: dict) -> dict[str, dict[str, int]]:
+    """Store new targets from a form: fields ``<step>_menit`` and ``<step>_persen`` (whole
+    numbers: minutes 1-240, percent 1-100). Raises KpiError with a message per bad field and
+    changes nothing then; audits the change (entity ``targets``)."""
+    errors: dict[str, str] = {}
+    new = targets(puskesmas)
+    for step in DEFAULT_TARGETS:
+        for k, (lo, hi) in TARGET_LIMITS.items():
+            name = f"{step}_{k}"
+            raw = values.get(name)
+            text = str(raw).strip() if raw is not None else ""
+            unit = "menit" if k == "menit" else "persen"
+            if not text:
+                errors[name] = "Wajib diisi."
+                continue
+            if not (text.isascii() and text.isdigit()) or len(text) > 4:
+                errors[name] = f"Tulis bilangan bulat {unit}, misalnya {DEFAULT_TARGETS[step][k]}."
+                continue
+            v = int(text)
+            if not lo <= v <= hi:
+                errors[name] = f"Harus antara {lo} dan {hi} {unit}."
+                continue
+            new[step][k] = v
+    if errors:
+        raise KpiError(errors)
+    before = targets(puskesmas)
+    with database.atomic():
+        Puskesmas.update(targets=json.dumps(new, sort_keys=True)).where(Puskesmas.id == puskesmas.id).execute()
+        if new != before:
+            audit.record(staff, "targets", puskesmas.code, "update", before, new, puskesmas.id)
+    puskesmas.targets = json.dumps(new, sort_keys=True)
+    return new
