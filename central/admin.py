@@ -108,15 +108,28 @@ def hours_form(hours: dict) -> dict[str, str]:
     return values
 
 
+_TIME_RE = re.compile(r"^(\d{1,2})(?:[.:](\d{2}))?\Z")
+
+
+def clock(raw: str | None) -> str:
+    """A time as typed ("7.30", "07:30", "14") in the stored form "07:30"; other text is kept
+    as it is, for the hours check to refuse."""
+    text = (raw or "").strip()
+    m = _TIME_RE.match(text)
+    if m is None:
+        return text[:8]
+    return f"{int(m.group(1)):02d}:{m.group(2) or '00'}"
+
+
 def hours_from_form(form: dict, prefix: str, errors: dict, with_break: bool = True) -> dict:
     """A week of hours from the form (see ``hours_form``); field errors go to ``errors``."""
     hours: dict[str, list[list[str]]] = {}
     for day in range(1, 8):
         name = WEEKDAYS[day - 1]
-        opened = (form.get(f"{prefix}{day}_open") or "").strip()
-        closed = (form.get(f"{prefix}{day}_close") or "").strip()
-        b1 = (form.get(f"{prefix}{day}_break_start") or "").strip() if with_break else ""
-        b2 = (form.get(f"{prefix}{day}_break_end") or "").strip() if with_break else ""
+        opened = clock(form.get(f"{prefix}{day}_open"))
+        closed = clock(form.get(f"{prefix}{day}_close"))
+        b1 = clock(form.get(f"{prefix}{day}_break_start")) if with_break else ""
+        b2 = clock(form.get(f"{prefix}{day}_break_end")) if with_break else ""
         if not opened and not closed:
             if b1 or b2:
                 errors[f"{prefix}{day}_open"] = f"{name}: isi jam buka dan tutup, atau kosongkan istirahat."

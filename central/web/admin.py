@@ -37,6 +37,40 @@ ENTITIES = {
     "feedback": "Kritik & saran",
 }
 ACTIONS = {"create": "Tambah", "update": "Ubah", "delete": "Hapus"}
+FIELDS = {
+    "code": "kode",
+    "name": "nama",
+    "address": "alamat",
+    "kecamatan": "kecamatan",
+    "phone": "telepon",
+    "map_url": "tautan peta",
+    "lokets": "jumlah loket",
+    "hours": "jam buka",
+    "schedule": "jadwal",
+    "info": "informasi",
+    "prefix": "awalan nomor",
+    "slot_quota": "kuota per jam",
+    "active": "aktif",
+    "order": "urutan",
+    "role": "peran",
+    "puskesmas": "puskesmas",
+    "polis": "poli",
+    "username": "nama pengguna",
+    "password": "kata sandi",
+    "date": "tanggal",
+    "kind": "jenis",
+}
+
+
+def _shown(field: str, value):
+    """An audited value as people read it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "ya" if value else "tidak"
+    if field == "schedule":
+        return _schedule().describe(_schedule().safe(value)) if value else "bawaan"
+    return value
 
 
 @bp.route("/")
@@ -233,7 +267,8 @@ def audit_log():
     for row in query.paginate(page, PAGE):
         before = json.loads(row.before) if row.before else None
         after = json.loads(row.after) if row.after else None
-        rows.append({"row": row, "changes": audit.diff(before, after)})
+        changes = [(FIELDS.get(f, f), _shown(f, b), _shown(f, a)) for f, b, a in audit.diff(before, after)]
+        rows.append({"row": row, "changes": changes})
     return render_template(
         "admin_audit.html",
         rows=rows,
