@@ -348,16 +348,7 @@ def creatable_roles(by: Staff) -> dict[str, str]:
     return {k: v for k, v in ROLES.items() if k != "admin_kabupaten"}
 
 
-def staff_values(s: Staff) -> dict:
-    """Audited values of an account: never the password or its hash."""
-    return {
-        "username": s.username,
-        "name": s.name,
-        "role": s.role,
-        "puskesmas": s.puskesmas.code if s.puskesmas_id else "",
-        "polis": s.polis,
-        "active": s.active,
-    }
+staff_values = staff_accounts.values
 
 
 def may_manage(by: Staff, s: Staff) -> bool:
@@ -379,9 +370,14 @@ def add_staff(by: Staff, form: dict) -> Staff:
     try:
         with database.atomic():
             s = staff_accounts.add(
-                form.get("username") or "", form.get("name") or "", role, puskesmas, polis, form.get("password") or ""
+                form.get("username") or "",
+                form.get("name") or "",
+                role,
+                puskesmas,
+                polis,
+                form.get("password") or "",
+                by=by,
             )
-            audit.record(by, "staff", s.username, "create", None, staff_values(s), s.puskesmas_id)
     except IdentityError as e:
         raise AdminError(e.fields or {"username": e.message}) from None
     return s
@@ -408,11 +404,10 @@ def reset_staff_password(by: Staff, s: Staff, password: str, again: str) -> Staf
         raise AdminError({"password2": "Ulangi kata sandi yang sama."})
     try:
         with database.atomic():
-            s = staff_accounts.set_password(s.username, password)
+            s = staff_accounts.set_password(s.username, password, by=by)
             WebSession.update(revoked_at=utcnow()).where(
                 (WebSession.staff == s) & WebSession.revoked_at.is_null()
             ).execute()
-            audit.record(by, "staff", s.username, "update", {"password": "lama"}, {"password": "baru"}, s.puskesmas_id)
     except IdentityError as e:
         raise AdminError(e.fields or {"password": e.message}) from None
     return s

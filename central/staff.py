@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from central import feed
+from central import audit, feed
 from central.identity import ROLES, IdentityError
 from central.models import Poli, Puskesmas, Staff, WebSession, database, utcnow
 from protocol import passwords
@@ -31,8 +31,23 @@ def check_password(password: str) -> str | None:
 publish = feed.publish_staff
 
 
-def add(username: str, name: str, role: str, puskesmas: str | None, polis: str, password: str) -> Staff:
-    """Create a staff account; raises IdentityError with field errors."""
+def values(s: Staff) -> dict:
+    """What the audit log keeps of an account: never the password or its hash."""
+    return {
+        "username": s.username,
+        "name": s.name,
+        "role": s.role,
+        "puskesmas": s.puskesmas.code if s.puskesmas_id else "",
+        "polis": s.polis,
+        "active": s.active,
+    }
+
+
+def add(
+    username: str, name: str, role: str, puskesmas: str | None, polis: str, password: str, by: Staff | None = None
+) -> Staff:
+    """Create a staff account (``by``: the admin doing it, None for the command line); raises
+    IdentityError with field errors. Audited."""
     username = (username or "").strip().lower()
     errors = {}
     if not USERNAME_RE.match(username):
@@ -68,6 +83,7 @@ def add(username: str, name: str, role: str, puskesmas: str | None, polis: str, 
             password_hash=passwords.hash_secret(password),
         )
         publish(s)
+        audit.record(by, "staff", s.username, "create", None, values(s), s.puskesmas_id)
     log.info("staff %s created (%s)", s.id, role)
     return s
 
@@ -79,8 +95,9 @@ def get(username: str) -> Staff:
     return s
 
 
-def disable(username: str) -> Staff:
+def disable(username: str, by: Staff | None = None) -> Staff:
     s = get(username)
+    before = values(s)
     with database.atomic():
         Staff.update(active=False).where(Staff.id == s.id).execute()
         s = Staff.get_by_id(s.id)
@@ -88,11 +105,12 @@ def disable(username: str) -> Staff:
         WebSession.update(revoked_at=utcnow()).where(
             (WebSession.staff == s) & WebSession.revoked_at.is_null()
         ).execute()
+        audit.record(by, "staff", s.username, "update", before, values(s), s.puskesmas_id)
     log.info("staff %s disabled", s.id)
     return s
 
 
-def set_password(username: str, password: str) -> Staff:
+def set_password(username: str, password: str, by: Staff | None = None) -> Staff:
     problem = check_password(password)
     if problem:
         raise IdentityError(problem, {"password": problem})
@@ -103,5 +121,6 @@ def set_password(username: str, password: str) -> Staff:
         ).execute()
         s = Staff.get_by_id(s.id)
         publish(s)
+        audit.record(by, "staff", s.username, "update", {"password": "lama"}, {"password": "baru"}, s.puskesmas_id)
     log.info("staff %s has a new password", s.id)
     return s
