@@ -109,6 +109,10 @@ def test_an_admin_changes_her_puskesmas_and_its_edge_and_the_audit_log_learn_it(
     assert json.loads(row.before)["lokets"] == 2 and json.loads(row.after)["lokets"] == 3
     page = client.get("/petugas/admin/audit")
     assert "admin.cibinong" in page.text and "jumlah loket" in page.text
+    info = client.get("/puskesmas/cibinong").text  # what patients read
+    assert (
+        "Jl. Mayor Oking No. 1" in info and 'href="https://maps.app.goo.gl/abc123"' in info and "(0251) 8653012" in info
+    )
     # saving the same values again changes nothing and records nothing
     assert post(client, "/petugas/admin/cibinong", form).status_code == 302
     assert AuditLog.select().where(AuditLog.entity == "puskesmas").count() == 1
