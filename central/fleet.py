@@ -115,7 +115,7 @@ def skew_text(skew: float | None) -> str:
     if skew is None:
         return "Belum diukur"
     if abs(skew) < 5:
-        return "Sesuai (selisih < 5 detik)"
+        return "Sesuai"
     return f"{duration(abs(skew))} lebih {'cepat' if skew > 0 else 'lambat'}"
 
 
@@ -147,9 +147,11 @@ def describe(f: NodeFacts, now: dt.datetime, central_version: str) -> dict:
     for name, label in DEVICE_LABELS.items():
         d = reported.get(name)
         if d is None:
-            devices.append({"device": name, "label": label, "ok": None, "message": "Tidak dilaporkan"})
+            devices.append({"device": name, "label": label, "ok": None, "warn": False, "message": "Tidak dilaporkan"})
         else:
-            devices.append({"device": name, "label": label, "ok": bool(d.get("ok")), "message": d.get("message", "")})
+            message = d.get("message", "")
+            warn = bool(d.get("ok")) and "hampir habis" in message.lower()  # paper low: still prints
+            devices.append({"device": name, "label": label, "ok": bool(d.get("ok")), "warn": warn, "message": message})
     version = s.get("version", "")
     skew = s.get("skew_s")
     alerts = decide(f, now, central_version)
@@ -164,13 +166,14 @@ def describe(f: NodeFacts, now: dt.datetime, central_version: str) -> dict:
         "last_sync": s.get("last_sync") or None,
         "last_sync_text": wib(s.get("last_sync"), now) or "Belum pernah",
         "reported_at": f.status_at.isoformat() + "Z" if f.status_at else None,
-        "reported_text": wib(f.status_at, now) or "Belum pernah",
+        "reported_text": wib(f.status_at, now) or "belum ada",
         "backlog": backlog,
         "oldest_s": s.get("oldest_s"),
         "backlog_text": backlog_text,
         "devices": devices,
         "skew_s": skew,
         "skew_text": skew_text(skew),
+        "skew_bad": skew is not None and abs(skew) > SKEW_MAX_S,
         "version": version,
         "version_old": bool(version) and version_key(version) < version_key(central_version),
         "uptime_text": duration(s["uptime_s"]) if "uptime_s" in s else "",
