@@ -160,16 +160,16 @@ class Period:
 
     @classmethod
     def parse(cls, start: str | None, end: str | None, today: dt.date | None = None) -> Period:
-        """A period from form fields ``dari`` / ``sampai`` (YYYY-MM-DD or DD-MM-YYYY); empty: the
+        """A period from form fields ``from`` / ``to`` (YYYY-MM-DD or DD-MM-YYYY); empty: the
         last 30 days up to today. Raises KpiError with Indonesian messages per field."""
         today = today or services.now_wib().date()
         errors: dict[str, str] = {}
-        a = _date(start, "dari", errors) if (start or "").strip() else today - dt.timedelta(days=29)
-        b = _date(end, "sampai", errors) if (end or "").strip() else today
+        a = _date(start, "from", errors) if (start or "").strip() else today - dt.timedelta(days=29)
+        b = _date(end, "to", errors) if (end or "").strip() else today
         if not errors and a > b:
-            errors["sampai"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
+            errors["to"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
         if not errors and (b - a).days + 1 > MAX_DAYS:
-            errors["sampai"] = f"Rentang paling panjang {MAX_DAYS} hari."
+            errors["to"] = f"Rentang paling panjang {MAX_DAYS} hari."
         if errors:
             raise KpiError(errors, "Periode tidak valid. Periksa tanggalnya.")
         return cls(a, b)
@@ -312,11 +312,11 @@ def report(
     period = Period(start, end)
     errors: dict[str, str] = {}
     if start > end:
-        errors["sampai"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
+        errors["to"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
     elif period.days > MAX_DAYS:
-        errors["sampai"] = f"Rentang paling panjang {MAX_DAYS} hari."
+        errors["to"] = f"Rentang paling panjang {MAX_DAYS} hari."
     if payer is not None and payer not in PAYERS:
-        errors["cara_bayar"] = "Cara bayar harus BPJS atau Umum."
+        errors["payer"] = "Cara bayar harus BPJS atau Umum."
     if poli is not None and (not isinstance(poli, str) or not poli or len(poli) > 16):
         errors["poli"] = "Poli tidak dikenali."
     places = list(Puskesmas.select().where(Puskesmas.id.in_(list(puskesmas_ids))).order_by(Puskesmas.name))
