@@ -102,6 +102,31 @@ def backfill_node(node: Node) -> None:
     """Give a newly provisioned node the staff accounts and the active reservations that already
     exist for its puskesmas, and the end of trust of a retired QR key its config lists; then its
     details, poli and coming closed days as the back office keeps them."""
+    _append_site(node)
+    for row in SigningKeyRow.select().where(SigningKeyRow.active & SigningKeyRow.trusted_until.is_null(False)):
+        _append_to(node, key_change(row))
+    for s in Staff.select().where((Staff.puskesmas == node.puskesmas) | Staff.puskesmas.is_null()):
+        _append_to(node, staff_change(s))
+    for r in Reservation.select().where((Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")):
+        _append_to(node, reservation_change(r))
+
+
+def backfill_back_office() -> int:
+    """Upgrade path: a node provisioned before the back office never got its puskesmas's details,
+    poli and closed days. Give each live node that has no site change yet the site, its poli and
+    the coming closed days (a node that has one already is left alone, so a repeat adds nothing).
+    Returns how many nodes were given them."""
+    sent = Change.select(Change.node).where(Change.type == SiteChanged.NAME)
+    done = 0
+    for node in Node.live().where(Node.id.not_in(sent)).order_by(Node.id):
+        with database.atomic():
+            _append_site(node)
+        done += 1
+    return done
+
+
+def _append_site(node: Node) -> None:
+    """The node's puskesmas's details, all its poli (inactive ones too) and its coming closed days."""
     pkm = Puskesmas.get_by_id(node.puskesmas_id)
     _append_to(node, site_change(pkm))
     for p in Poli.select().where(Poli.puskesmas == pkm).order_by(Poli.order, Poli.code):
@@ -113,12 +138,6 @@ def backfill_node(node: Node) -> None:
         .order_by(Holiday.date)
     ):
         _append_to(node, holiday_change(h))
-    for row in SigningKeyRow.select().where(SigningKeyRow.active & SigningKeyRow.trusted_until.is_null(False)):
-        _append_to(node, key_change(row))
-    for s in Staff.select().where((Staff.puskesmas == node.puskesmas) | Staff.puskesmas.is_null()):
-        _append_to(node, staff_change(s))
-    for r in Reservation.select().where((Reservation.puskesmas == node.puskesmas) & (Reservation.status == "active")):
-        _append_to(node, reservation_change(r))
 
 
 def changes_after(node: Node, after: int, limit: int = 200) -> tuple[list[Change], int]:

@@ -33,6 +33,11 @@ class CentralRuntime:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)
         self.notifier = open_notifier(config.notify_uri)
         self.sync = None
+        from central import feed
+
+        upgraded = feed.backfill_back_office()  # nodes from before the back office: their site and poli
+        if upgraded:
+            log.info("sent the back office's site, poli and closed days to %d existing node(s)", upgraded)
 
     def seed_if_empty(self) -> None:
         """Load the seed puskesmas when the config asks for it and the database has none."""

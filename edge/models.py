@@ -186,6 +186,37 @@ class QrKey(BaseModel):
     trusted_until = CharField(max_length=40, default="")
 
 
+class Site(BaseModel):
+    """The puskesmas's details as central's back office keeps them (one row, id 1; from the change
+    feed). Until it exists the config's name, address and loket count stand."""
+
+    name = CharField(max_length=120)
+    address = CharField(max_length=250, default="")
+    phone = CharField(max_length=40, default="")
+    hours = CharField(max_length=200, default="")
+    lokets = IntegerField()
+
+
+class Poli(BaseModel):
+    """A poli as central's back office keeps it (from the change feed). Once central has sent one,
+    these rows, not the config's list, are the node's poli; an inactive one takes no new tickets."""
+
+    code = CharField(unique=True, max_length=16)
+    name = CharField(max_length=80)
+    prefix = CharField(max_length=2)
+    active = BooleanField(default=True)
+    order = IntegerField(default=0)
+
+
+class ClosedDay(BaseModel):
+    """A day the puskesmas is closed (a holiday, cuti bersama or its own), from the change feed;
+    ``closed`` False: a day that no longer is."""
+
+    date = CharField(unique=True, max_length=10)  # ISO, WIB
+    name = CharField(max_length=120)
+    closed = BooleanField(default=True)
+
+
 MODELS = [
     Ticket,
     QueueCounter,
@@ -201,4 +232,7 @@ MODELS = [
     StaffSession,
     KioskDevice,
     QrKey,
+    Site,
+    Poli,
+    ClosedDay,
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import secrets
@@ -26,12 +27,15 @@ from edge.core import queue as q
 from edge.models import (
     Announcement,
     CheckIn,
+    ClosedDay,
     Outbox,
+    Poli,
     PrintJob,
     QrKey,
     QueueCounter,
     Reservation,
     ScanLog,
+    Site,
     Ticket,
     database,
 )
@@ -110,13 +114,58 @@ class QueueService:
         QueueCounter.update(last=QueueCounter.last + 1).where(QueueCounter.id == counter.id).execute()
         return QueueCounter.get_by_id(counter.id).last
 
+    # ---- the puskesmas as central's back office keeps it ----------------------------------
+    # The config's values (set at provisioning) stand until central has sent its own through the
+    # change feed; read on every use, so a change shows without restarting the node.
+    def site(self) -> dict:
+        """Name, address, phone, hours and loket count of this puskesmas."""
+        row = Site.get_or_none(Site.id == 1)
+        if row is None:
+            c = self.config
+            return {
+                "name": c.puskesmas_name,
+                "address": c.puskesmas_address,
+                "phone": "",
+                "hours": "",
+                "lokets": c.lokets,
+            }
+        return {"name": row.name, "address": row.address, "phone": row.phone, "hours": row.hours, "lokets": row.lokets}
+
+    def _all_polis(self) -> list[dict]:
+        rows = list(Poli.select().order_by(Poli.order, Poli.code))
+        if not rows:
+            return [{**p, "active": True} for p in self.config.polis]
+        return [{"code": r.code, "name": r.name, "prefix": r.prefix, "active": r.active} for r in rows]
+
+    def polis(self) -> list[dict]:
+        """The poli taking patients now (code, name, prefix), in the kiosk's and TV's order."""
+        return [p for p in self._all_polis() if p["active"]]
+
+    def poli(self, code: str, inactive: bool = False) -> dict | None:
+        """An active poli by code (``inactive``: also one that no longer takes new tickets)."""
+        return next((p for p in self._all_polis() if p["code"] == code and (p["active"] or inactive)), None)
+
+    def closed_on(self, day: str) -> str | None:
+        """The holiday's name when the puskesmas is closed on ``day`` (ISO), else None."""
+        row = ClosedDay.get_or_none((ClosedDay.date == day) & ClosedDay.closed)
+        return row.name if row else None
+
+    def closed_today(self) -> str | None:
+        return self.closed_on(self._now().date().isoformat())
+
+    def site_rev(self) -> str:
+        """A short fingerprint of what the screens show of the site (details, poli, today's
+        closing): a screen built with another one reloads."""
+        facts = [self.site(), self._all_polis(), self.closed_today()]
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
+
     def queue_name(self, queue: str) -> str:
         """Human name of a queue, e.g. "Pendaftaran Umum", "Poli Gigi"."""
         if queue == q.REG_UMUM:
             return "Pendaftaran Umum"
         if queue == q.REG_BPJS:
             return "Pendaftaran BPJS"
-        poli = self.config.poli(queue.removeprefix("POLI-"))
+        poli = self.poli(queue.removeprefix("POLI-"), inactive=True)
         return poli["name"] if poli else queue
 
     def waiting_ahead(self, ticket: Ticket) -> int:
@@ -232,8 +281,19 @@ class QueueService:
         except qrpass.PassError as exc:
             log.warning("QR pass refused: %s", exc.code)
             raise CheckinRefused(exc.code, str(exc)) from None
-        poli = self.config.poli(p.poli)
+        closed = self.closed_on(p.date)
+        if closed:
+            raise CheckinRefused(
+                "closed",
+                f"Hari ini puskesmas tutup ({closed}); reservasi tidak dapat dipakai. "
+                "Bila darurat, silakan ke petugas loket.",
+            )
+        poli = self.poli(p.poli)
         if poli is None:
+            if self.poli(p.poli, inactive=True) is not None:
+                raise CheckinRefused(
+                    "poli-closed", "Poli pada reservasi ini tidak menerima antrean baru. Silakan ke petugas loket."
+                )
             raise CheckinRefused("unknown-poli", "Poli pada reservasi ini tidak tersedia di puskesmas ini.")
         # A pass that was used is "used", even if central cancelled the booking afterwards: the
         # check-in is a fact, and the patient holds that ticket.
@@ -292,14 +352,25 @@ class QueueService:
 
     # ---- staff ---------------------------------------------------------------------------
     def counters(self) -> list[dict]:
-        """Places that call patients: each loket and each poli."""
+        """Places that call patients: each loket and each poli. A poli no longer active stays
+        (``active`` False) while today's tickets in its queue are not finished."""
         out = [
-            {"id": f"loket-{i}", "name": f"Loket {i}", "queues": list(q.REG_QUEUES)}
-            for i in range(1, self.config.lokets + 1)
+            {"id": f"loket-{i}", "name": f"Loket {i}", "queues": list(q.REG_QUEUES), "active": True}
+            for i in range(1, self.site()["lokets"] + 1)
         ]
+        open_queues = set()
+        polis = self._all_polis()
+        if not all(p["active"] for p in polis):
+            open_queues = {
+                t.queue
+                for t in Ticket.select(Ticket.queue)
+                .where((Ticket.day == self._now().date().isoformat()) & Ticket.state.not_in(list(q.FINAL_STATES)))
+                .distinct()
+            }
         out += [
-            {"id": f"poli-{p['code']}", "name": p["name"], "queues": [q.poli_queue(p["code"])]}
-            for p in self.config.polis
+            {"id": f"poli-{p['code']}", "name": p["name"], "queues": [q.poli_queue(p["code"])], "active": p["active"]}
+            for p in polis
+            if p["active"] or q.poli_queue(p["code"]) in open_queues
         ]
         return out
 
@@ -344,9 +415,9 @@ class QueueService:
         return t
 
     def _transfer(self, t: Ticket, to_poli: str | None, actor: Actor) -> None:
-        poli = self.config.poli(to_poli or "")
+        poli = self.poli(to_poli or "")
         if poli is None:
-            raise QueueError("Pilih poli tujuan.")
+            raise QueueError("Pilih poli tujuan yang masih menerima pasien.")
         new_key = secrets.token_hex(8)
         self._record(t, q.transfer(_facts(t), new_key, poli["code"], actor, self._at()))
         self._issue(
@@ -386,7 +457,8 @@ class QueueService:
         """
         day = self._now().date().isoformat()
         queues = {}
-        for queue in [*q.REG_QUEUES, *(q.poli_queue(p["code"]) for p in self.config.polis)]:
+        poli_queues = [c["queues"][0] for c in self.counters() if c["id"].startswith("poli-")]
+        for queue in [*q.REG_QUEUES, *poli_queues]:
             labelled = self._waiting_labelled(day, [queue])
             labels = {w.key: label for w, label in labelled}
             waiting = q.ordered([w for w, _label in labelled])
@@ -404,7 +476,7 @@ class QueueService:
                 counters[t.destination] = t.label
             if len(recent) < 8:
                 recent.append({"label": t.label, "destination": t.destination, "at": t.called_at[11:16]})
-        return {"day": day, "queues": queues, "counters": counters, "recent": recent}
+        return {"day": day, "queues": queues, "counters": counters, "recent": recent, "site": self.site_rev()}
 
     def current(self, counter_id: str) -> Ticket | None:
         """The ticket a counter is dealing with now (called or being served)."""

@@ -29,12 +29,31 @@ from peewee import fn
 
 from edge import state
 from edge.bus import Bus
-from edge.config import EdgeConfig
-from edge.models import CheckIn, DeferredChange, Outbox, QrKey, Reservation, Staff, StaffSession, database
+from edge.config import MAX_LOKETS, POLI_CODE_RE, PREFIX_RE, REGISTRATION_PREFIXES, EdgeConfig
+from edge.models import (
+    CheckIn,
+    ClosedDay,
+    DeferredChange,
+    Outbox,
+    Poli,
+    QrKey,
+    Reservation,
+    Site,
+    Staff,
+    StaffSession,
+    database,
+)
 from edge.notices import DeviceChanged, ReservationsChanged
 from infra.mqtt import Message, Transport
 from protocol import changes, events, messages, topics
-from protocol.changes import QrKeyChanged, ReservationChanged, StaffChanged
+from protocol.changes import (
+    HolidayChanged,
+    PoliChanged,
+    QrKeyChanged,
+    ReservationChanged,
+    SiteChanged,
+    StaffChanged,
+)
 from protocol.clock import WIB
 
 log = logging.getLogger(__name__)
@@ -80,6 +99,9 @@ class SyncClient:
             ReservationChanged: self._upsert_reservation,
             StaffChanged: self._upsert_staff,
             QrKeyChanged: self._upsert_key,
+            SiteChanged: self._upsert_site,
+            PoliChanged: self._upsert_poli,
+            HolidayChanged: self._upsert_holiday,
         }
         self.change_registry = change_registry  # the change types this release knows (tests play an older one)
         transport.on_connect = self._on_connect
@@ -253,6 +275,49 @@ class SyncClient:
         fields = {"public_b64": change.public_key, "trusted_until": change.trusted_until}
         QrKey.insert(kid=change.kid, **fields).on_conflict(conflict_target=[QrKey.kid], update=fields).execute()
         log.info("QR key %s trusted%s", change.kid, f" until {change.trusted_until}" if change.trusted_until else "")
+
+    # The back office's site, poli and closed days: upserts (a repeat changes nothing), applied in
+    # the batch's transaction with the checkpoint; the pages read them on every request.
+    @staticmethod
+    def _upsert_site(change: SiteChanged) -> None:
+        fields = {
+            "name": change.name.strip()[:120],
+            "address": change.address.strip()[:250],
+            "phone": change.phone.strip()[:40],
+            "hours": change.hours.strip()[:200],
+            "lokets": change.lokets,
+        }
+        if not isinstance(change.lokets, int) or not 1 <= change.lokets <= MAX_LOKETS:
+            log.error("site change with %r lokets ignored (must be 1..%d)", change.lokets, MAX_LOKETS)
+            return
+        if not fields["name"]:
+            log.error("site change without a name ignored")
+            return
+        Site.insert(id=1, **fields).on_conflict(conflict_target=[Site.id], update=fields).execute()
+        log.info("site details from central: %s, %d loket", fields["name"], change.lokets)
+
+    @staticmethod
+    def _upsert_poli(change: PoliChanged) -> None:
+        name = change.name.strip()
+        if not POLI_CODE_RE.match(change.code) or not PREFIX_RE.match(change.prefix) or not name:
+            log.error("poli change %r ignored: bad code, prefix or name", change.code)
+            return
+        if change.prefix in REGISTRATION_PREFIXES:
+            log.error("poli change %r ignored: prefix %s is the registration queues'", change.code, change.prefix)
+            return
+        fields = {"name": name[:80], "prefix": change.prefix, "active": bool(change.active), "order": change.order}
+        Poli.insert(code=change.code, **fields).on_conflict(conflict_target=[Poli.code], update=fields).execute()
+        log.info("poli %s from central (%s)", change.code, "active" if change.active else "inactive")
+
+    @staticmethod
+    def _upsert_holiday(change: HolidayChanged) -> None:
+        try:
+            day = dt.date.fromisoformat(change.date).isoformat()
+        except (TypeError, ValueError):
+            log.error("closed-day change with date %r ignored", change.date)
+            return
+        fields = {"name": change.name.strip()[:120] or "Hari libur", "closed": bool(change.closed)}
+        ClosedDay.insert(date=day, **fields).on_conflict(conflict_target=[ClosedDay.date], update=fields).execute()
 
     # ---- up: outbox ----------------------------------------------------------------------
     def _acked(self, ack: messages.Ack) -> None:

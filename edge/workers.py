@@ -191,10 +191,10 @@ class PrinterWorker(Worker):
         self.service.bus.publish(TicketPrinted(t.key, t.label))
 
     def _layout(self, t: Ticket) -> TicketLayout:
-        cfg = self.service.config
+        site = self.service.site()  # as central's back office keeps it, else the config's
         return TicketLayout(
-            puskesmas_name=cfg.puskesmas_name,
-            puskesmas_address=cfg.puskesmas_address,
+            puskesmas_name=site["name"],
+            puskesmas_address=site["address"],
             number=t.label,
             queue_name=self.service.queue_name(t.queue),
             payer="BPJS" if t.payer == "BPJS" else "Umum",

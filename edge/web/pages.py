@@ -36,8 +36,12 @@ def _mark_events():
 @bp.app_context_processor
 def common():
     r = rt()
+    site = r.service.site()
     return {
-        "puskesmas": r.config.puskesmas_name,
+        "puskesmas": site["name"],
+        "site": site,
+        "site_rev": r.service.site_rev(),
+        "closed_today": r.service.closed_today(),
         "devices": r.status.snapshot(),
         "events_since": g.get("events_since", 0),
     }
@@ -51,7 +55,7 @@ def index():
 @bp.get("/kiosk")
 @auth.kiosk_required
 def kiosk():
-    return render_template("kiosk.html")
+    return render_template("kiosk.html", polis=rt().service.polis())
 
 
 def _printer_ok() -> bool:
@@ -126,7 +130,7 @@ def staff_counter(counter_id):
         counter=counter,
         current=svc.current(counter_id),
         waiting=waiting,
-        polis=rt().config.polis,
+        polis=rt().service.polis(),
         is_loket=counter_id.startswith("loket-"),
         states=q.STATE_LABELS,
         tickets=svc.todays_tickets(counter["queues"], number),
@@ -190,7 +194,7 @@ def staff_act(counter_id, key, action):
         else:
             t = svc.act(key, action, to_poli=request.form.get("poli"), actor=actor)
             if action == "transfer":
-                flash(f"{t.label} diteruskan ke {rt().config.poli(request.form['poli'])['name']}.")
+                flash(f"{t.label} diteruskan ke {svc.poli(request.form['poli'], inactive=True)['name']}.")
             else:
                 flash(f"{t.label}: {q.STATE_LABELS[t.state]}")
     except QueueError as exc:

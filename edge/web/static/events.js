@@ -17,3 +17,14 @@ window.rosmaEvents = function (url, listeners, onopen) {
   }
   connect();
 };
+
+// The site as central's back office keeps it (name, loket count, poli, today's closing) changed
+// since this page was built: the board's "site" fingerprint differs from the page's. Returns a
+// listener for the "reservations" notice (every change batch from central sends one).
+window.rosmaSiteWatch = function (onChange) {
+  return function () {
+    fetch("/api/board", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (b) {
+      if (b.site && b.site !== document.body.dataset.siteRev) onChange();
+    }).catch(function () {});
+  };
+};

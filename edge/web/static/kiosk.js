@@ -68,7 +68,17 @@
   function printed(e) { printOutcome(e, false); }
   function printFailed(e) { printOutcome(e, true); }
 
+  // the home screen shows the back office's poli, name and closing: reload it when they change
+  // (not while a scan's outcome is on screen: it goes after it closes)
+  function siteChanged() {
+    if (!home) return;
+    if (overlay && !overlay.hidden) { setTimeout(siteChanged, 2000); return; }
+    location.reload();
+  }
+
   if (overlay) overlay.addEventListener("click", function () { overlay.hidden = true; });
-  window.rosmaEvents("/api/events", { scan: showScan, printed: printed, "print-failed": printFailed },
+  window.rosmaEvents("/api/events", {
+    scan: showScan, printed: printed, "print-failed": printFailed, reservations: window.rosmaSiteWatch(siteChanged)
+  },
     function () { (scanPage || home || document.body).dataset.live = "1"; });
 })();

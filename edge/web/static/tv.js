@@ -17,6 +17,8 @@
     return e;
   }
   function render(b) {
+    // the back office changed the site (name, poli, closing): the header and layout follow
+    if (b.site && b.site !== document.body.dataset.siteRev) { location.reload(); return; }
     var recent = b.recent.filter(function (r) { return want(r.destination); });
     var now = recent[0];
     document.getElementById("now-number").textContent = now ? now.label : "–";
@@ -62,7 +64,7 @@
       document.getElementById("clock").textContent = s.clock.slice(11, 16) + " WIB";
     }).catch(function () {});
   }
-  window.rosmaEvents(root.dataset.events, { queue: refresh }, refresh);
+  window.rosmaEvents(root.dataset.events, { queue: refresh, reservations: refresh }, refresh);
   refresh();
   tick();
   setInterval(tick, 20000);
