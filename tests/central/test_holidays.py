@@ -10,10 +10,14 @@ import datetime as dt
 import json
 import re
 import secrets
+import threading
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+from playwright.sync_api import expect, sync_playwright
+from waitress.server import create_server
 
 from central import db as central_db
 from central import staff
@@ -407,3 +411,143 @@ def test_names_are_shown_escaped_and_a_day_with_bookings_says_so(client, ani, an
     assert "Ada 1 reservasi aktif pada tanggal itu" in listed
     renamed = post_form(client, f"/petugas/libur/{Holiday.get(Holiday.date == WEDNESDAY).id}", {"name": ""})
     assert renamed.status_code == 400 and "Nama hari libur wajib diisi" in renamed.text
+
+
+# ---- in a real Chromium, on a laptop and a phone -----------------------------------------------
+
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "backoffice"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
+SCREENS = {"laptop": (1280, 800), "phone": (390, 844)}
+
+
+@pytest.fixture
+def site(central_config):
+    """The app under waitress (SQLite, clock on Monday 21 December 2026), with an admin of each kind."""
+    application = build(dataclasses.replace(central_config, clock_start=MONDAY))
+    Node.create(node_id="pkm-cibinong", puskesmas=Puskesmas.get(code="cibinong"))
+    staff.add("admin.kab", "Dinas Kesehatan", "admin_kabupaten", None, "", PASSWORD)
+    staff.add("admin.cibinong", "Admin Cibinong", "admin_puskesmas", "cibinong", "", PASSWORD)
+    staff.add("kepala.cibinong", "Kepala Cibinong", "kepala_puskesmas", "cibinong", "", PASSWORD)
+    server = create_server(application, host="127.0.0.1", port=0, threads=4)
+    stop = threading.Event()
+
+    def run():  # the loop thread closes the server itself
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.close()
+
+    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    stop.set()
+    thread.join(timeout=10)
+    application.extensions["rosma.db"].close()
+
+
+@pytest.fixture
+def chromium():
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _tab(chromium, site, screen: str):
+    width, height = SCREENS[screen]
+    context = chromium.new_context(
+        viewport={"width": width, "height": height},
+        device_scale_factor=1 if screen == "laptop" else 2,
+        is_mobile=screen == "phone",
+        has_touch=screen == "phone",
+        locale="id-ID",
+        timezone_id="Asia/Jakarta",
+        base_url=site,
+    )
+    tab = context.new_page()
+    tab.problems = []
+    tab.on("pageerror", lambda exc: tab.problems.append(str(exc)))
+    tab.on("console", lambda m: m.type == "error" and "status of 4" not in m.text and tab.problems.append(m.text))
+    return context, tab
+
+
+def _sign_in(tab, username: str) -> None:
+    tab.goto("/petugas/masuk")
+    tab.get_by_label("Nama pengguna").fill(username)
+    tab.get_by_label("Kata sandi").fill(PASSWORD)
+    tab.get_by_role("button", name="Masuk").click()
+    tab.wait_for_url("**/petugas/**")
+
+
+def _no_sideways_scroll(tab) -> None:
+    assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+@pytest.mark.parametrize("screen", ["laptop", "phone"])
+def test_admins_keep_closed_days_in_chromium(site, chromium, screen):
+    context, tab = _tab(chromium, site, screen)
+    _sign_in(tab, "admin.kab")
+    tab.get_by_role("link", name="Hari libur").first.click()
+    expect(tab.get_by_role("heading", name="Hari libur 2026")).to_be_visible()
+    expect(tab.get_by_role("cell", name="Jumat, 25 Desember 2026")).to_be_visible()
+    expect(tab.get_by_role("cell", name="Kelahiran Yesus Kristus", exact=True)).to_be_visible()
+    _no_sideways_scroll(tab)
+    tab.screenshot(path=str(SHOTS / f"holidays-list-{screen}.png"), full_page=True)
+
+    # an empty form says what is missing, and nothing is added
+    tab.locator("summary", has_text="Tambah hari libur").click()  # opens the form
+    tab.get_by_role("button", name="Tambah hari libur", exact=True).click()
+    expect(tab.locator("#date-error")).to_have_text("Tanggal wajib diisi.")
+    expect(tab.locator("#name-error")).to_contain_text("Nama hari libur wajib diisi")
+    tab.screenshot(path=str(SHOTS / f"holidays-errors-{screen}.png"), full_page=True)
+
+    tab.get_by_label("Tanggal", exact=True).fill("31-12-2026")  # as people write dates
+    tab.get_by_label("Nama hari libur").fill("Malam Tahun Baru")
+    tab.get_by_label("Jenis (untuk semua puskesmas)").select_option("cuti")
+    tab.get_by_role("button", name="Tambah hari libur", exact=True).click()
+    expect(tab.get_by_role("status")).to_contain_text("Kamis, 31 Desember 2026 (Malam Tahun Baru)")
+    expect(tab.get_by_role("cell", name="Malam Tahun Baru", exact=True)).to_be_visible()
+    tab.screenshot(path=str(SHOTS / f"holidays-added-{screen}.png"), full_page=True)
+
+    tab.get_by_role("link", name="Ubah Malam Tahun Baru").click()
+    expect(tab.get_by_role("heading", name="Ubah hari libur")).to_be_visible()
+    tab.screenshot(path=str(SHOTS / f"holidays-edit-{screen}.png"), full_page=True)
+    tab.get_by_label("Nama hari libur").fill("Cuti bersama akhir tahun")
+    tab.get_by_role("button", name="Simpan").click()
+    expect(tab.get_by_role("cell", name="Cuti bersama akhir tahun", exact=True)).to_be_visible()
+    tab.get_by_role("link", name="Ubah Cuti bersama akhir tahun").click()
+    tab.get_by_role("button", name="Hapus hari libur ini").click()
+    expect(tab.get_by_role("status")).to_contain_text("dihapus")
+    expect(tab.get_by_role("cell", name="Cuti bersama akhir tahun", exact=True)).to_have_count(0)
+    assert tab.problems == []
+    context.close()
+
+    # an admin puskesmas: its own closed day only; the national ones cannot be changed
+    context, tab = _tab(chromium, site, screen)
+    _sign_in(tab, "admin.cibinong")
+    tab.goto("/petugas/libur/?tahun=2026")
+    expect(tab.get_by_text("Berlaku untuk: Puskesmas Cibinong (libur puskesmas).")).to_be_hidden()  # form closed
+    expect(tab.get_by_role("link", name="Ubah Kelahiran Yesus Kristus")).to_have_count(0)
+    tab.locator("summary", has_text="Tambah hari libur").click()
+    expect(tab.get_by_text("Berlaku untuk: Puskesmas Cibinong (libur puskesmas).")).to_be_visible()
+    tab.get_by_label("Tanggal", exact=True).fill("22-12-2026")
+    tab.get_by_label("Nama hari libur").fill("Fogging gedung")
+    tab.get_by_role("button", name="Tambah hari libur", exact=True).click()
+    expect(tab.get_by_role("row", name=re.compile("Fogging gedung"))).to_contain_text("Puskesmas Cibinong")
+    _no_sideways_scroll(tab)
+    tab.screenshot(path=str(SHOTS / f"holidays-puskesmas-{screen}.png"), full_page=True)
+    assert tab.problems == []
+    context.close()
+
+    # a kepala puskesmas has no such menu item and is refused the page
+    context, tab = _tab(chromium, site, screen)
+    _sign_in(tab, "kepala.cibinong")
+    expect(tab.get_by_role("link", name="Hari libur")).to_have_count(0)
+    refused = tab.goto("/petugas/libur/")
+    assert refused.status == 403
+    expect(tab.get_by_text("Peran Anda tidak boleh membuka halaman ini.")).to_be_visible()
+    context.close()
