@@ -331,13 +331,24 @@ SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\']")
 
 
 def _sheet_name(title: str, used: set[str]) -> str:
-    base = SHEET_NAME_BAD.sub(" ", title).strip()[:31] or "Tabel"
+    """A sheet name (at most 31 characters, none of []:*?/\\'): the title without its
+    parenthesis, cut at a word; unique in the workbook."""
+    base = " ".join(SHEET_NAME_BAD.sub(" ", re.sub(r"\s*\([^)]*\)", "", title)).split())
+    if len(base) > 31:
+        base = base[:31].rsplit(" ", 1)[0]
+    base = base or "Tabel"
     name, n = base, 2
     while name.lower() in used:
         suffix = f" ({n})"
         name, n = base[: 31 - len(suffix)] + suffix, n + 1
     used.add(name.lower())
     return name
+
+
+def sheet_names(titles: Iterable[str]) -> list[str]:
+    """The sheet names ``write_xlsx`` gives tables with these titles, in order."""
+    used: set[str] = set()
+    return [_sheet_name(t, used) for t in titles]
 
 
 def write_xlsx(path: str, sheets: Iterable[Sheet], notes: list[tuple[str, str]] | None = None) -> None:
