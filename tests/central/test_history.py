@@ -1,0 +1,135 @@
+"""The demo's history: plausible puskesmas days, made of typed events applied by central's ingest,
+so the visits are exactly what the events say; a second run adds nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+from central.history import history_days, history_node_id, seed_history
+from central.models import EdgeEvent, Feedback, Holiday, Node, NodeStream, Patient, Reservation, Visit
+
+TODAY = dt.date(2026, 11, 24)  # a Tuesday: the four days before are Friday, Saturday, Sunday, Monday
+FRIDAY, SATURDAY, SUNDAY, MONDAY = (dt.date(2026, 11, d) for d in (20, 21, 22, 23))
+
+
+def _t(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _counts() -> tuple[int, ...]:
+    return tuple(m.select().count() for m in (Visit, EdgeEvent, Reservation, Feedback, Patient, Node))
+
+
+def test_open_days_skip_sundays_and_closed_days():
+    days = history_days(TODAY, 8, closed={SATURDAY})
+    assert days == [dt.date(2026, 11, d) for d in (16, 17, 18, 19, 20, 23)]
+    assert all(d.isoweekday() != 7 for d in days)
+
+
+def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app):
+    Holiday.create(date=SATURDAY, name="Libur contoh", kind="lokal")  # a closed day takes no visits
+    added = seed_history(days=4, today=TODAY, codes=["cisarua"])
+    node = Node.get(Node.node_id == history_node_id("cisarua"))
+    assert node.retired  # not a live node: no change feed is kept for it
+    visits = list(Visit.select().where(Visit.node == node))
+    assert added == len(visits) > 0
+    assert {v.puskesmas.code for v in visits} == {"cisarua"}
+
+    # open days only: Friday and Monday (Saturday closed, Sunday never)
+    assert {v.day for v in visits} == {FRIDAY, MONDAY}
+    # patients a day: each walk-in's loket ticket and each reservation's check-in
+    patients = Counter(v.day for v in visits if v.kind in ("walkin", "reservation"))
+    assert all(120 <= n <= 300 for n in patients.values()), patients
+    assert patients[FRIDAY] < patients[MONDAY]  # the short Friday
+
+    # every visit's times are in order, within the day, and waits and services are plausible
+    for v in visits:
+        issued, called, serving, done = _t(v.issued_at), _t(v.called_at), _t(v.serving_at), _t(v.done_at)
+        assert issued.date() == v.day and dt.time(7, 0) <= issued.time() <= dt.time(15, 0)
+        assert v.state in ("done", "no_show", "transferred", "cancelled"), v.state
+        if v.state == "cancelled":
+            assert called is None and done > issued
+            continue
+        assert called is not None
+        assert 120 <= (called - issued).total_seconds() <= 40 * 60, v.label
+        assert serving is None or called < serving
+        assert done > (serving or called)
+        if v.queue.startswith("POLI-") and v.state == "done":
+            assert 3 * 60 <= (done - (serving or called)).total_seconds() <= 15 * 60 + 90
+
+    loket = [v for v in visits if v.queue in ("REG-A", "REG-B")]
+    poli = [v for v in visits if v.queue.startswith("POLI-")]
+    # payer: about 70% BPJS, the queue matches the payer
+    assert all((v.queue == "REG-B") == (v.payer == "BPJS") for v in loket)
+    assert 0.55 <= sum(v.payer == "BPJS" for v in poli) / len(poli) <= 0.85
+    # the morning peak
+    rush = sum(dt.time(7, 30) <= _t(v.issued_at).time() <= dt.time(9, 30) for v in loket)
+    assert rush / len(loket) > 0.5
+    # a few no-shows (about 5% of the patients)
+    no_shows = sum(v.state == "no_show" for v in visits)
+    assert 0.01 <= no_shows / len(poli) <= 0.1
+    # counters and staff as an edge records them
+    assert {v.counter for v in loket if v.called_at} <= {"loket-1", "loket-2"}
+    assert {v.called_by for v in loket if v.called_at} <= {"loket.cisarua", "loket2.cisarua"}
+    assert {v.counter for v in poli if v.called_at} == {f"poli-{v.poli}" for v in poli if v.called_at}
+
+    # a registered walk-in continues at a poli with the same number
+    by_key = {v.ticket_key: v for v in visits}
+    transfers = [v for v in poli if v.kind == "transfer"]
+    assert transfers
+    for v in transfers:
+        parent = by_key[v.parent]
+        assert parent.state == "transferred" and parent.label == v.label and parent.done_at == v.issued_at
+    # ticket numbers are never reused within a day and queue
+    for queue_day, labels in _labels(visits).items():
+        assert len(labels) == len(set(labels)), queue_day
+
+    # reservations: checked in ones are the reservation visits; the rest were cancelled or never came
+    booked = list(Reservation.select().where(Reservation.puskesmas == node.puskesmas))
+    reserved = [v for v in poli if v.kind == "reservation"]
+    came = [r for r in booked if r.status in ("checked_in", "done")]
+    assert reserved and len(came) == len(reserved)
+    assert {r.rid for r in came} == {v.rid for v in reserved}
+    status = {r.rid: r.status for r in booked}
+    assert all(status[v.rid] == ("done" if v.state == "done" else "checked_in") for v in reserved)
+    assert all(r.checked_in_at is not None and r.date in (FRIDAY, MONDAY) for r in came)
+    assert any(r.status == "cancelled" for r in booked) and any(r.status == "active" for r in booked)
+    assert all(v.slot and v.slot == next(r.slot for r in came if r.rid == v.rid) for v in reserved)
+
+    # the visits are what the stored events say, all applied in seq order
+    rows = list(EdgeEvent.select().where(EdgeEvent.node == node).order_by(EdgeEvent.seq))
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+    assert NodeStream.get(NodeStream.node == node).up_seq == len(rows)
+    assert {r.status for r in rows} == {"applied"}
+    assert sum(r.type == "reservation.checked_in" for r in rows) == len(reserved)
+    first, last = {}, {}
+    for r in rows:
+        first.setdefault(r.ticket, r)
+        if r.type in ("ticket.done", "ticket.no_show", "ticket.transferred", "ticket.cancelled"):
+            last[r.ticket] = r
+    for v in visits:
+        assert first[v.ticket_key].type == "ticket.issued" and first[v.ticket_key].at == v.issued_at
+        assert json.loads(first[v.ticket_key].data)["label"] == v.label
+        assert last[v.ticket_key].at == v.done_at
+
+    # kritik & saran: ratings 1-5, some answered
+    feedback = list(Feedback.select().where(Feedback.puskesmas == node.puskesmas))
+    assert len(feedback) >= 5 and all(1 <= f.rating <= 5 and f.text for f in feedback)
+    answered = [f for f in feedback if f.answer]
+    assert answered and all(f.answered_at >= f.created_at for f in answered)
+    assert any(not f.answer for f in feedback)
+
+    # a second run adds nothing
+    before = _counts()
+    assert seed_history(days=4, today=TODAY, codes=["cisarua"]) == 0
+    assert _counts() == before
+
+
+def _labels(visits) -> dict:
+    out: dict = {}
+    for v in visits:
+        if v.kind != "transfer":
+            out.setdefault((v.day, v.queue), []).append(v.label)
+    return out
