@@ -457,7 +457,9 @@ class QueueService:
         """
         day = self._now().date().isoformat()
         queues = {}
-        poli_queues = [c["queues"][0] for c in self.counters() if c["id"].startswith("poli-")]
+        places = self.counters()  # a poli the back office closed (and its queue done) is not shown
+        names = {c["name"] for c in places}
+        poli_queues = [c["queues"][0] for c in places if c["id"].startswith("poli-")]
         for queue in [*q.REG_QUEUES, *poli_queues]:
             labelled = self._waiting_labelled(day, [queue])
             labels = {w.key: label for w, label in labelled}
@@ -472,11 +474,18 @@ class QueueService:
         counters = {}
         recent = []
         for t in calls:
-            if t.destination and t.destination not in counters:
+            if t.destination and t.destination not in counters and t.destination in names:
                 counters[t.destination] = t.label
             if len(recent) < 8:
                 recent.append({"label": t.label, "destination": t.destination, "at": t.called_at[11:16]})
-        return {"day": day, "queues": queues, "counters": counters, "recent": recent, "site": self.site_rev()}
+        return {
+            "day": day,
+            "queues": queues,
+            "order": list(queues),  # registration first, then the poli in the back office's order
+            "counters": counters,
+            "recent": recent,
+            "site": self.site_rev(),
+        }
 
     def current(self, counter_id: str) -> Ticket | None:
         """The ticket a counter is dealing with now (called or being served)."""

@@ -42,7 +42,7 @@
     if (!counters.children.length) counters.appendChild(el("p", "muted", "Belum ada panggilan."));
     var waiting = document.getElementById("waiting");
     waiting.innerHTML = "";
-    Object.keys(b.queues).forEach(function (q) {
+    (b.order || Object.keys(b.queues)).forEach(function (q) {
       if (section === "pendaftaran" && !isReg(q)) return;
       if (section === "poli" && isReg(q)) return;
       var info = b.queues[q];
