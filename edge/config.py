@@ -102,6 +102,8 @@ def check_polis(polis: list) -> str | None:
 class EdgeConfig:
     node_id: str = setting("", "this node's id, also its broker username", check=_node_id)
     puskesmas_code: str = setting("", "the puskesmas this node serves (QR passes must name it)", check=_required)
+    # name, address, poli and loket count as provisioning set them: they stand until central's back
+    # office sends its own through the change feed (edge.models.Site, Poli; QueueService.site/polis)
     puskesmas_name: str = setting("", "name printed on tickets and shown on screens")
     puskesmas_address: str = setting("", "address printed on tickets")
     mqtt_host: str = setting("127.0.0.1", "MQTT broker host", check=_required)
@@ -145,6 +147,7 @@ class EdgeConfig:
             raise ConfigError(problem)
 
     def poli(self, code: str) -> dict | None:
+        """A poli of the config (provisioning's list; the node uses ``QueueService.poli``)."""
         return next((p for p in self.polis if p["code"] == code), None)
 
     @property

@@ -199,6 +199,7 @@ class SyncClient:
         if applied:
             log.info("applied %d changes (checkpoint %d)", applied, last)
             self.bus.publish(ReservationsChanged(applied))
+            self.publish_snapshot()  # queue names and poli may have changed (the phones' board)
         if gap or batch.head > last:
             self._pull()
 
