@@ -206,3 +206,35 @@ def reservation_qr(rid: str):
 def reservation_cancel(rid: str):
     """Cancel one of the patient's reservations."""
     return jsonify({"reservation": schema.reservation(services.cancel(g.patient, rid, now=runtime.now()))})
+
+
+# ---- kritik & saran (central.feedback) -----------------------------------------------------------
+@bp.post("/feedback")
+@token_required
+def feedback_create():
+    """Send a kritik & saran (rating 1-5, text, the puskesmas, optionally one of one's visits)."""
+    from central import feedback
+
+    data = _json_body()
+    fb = feedback.submit(
+        g.patient,
+        data.get("puskesmas") or "",
+        data.get("rating"),
+        data.get("text") or "",
+        rid=data.get("rid") or None,
+        source="app",
+        client=request.remote_addr or "",
+        now=runtime.now(),
+    )
+    return jsonify({"feedback": feedback.to_json(fb, feedback.visits_by_rid([fb.rid]).get(fb.rid))}), 201
+
+
+@bp.get("/feedback")
+@token_required
+def feedback_list():
+    """The patient's kritik & saran, latest first, with the puskesmas's answers."""
+    from central import feedback
+
+    rows = feedback.mine(g.patient)
+    visits = feedback.visits_by_rid(fb.rid for fb in rows)
+    return jsonify({"feedback": [feedback.to_json(fb, visits.get(fb.rid)) for fb in rows]})
