@@ -19,7 +19,6 @@ import datetime as dt
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from central import kpi, services
-from central.core.calendar import format_date_short
 from central.models import Poli, Puskesmas
 from central.web import staff as staff_pages
 from central.web.backoffice import KABUPATEN, VIEWERS, pick, scope
@@ -99,7 +98,21 @@ def _chart(table: kpi.Table) -> dict | None:
     labels = [str(r[0]) for r in rows]
     if table.key == "harian":
         labels = [f"{x[8:10]}/{x[5:7]}" for x in labels]
-    return {"type": kind, "labels": labels, "datasets": datasets, "unit": unit}
+    spec = {"type": kind, "labels": labels, "datasets": datasets, "unit": unit}
+    if table.key == "target":
+        spec["max"] = 100
+    if table.key == "puskesmas":
+        spec["horizontal"] = True  # one bar per puskesmas, a hundred of them for the kabupaten
+    return spec
+
+
+def _numeric(table: kpi.Table) -> list[bool]:
+    """Which columns hold numbers (right-aligned)."""
+    flags = []
+    for i in range(len(table.columns)):
+        values = [r[i] for r in table.rows if r[i] is not None]
+        flags.append(i > 0 and all(isinstance(v, (int, float)) for v in values))
+    return flags
 
 
 def _summary(report: kpi.Report) -> list[tuple[str, str, str]]:
@@ -143,13 +156,18 @@ def _angka(value) -> str:
     return "–" if value is None else str(value)
 
 
+DAYS = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
 @bp.app_template_filter("kpi_tanggal")
 def _tanggal(value) -> str:
-    """An ISO date of a table as ``26 November 2026``."""
+    """An ISO date of a table, short: ``Kam 26 Nov 2026``."""
     try:
-        return format_date_short(dt.date.fromisoformat(str(value)))
+        d = dt.date.fromisoformat(str(value))
     except ValueError:
         return str(value)
+    return f"{DAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 @bp.route("/")
@@ -187,7 +205,15 @@ def index():
             if key in report.tables:
                 table = report.tables[key]
                 chart = _chart(table)
-                sections.append({"table": table, "chart": chart})
+                sections.append(
+                    {
+                        "table": table,
+                        "chart": chart,
+                        "numeric": _numeric(table),
+                        "wide": len(table.columns) > 4,
+                        "long": len(table.rows) > 12,
+                    }
+                )
                 if chart:
                     charts[key] = chart
     downloads = None

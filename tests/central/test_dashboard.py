@@ -110,7 +110,7 @@ def test_the_figures_of_the_day_are_those_of_the_kpis(client, people):
     page = client.get(f"/petugas/dasbor/?{DAY}")
     assert page.status_code == 200
     report = kpi.report([people.id], dt.date(2026, 11, 26), dt.date(2026, 11, 26))
-    assert table_rows(page, "harian") == [["26 November 2026", "8", "3", "5", "4", "4"]]
+    assert table_rows(page, "harian") == [["Kam 26 Nov 2026", "8", "3", "5", "4", "4"]]
     assert table_rows(page, "tunggu_poli") == [
         ["Pendaftaran (loket)", "3", "2,0", "9,0", "–", "–", "–"],
         ["Poli Gigi", "2", "20,0", "30,0", "1", "30,0", "30,0"],  # the seed's poli share one order: by code
@@ -126,7 +126,7 @@ def test_the_figures_of_the_day_are_those_of_the_kpis(client, people):
     assert summary[:5] == ["8", "37,5%", "50,0%", "2,0 menit", "25,0%"]
     # the filters narrow every table
     umum = client.get(f"/petugas/dasbor/?{DAY}&poli=UMUM&payer=BPJS")
-    assert umum.status_code == 200 and table_rows(umum, "harian") == [["26 November 2026", "1", "1", "0", "1", "0"]]
+    assert umum.status_code == 200 and table_rows(umum, "harian") == [["Kam 26 Nov 2026", "1", "1", "0", "1", "0"]]
     assert 'value="UMUM" selected' in umum.text and 'value="BPJS" selected' in umum.text
 
 

@@ -39,9 +39,15 @@
         },
       },
     };
-    if (!round) {
+    if (spec.horizontal) {
+      opts.indexAxis = "y";
       opts.scales = {
-        x: { ticks: { autoSkip: true, maxRotation: 0 } },
+        x: { beginAtZero: true, position: "top" },
+        y: { ticks: { autoSkip: false } },
+      };
+    } else if (!round) {
+      opts.scales = {
+        x: { ticks: { autoSkip: spec.type === "line", maxRotation: spec.type === "line" ? 0 : 45 } },
         y: {
           beginAtZero: true,
           ticks: {
@@ -51,8 +57,8 @@
           },
         },
       };
-      if (spec.unit === "%") {
-        opts.scales.y.max = 100;
+      if (spec.max) {
+        opts.scales.y.max = spec.max;
       }
     }
     return opts;
@@ -73,6 +79,9 @@
         spanGaps: true,
       };
     });
+    if (spec.horizontal) {
+      canvas.parentNode.style.height = Math.max(256, 40 + spec.labels.length * 26) + "px";
+    }
     canvas.setAttribute("data-drawn", "1");
     return new window.Chart(canvas, { type: spec.type, data: { labels: spec.labels, datasets: datasets }, options: options(spec) });
   }
