@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections import Counter
 
+from central import kpi
 from central.history import history_days, history_node_id, seed_history
 from central.models import EdgeEvent, Feedback, Holiday, Node, NodeStream, Patient, Reservation, Visit
 
@@ -113,6 +114,8 @@ def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app):
         assert first[v.ticket_key].type == "ticket.issued" and first[v.ticket_key].at == v.issued_at
         assert json.loads(first[v.ticket_key].data)["label"] == v.label
         assert last[v.ticket_key].at == v.done_at
+        # the KPIs' seconds, kept at ingest, are those of the events' times
+        assert kpi.timings(v) == {"wait_s": v.wait_s, "slot_wait_s": v.slot_wait_s, "service_s": v.service_s}
 
     # kritik & saran: ratings 1-5, some answered
     feedback = list(Feedback.select().where(Feedback.puskesmas == node.puskesmas))
