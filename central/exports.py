@@ -8,8 +8,8 @@
   one sheet per table, a bold header row, column widths, dates and times as real dates.
 - A text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
   leading apostrophe, so a spreadsheet never runs it as a formula (CSV/formula injection).
-- Rows are read from the database in chunks (keyset on day and id), so a year of one puskesmas
-  (about 90,000 visits) or of the whole kabupaten never sits in memory at once.
+- Rows are read from the database one day at a time, so a year of one puskesmas (about 90,000
+  visits) or of the whole kabupaten never sits in memory at once.
 
 A visit row holds no NIK, name, birth date or BPJS number: the ticket label, times, poli,
 payer, kind, state, counter and the staff member's username only.
@@ -33,7 +33,6 @@ from central.core.calendar import WIB, parse_date
 from central.models import Poli, Puskesmas, Visit
 
 MAX_DAYS = 366
-CHUNK = 2000
 
 PAYERS = {"BPJS": "BPJS", "UMUM": "Umum"}
 KINDS = {"reservation": "Reservasi", "walkin": "Datang langsung", "transfer": "Datang langsung (lanjutan dari loket)"}
@@ -161,24 +160,46 @@ def count_visits(f: VisitFilter) -> int:
 
 
 def visit_page(f: VisitFilter, offset: int, limit: int) -> list[Visit]:
-    """One page of visits, ordered by day, then issue time."""
-    return list(
-        Visit.select().where(_where(f)).order_by(Visit.day, Visit.issued_at, Visit.id).offset(offset).limit(limit)
-    )
+    """One page of visits, ordered by day, then as they came in (the order of the exports)."""
+    return list(Visit.select().where(_where(f)).order_by(Visit.day, Visit.id).offset(offset).limit(limit))
 
 
-def iter_visits(f: VisitFilter, chunk: int = CHUNK) -> Iterator[Visit]:
-    """Every matching visit, ordered by day then id, read ``chunk`` rows at a time (keyset)."""
-    last: tuple[dt.date, int] | None = None
-    while True:
-        query = Visit.select().where(_where(f))
-        if last is not None:
-            query = query.where((Visit.day > last[0]) | ((Visit.day == last[0]) & (Visit.id > last[1])))
-        rows = list(query.order_by(Visit.day, Visit.id).limit(chunk))
+def iter_visits(f: VisitFilter) -> Iterator[Visit]:
+    """Every matching visit: day by day, puskesmas by puskesmas, then as they came in (by id).
+
+    One query per day (a few hundred rows a puskesmas; the (puskesmas, day) index finds them),
+    sorted here: an ORDER BY id would let SQLite walk the whole table in id order instead."""
+    for i in range(f.days):
+        day = f.start + dt.timedelta(days=i)
+        one = VisitFilter(f.puskesmas_ids, day, day, f.poli, f.payer, f.state)
+        rows = list(Visit.select(*COLUMNS).where(_where(one)).namedtuples())
+        rows.sort(key=lambda v: (v.puskesmas_id, v.id))
         yield from rows
-        if len(rows) < chunk:
-            return
-        last = (_as_date(rows[-1].day), rows[-1].id)
+
+
+# what an export reads of a visit (plain rows: a model instance per row costs more than the rest)
+COLUMNS = (
+    Visit.id,
+    Visit.puskesmas.alias("puskesmas_id"),
+    Visit.label,
+    Visit.day,
+    Visit.queue,
+    Visit.poli,
+    Visit.payer,
+    Visit.kind,
+    Visit.state,
+    Visit.slot,
+    Visit.issued_at,
+    Visit.called_at,
+    Visit.serving_at,
+    Visit.done_at,
+    Visit.counter,
+    Visit.called_by,
+    Visit.done_by,
+    Visit.wait_s,
+    Visit.slot_wait_s,
+    Visit.service_s,
+)
 
 
 def _as_date(value) -> dt.date:
@@ -189,6 +210,11 @@ def wib(stamp: str | None) -> dt.datetime | None:
     """An event time (ISO 8601 with its zone) as a naive WIB date and time, whole seconds."""
     if not stamp:
         return None
+    if stamp.endswith("+07:00") and len(stamp) >= 19:  # what edges send: already WIB
+        try:
+            return dt.datetime.fromisoformat(stamp[:19])
+        except ValueError:
+            return None
     try:
         moment = dt.datetime.fromisoformat(stamp)
     except ValueError:
@@ -290,12 +316,14 @@ def guard(text: str) -> str:
 
 
 def _text(value, decimal: str) -> str:
+    if type(value) is str:
+        return guard(value)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "Ya" if value else "Tidak"
     if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.isoformat(" ", "seconds")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float):

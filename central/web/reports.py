@@ -31,7 +31,7 @@ bp = Blueprint("reports", __name__, url_prefix="/petugas/laporan")
 bp.before_request(staff_pages._load_staff)
 
 ALL = "semua"
-XLSX_MAX_ROWS = 1_000_000  # a sheet holds 1,048,576 rows
+XLSX_MAX_ROWS = 200_000  # two years of one puskesmas; a sheet holds 1,048,576 rows, but that file takes minutes
 MONTHS = (
     "Januari",
     "Februari",
@@ -185,7 +185,7 @@ def visits_xlsx():
     """The visits of the period as an XLSX workbook (with a "Keterangan" sheet)."""
     places, f = _filter()
     if exports.count_visits(f) > XLSX_MAX_ROWS:
-        too_many = "Terlalu banyak kunjungan untuk satu lembar XLSX (lebih dari 1 juta). Pakai CSV."
+        too_many = "Lebih dari 200.000 kunjungan: terlalu banyak untuk XLSX. Persingkat periode atau unduh CSV."
         raise FormError({"to": too_many})
     _log("visits.xlsx", places, f)
     name = exports.filename("kunjungan", [p.code for p in places], f, "xlsx")
