@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 
 import pytest
 
@@ -364,3 +365,26 @@ def test_the_migration_fills_the_seconds_of_visits_stored_before(day):
     after = {v.ticket_key: (v.wait_s, v.slot_wait_s, v.service_s, v.poli) for v in Visit.select()}
     # x1 was sent on by an old edge without naming its poli ticket: its poli cannot be known
     assert after == dict(before, x1=(60, None, 120, None))
+
+
+def test_percentiles_at_rounding_edges_are_those_of_the_seconds(day):
+    """Nearest rank over the seconds, then rounded to tenths of a minute (half away from zero):
+    the database's histogram gives the very same figures, negative waits included."""
+    values = [-9, -3, -2, 0, 2, 3, 8, 9, 57, 63, 3597, 3603]
+    keys = ["t1", "r1", "r2", "t2", "r3"]
+    rng = random.Random(5)
+    for trial in range(6):
+        chosen = sorted(rng.sample(values, len(keys)))
+        for key, v in zip(keys, chosen, strict=True):
+            Visit.update(wait_s=v, slot_wait_s=v if key.startswith("r") else None).where(
+                Visit.ticket_key == key
+            ).execute()
+        rep = kpi.report([day["cibinong"].id], DATE, DATE)
+        by_poli = {r[0]: r for r in rows(rep, "tunggu_poli")}
+        for name, ks in {"Poli Umum": ["t1", "r1", "r2"], "Poli Gigi": ["t2", "r3"]}.items():
+            seconds = sorted(v for k, v in zip(keys, chosen, strict=True) if k in ks)
+            slots = sorted(v for k, v in zip(keys, chosen, strict=True) if k in ks and k.startswith("r"))
+            expect = [len(seconds), *[kpi.minutes(kpi.nearest_rank(seconds, p)) for p in (50, 90)]]
+            expect += [len(slots), *[kpi.minutes(kpi.nearest_rank(slots, p)) for p in (50, 90)]]
+            assert by_poli[name][1:] == expect, (trial, name, chosen)
+    assert kpi.minutes(-3) == -0.1 and kpi.minutes(3) == 0.1 and kpi.minutes(2) == 0.0 and kpi.minutes(-2) == 0.0
