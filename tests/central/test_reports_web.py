@@ -309,3 +309,13 @@ def test_the_kabupaten_reports_page_on_a_laptop(site):
     finally:
         browser.close()
         pw.stop()
+
+
+def test_an_xlsx_of_too_many_visits_is_refused_with_the_way_out(client, people, monkeypatch):
+    from central.web import reports
+
+    monkeypatch.setattr(reports, "XLSX_MAX_ROWS", 5)
+    sign_in(client, "kepala.cibinong")
+    r = client.get("/petugas/laporan/kunjungan.xlsx?" + PERIOD)  # 6 visits
+    assert r.status_code == 400 and "terlalu banyak untuk XLSX" in r.text and "unduh CSV" in r.text
+    assert client.get("/petugas/laporan/kunjungan.csv?" + PERIOD).status_code == 200
