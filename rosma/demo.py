@@ -181,6 +181,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
 Rosma demo is running (Ctrl-C to stop).
 
   Patient site (phone/web) : http://127.0.0.1:{central_port}/
+  Back office (petugas)    : http://127.0.0.1:{central_port}/petugas/masuk   (dashboard kunjungan, laporan, admin)
   Kiosk (APM)              : http://127.0.0.1:{edge_port}/kiosk
   Staff (loket & poli)     : http://127.0.0.1:{edge_port}/staff
   TV registration queue    : http://127.0.0.1:{edge_port}/tv/pendaftaran
@@ -198,6 +199,8 @@ Rosma demo is running (Ctrl-C to stop).
 {clock_note(clock_start)}""",
             flush=True,
         )
+        # three weeks of history for the back office, while the demo already runs (first run only)
+        threading.Thread(target=seed_demo_history, args=(cfg.database_url, clock_start), daemon=True).start()
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)  # idle until Ctrl-C or a child exits
         print("a process exited; see the logs in", logs, file=sys.stderr)
@@ -270,8 +273,34 @@ def demo_accounts(base: Path, puskesmas: str) -> str:
     for username, _name, role, _polis in DEMO_STAFF:
         username = username.format(p=puskesmas)
         lines.append(f"    {role:<17} {username:<22} {known.get(username, '(set earlier)')}")
-    lines.append("  Staff sign in at the edge (/staff) and at central (/petugas).")
+    lines.append("  Staff sign in at the edge (/staff) and at central (/petugas/masuk).")
     return "\n".join(lines)
+
+
+def seed_demo_history(database_url: str, clock_start: str) -> int:
+    """Three weeks of visits, reservations and kritik & saran before the demo's day, made as the
+    edges' typed events (central.history); once: a later run finds them and adds nothing."""
+    from central import db
+    from central.history import seed_history
+    from central.models import Node
+
+    start = time.monotonic()
+    today = dt.date.fromisoformat(clock_start[:10]) if clock_start else None
+    try:
+        db.connect(database_url)
+        if not Node.select().where(Node.node_id.startswith("riwayat-")).exists():
+            print("==> making three weeks of back office history in the background", flush=True)
+        added = seed_history(days=21, today=today)
+    except Exception as exc:  # the demo goes on without its history
+        print(f"==> history for the back office could not be made: {exc}", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        if not db.database.is_closed():
+            db.database.close()
+    if added:
+        took = time.monotonic() - start
+        print(f"==> back office history ready: {added} visits over three weeks ({took:.0f} s)", flush=True)
+    return added
 
 
 def demo_clock_start() -> str:
