@@ -4,8 +4,11 @@
   synchronous=FULL (what the edge uses) against NORMAL;
 - QR pass verification (what the kiosk does per scan), valid and forged;
 - central storing a batch of edge events;
-- rendering one call announcement from cached clips.
-Prints a Markdown table; docs/benchmarks.md records a run.
+- rendering one call announcement from cached clips;
+- then, when a PostgreSQL server answers (``ROSMA_BENCH_PG_URL``, default the local one), the
+  back office at a kabupaten-year (``benchmarks/bench_backoffice.py``: 9 million visits, the
+  dashboard's period queries and the exports).
+Prints Markdown tables; docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations
@@ -140,6 +143,22 @@ def main() -> None:
     print(_row("edge: render one call announcement (cached clips)", announce, "calls"))
     print()
     print(f"FULL / NORMAL mean issuance time: {statistics.fmean(full) / statistics.fmean(normal):.2f}x")
+    bench_backoffice_if_postgres()
+
+
+def bench_backoffice_if_postgres() -> None:
+    import psycopg2
+
+    from benchmarks import bench_backoffice
+
+    admin = os.environ.get("ROSMA_BENCH_PG_URL", bench_backoffice.PG_DEFAULT)
+    try:
+        psycopg2.connect(admin, connect_timeout=5).close()
+    except psycopg2.OperationalError:
+        print("\n(back office at a kabupaten-year not measured: no PostgreSQL; set ROSMA_BENCH_PG_URL)")
+        return
+    print("\nBack office, a kabupaten-year on PostgreSQL (python -m benchmarks.bench_backoffice):\n", flush=True)
+    bench_backoffice.main([])
 
 
 if __name__ == "__main__":
