@@ -14,7 +14,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from central import feedback as service
 from central import runtime, services
-from central.core.calendar import format_date_short
+from central.core.calendar import MONTH_NAMES
 from central.web.auth import login_required
 from central.web.backoffice import VIEWERS
 from central.web.errors import http_error
@@ -32,6 +32,12 @@ def feedback_by_visit(patient) -> dict:
     return service.by_visit(patient) if patient is not None else {}
 
 
+@bp.app_template_global("feedback_today")
+def feedback_today():
+    """Today in WIB on the app's clock (the history page offers kritik & saran for visits up to today)."""
+    return runtime.now().date()
+
+
 def _stars(rating: int) -> str:
     return "★" * rating + "☆" * (5 - rating)
 
@@ -43,7 +49,8 @@ def stars_filter(rating) -> str:
 
 
 def _visit_label(r) -> str:
-    return f"{format_date_short(r.date)} · {r.poli.name} · {r.puskesmas.name}"
+    """``29 Nov 2026 · Poli Gigi``: short enough for a phone's select (grouped by puskesmas)."""
+    return f"{r.date.day} {MONTH_NAMES[r.date.month - 1][:3]} {r.date.year} · {r.poli.name}"
 
 
 def _form(values: dict, errors: dict, error: str | None = None, status: int = 200):
@@ -56,7 +63,10 @@ def _form(values: dict, errors: dict, error: str | None = None, status: int = 20
         errors=errors,
         error=error,
         places=services.list_puskesmas(),
-        visits=[(r.rid, _visit_label(r), r.puskesmas.code) for r in visits],
+        visits=[
+            {"rid": r.rid, "label": _visit_label(r), "code": r.puskesmas.code, "place": r.puskesmas.name}
+            for r in visits
+        ],
         sent=sent,
         sent_visits=service.visits_by_rid(fb.rid for fb in sent),
         ratings=service.RATINGS,
