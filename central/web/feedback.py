@@ -32,6 +32,12 @@ def feedback_by_visit(patient) -> dict:
     return service.by_visit(patient) if patient is not None else {}
 
 
+@bp.app_template_global("feedback_average")
+def feedback_average(place) -> tuple:
+    """For the puskesmas page: (average rating, how many ratings)."""
+    return service.average_rating(place)
+
+
 @bp.app_template_global("feedback_today")
 def feedback_today():
     """Today in WIB on the app's clock (the history page offers kritik & saran for visits up to today)."""

@@ -424,3 +424,14 @@ def test_filters_summary_and_pages(app, ani, budi):
     assert "26 kritik &amp; saran" in bad.text  # the unfiltered list still shows
     late = kepala.get("/petugas/kritik-saran/?dari=10-12-2026&sampai=01-12-2026")
     assert late.status_code == 400 and errors_of(late.text) == ["Tanggal akhir tidak boleh sebelum tanggal awal."]
+
+
+def test_the_puskesmas_page_shows_its_average_rating_and_a_way_to_send_one(client, ani, budi):
+    page = client.get("/puskesmas/cibinong").text
+    assert "Penilaian pasien" not in page  # no rating yet: nothing to average
+    assert 'href="/kritik-saran?puskesmas=cibinong"' in page
+    feedback.submit(ani, "cibinong", 5, "", client="a")
+    feedback.submit(budi, "cibinong", 4, "", client="b")
+    feedback.submit(budi, "ciawi", 1, "", client="b")
+    page = client.get("/puskesmas/cibinong").text
+    assert "4,5 dari 5 (2 penilaian)" in page
