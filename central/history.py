@@ -11,8 +11,8 @@ A day (Monday to Saturday; Friday and Saturday shorter; no Sundays, no closed da
 70% BPJS), are called to a loket, registered and sent on to a poli; reservations made a few days
 ahead are checked in at the kiosk and go straight to their poli queue (some are cancelled, some
 never come). The morning peak is 07:30-09:30; waits are 2-40 minutes, poli service 3-15
-minutes; about 5% are called and do not come. Counters and staff usernames are those an edge
-records. A few kritik & saran, some answered, come with it.
+minutes; about 5% of the tickets called are not there (tidak hadir). Counters and staff
+usernames are those an edge records. A few kritik & saran, some answered, come with it.
 
 Deterministic for a given ``seed`` and ``today``; idempotent per day: a day a puskesmas has
 history for is left alone, so a second run adds nothing.
@@ -74,8 +74,8 @@ BPJS_SHARE = 0.7
 RESERVATION_SHARE = 0.22  # of the patients who come
 RESERVATION_CANCELLED = 0.08  # of the reservations made, cancelled before the day
 RESERVATION_NOT_COME = 0.05  # of the reservations made, never checked in
-LOKET_NO_SHOW = 0.02
-POLI_NO_SHOW = 0.03
+LOKET_NO_SHOW = 0.03
+POLI_NO_SHOW = 0.055
 WALKIN_CANCELLED = 0.01
 PRIORITY_SHARE = 0.07
 LOKET_SERVING = 0.2  # of the calls at a loket followed by "Layani" before the transfer
@@ -334,7 +334,13 @@ def _patients(rng: random.Random, place: Puskesmas) -> list[Patient]:
 
 
 def _lognormal_minutes(rng: random.Random, median: float, spread: float, low: float, high: float) -> float:
-    return min(high, max(low, median * math.exp(rng.gauss(0, spread))))
+    """A skewed duration in minutes within [low, high]; a draw outside is drawn again (clipping
+    would pile values up at the ends and fake the p90)."""
+    for _ in range(20):
+        value = median * math.exp(rng.gauss(0, spread))
+        if low <= value <= high:
+            return value
+    return min(high, max(low, median))
 
 
 class _Generator:
@@ -478,7 +484,7 @@ class _Generator:
             )
             return
         crowd = self.peak(moment)
-        wait = _lognormal_minutes(rng, 5 + 12 * crowd * (0.6 if priority else 1), 0.5, 2, 40)
+        wait = _lognormal_minutes(rng, 3 + 9 * crowd * (0.6 if priority else 1), 0.55, 2, 40)
         called = moment + dt.timedelta(minutes=wait)
         n = rng.randint(1, self.lokets)
         counter, staff = f"loket-{n}", self.loket_staff(n)
@@ -506,7 +512,7 @@ class _Generator:
             parent=key,
             actor=actor,
         )
-        poli_wait = _lognormal_minutes(rng, 8 + 14 * self.peak(registered), 0.5, 2, 40)
+        poli_wait = _lognormal_minutes(rng, 6 + 10 * self.peak(registered), 0.5, 2, 40)
         self.at_poli(out, poli_key, label, poli, registered + dt.timedelta(minutes=poli_wait))
 
     def checkin(
