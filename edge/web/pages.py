@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from edge.core import queue as q
@@ -10,6 +12,7 @@ from edge.services import QueueError
 from edge.web import auth
 from protocol.events import Actor
 
+log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
 
 ROLE_NAMES = {
@@ -36,12 +39,17 @@ def _mark_events():
 @bp.app_context_processor
 def common():
     r = rt()
-    site = r.service.site()
+    try:
+        site, rev, closed = r.service.site(), r.service.site_rev(), r.service.closed_today()
+    except Exception:  # the database is gone: the error page still names the puskesmas
+        log.exception("could not read the site details")
+        site = {"name": r.config.puskesmas_name, "address": "", "phone": "", "hours": "", "lokets": r.config.lokets}
+        rev, closed = "", None
     return {
         "puskesmas": site["name"],
         "site": site,
-        "site_rev": r.service.site_rev(),
-        "closed_today": r.service.closed_today(),
+        "site_rev": rev,
+        "closed_today": closed,
         "devices": r.status.snapshot(),
         "events_since": g.get("events_since", 0),
     }
