@@ -241,6 +241,7 @@ class _Where:
             params.append(payer)
         self.sql = " AND ".join(parts)
         self.params = params
+        self.cache: dict[tuple, dict] = {}
 
 
 def _postgres() -> bool:
@@ -269,13 +270,17 @@ def _pct(where: _Where, groups: list[str], column: str, extra: str = "") -> dict
     (tenths of a minute): rounding keeps the order, so the rank's value rounds to the same figure,
     and the database only counts (a hash aggregate, in parallel on PostgreSQL) instead of sorting
     every value."""
-    g = ", ".join(groups)
-    cond = f"{where.sql} AND {column} IS NOT NULL{(' AND ' + extra) if extra else ''}"
-    b = tenths(column)
-    sql = f"SELECT {g}, {b}, COUNT(*) FROM visit v WHERE {cond} GROUP BY {g}, {b}"
-    hist: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
-    for row in _rows(sql, where.params):
-        hist[tuple(row[:-2])].append((int(row[-2]), int(row[-1])))
+    spec = ("pct", tuple(groups), column, extra)
+    if spec in where.cache:
+        hist = where.cache[spec]
+    else:
+        g = ", ".join(groups)
+        cond = f"{where.sql} AND {column} IS NOT NULL{(' AND ' + extra) if extra else ''}"
+        b = tenths(column)
+        sql = f"SELECT {g}, {b}, COUNT(*) FROM visit v WHERE {cond} GROUP BY {g}, {b}"
+        hist = defaultdict(list)
+        for row in _rows(sql, where.params):
+            hist[tuple(row[:-2])].append((int(row[-2]), int(row[-1])))
     out: dict[tuple, tuple] = {}
     for key, pairs in hist.items():
         pairs.sort()
@@ -300,10 +305,73 @@ def _tenth(b: int) -> float:
 
 
 def _counts(where: _Where, groups: list[str], extra: str = "") -> dict[tuple, int]:
+    spec = ("count", tuple(groups), None, extra)
+    if spec in where.cache:
+        return where.cache[spec]
     g = ", ".join(groups)
     cond = f"{where.sql}{(' AND ' + extra) if extra else ''}"
     sql = f"SELECT {g}, COUNT(*) FROM visit v WHERE {cond} GROUP BY {g}"
     return {tuple(row[:-1]): row[-1] for row in _rows(sql, where.params)}
+
+
+def _prefetch(where: _Where, specs: list[tuple]) -> None:
+    """Run many ``_pct`` / ``_counts`` at once: the period's rows are read once (a materialised
+    CTE of the columns needed) and each grouping is a branch of one UNION ALL; the answers wait
+    in ``where.cache`` in the shape the two functions give."""
+    width = max(len(groups) for _kind, groups, _column, _extra in specs)
+    # what the branches compute is computed once per row in the CTE
+    derived = {
+        STEP_SQL: "v.step",
+        HOUR_SQL: "v.hour",
+        REG: "v.step = 'pendaftaran'",
+        POLI_Q: "v.ispoli = 1",
+        CALLED: "v.called = 1",
+        **{tenths(c): f"v.{c[2:]}_b" for c in ("v.wait_s", "v.slot_wait_s", "v.service_s")},
+    }
+
+    def fast(expr: str) -> str:
+        for slow, quick in derived.items():
+            expr = expr.replace(slow, quick)
+        return expr
+
+    branches = []
+    for i, (kind, groups, column, extra) in enumerate(specs):
+        conds = [fast(c) for c in (extra, f"{column} IS NOT NULL" if kind == "pct" else "") if c]
+        groups = [fast(g) for g in groups]
+        cols = [f"CAST({g} AS TEXT)" for g in groups] + ["CAST(NULL AS TEXT)"] * (width - len(groups))
+        bucket = fast(tenths(column)) if kind == "pct" else "CAST(NULL AS INTEGER)"
+        keys = ", ".join([*groups, *([bucket] if kind == "pct" else [])])
+        branches.append(
+            f"SELECT {i} AS q, {', '.join(cols)}, {bucket} AS b, COUNT(*) AS n FROM base v"
+            f"{(' WHERE ' + ' AND '.join(conds)) if conds else ''} GROUP BY {keys}"
+        )
+    hint = "MATERIALIZED " if _postgres() else ""
+    sql = (
+        f"WITH base AS {hint}(SELECT v.puskesmas_id, v.day, v.poli, v.payer, v.kind, v.state, v.counter, "
+        f"v.called_by, v.wait_s, v.slot_wait_s, v.service_s, {STEP_SQL} AS step, {HOUR_SQL} AS hour, "
+        f"CASE WHEN {POLI_Q} THEN 1 ELSE 0 END AS ispoli, CASE WHEN {CALLED} THEN 1 ELSE 0 END AS called, "
+        + ", ".join(f"{tenths(c)} AS {c[2:]}_b" for c in ("v.wait_s", "v.slot_wait_s", "v.service_s"))
+        + f" FROM visit v WHERE {where.sql}) "
+        + " UNION ALL ".join(branches)
+    )
+    results: list[dict] = [defaultdict(list) if kind == "pct" else {} for kind, *_rest in specs]
+    for row in _rows(sql, where.params):
+        i = row[0]
+        kind, groups, _column, _extra = specs[i]
+        key = tuple(_native(g, v) for g, v in zip(groups, row[1 : 1 + len(groups)], strict=True))
+        if kind == "pct":
+            results[i][key].append((int(row[-2]), int(row[-1])))
+        else:
+            results[i][key] = int(row[-1])
+    for spec, result in zip(specs, results, strict=True):
+        where.cache[spec] = result
+
+
+def _native(group: str, value):
+    """A grouping's value as the single queries give it (the UNION ALL carries text)."""
+    if value is not None and (group == "v.puskesmas_id" or group.endswith("THEN 1 ELSE 0 END")):
+        return int(value)
+    return value
 
 
 def _mins(triple: tuple | None) -> list:
@@ -348,6 +416,7 @@ def report(
         raise KpiError(errors)
     ids = [p.id for p in places]
     where = _Where(ids, period, poli, payer)
+    _prefetch(where, _specs(places))
     names = _poli_names(ids)
     tables: dict[str, Table] = {}
 
@@ -515,6 +584,35 @@ def report(
     return Report(places, period, poli, payer, tables)
 
 
+REG = "SUBSTR(v.queue, 1, 4) = 'REG-'"
+POLI_Q = "SUBSTR(v.queue, 1, 5) = 'POLI-'"
+CALLED = "v.called_at IS NOT NULL"
+
+
+def _specs(places: list[Puskesmas]) -> list[tuple]:
+    """Every grouping ``report`` asks for, to read the period's rows once (``_prefetch``)."""
+    pct = [
+        ((STEP_SQL, "v.poli"), "v.wait_s", ""),
+        ((STEP_SQL,), "v.wait_s", ""),
+        (("v.poli",), "v.slot_wait_s", POLI_Q),
+        ((STEP_SQL, "v.poli"), "v.service_s", ""),
+        ((STEP_SQL,), "v.service_s", ""),
+        ((HOUR_SQL, STEP_SQL), "v.wait_s", ""),
+        (("v.counter", "v.called_by"), "v.wait_s", ""),
+        (("v.counter", "v.called_by"), "v.service_s", ""),
+    ]
+    counts = [
+        (("v.puskesmas_id", "v.day", "v.kind", "v.payer"), ARRIVAL),
+        (("v.poli", "v.kind", "v.state"), POLI_Q),
+        ((STEP_SQL, "v.poli", "v.state"), CALLED),
+    ]
+    if len(places) > 1:
+        pct.append((("v.puskesmas_id", STEP_SQL), "v.wait_s", ""))
+        counts.append((("v.puskesmas_id", "v.state"), CALLED))
+    counts += [(tuple(g), extra) for g, extra in _target_specs({p.id: targets(p) for p in places}).values()]
+    return [("pct", g, c, e) for g, c, e in pct] + [("count", g, None, e) for g, e in counts]
+
+
 def _iso(day) -> str:
     return day.isoformat() if isinstance(day, dt.date) else str(day)
 
@@ -583,24 +681,29 @@ def _reservations(ids: list[int], period: Period, poli: str | None, payer: str |
     )
 
 
-def _target_table(places: list[Puskesmas], where: _Where) -> Table:
-    """Per step, the called tickets within each puskesmas's own target (summed over them)."""
-    sets = {p.id: targets(p) for p in places}
+def _target_specs(sets: dict[int, dict]) -> dict[str, tuple[list[str], str]]:
+    """Per step, the ``_counts`` grouping of called tickets by puskesmas and within its target."""
     measured = {
         "pendaftaran": ("v.wait_s", "SUBSTR(v.queue, 1, 4) = 'REG-'"),
         "poli": ("v.wait_s", "SUBSTR(v.queue, 1, 5) = 'POLI-'"),
         "reservasi": ("v.slot_wait_s", "SUBSTR(v.queue, 1, 5) = 'POLI-'"),
     }
-    sums = []
+    out = {}
     for step, (column, cond) in measured.items():
         limits = " ".join(f"WHEN {int(pid)} THEN {int(t[step]['menit']) * 60}" for pid, t in sets.items())
-        sums.append(f"SUM(CASE WHEN {cond} AND {column} IS NOT NULL THEN 1 ELSE 0 END)")
-        sums.append(f"SUM(CASE WHEN {cond} AND {column} <= (CASE v.puskesmas_id {limits} END) THEN 1 ELSE 0 END)")
-    sql = f"SELECT {', '.join(sums)} FROM visit v WHERE {where.sql} AND v.called_at IS NOT NULL"
-    got = [int(x or 0) for x in _rows(sql, where.params)[0]]
+        inside = f"CASE WHEN {column} <= (CASE v.puskesmas_id {limits} END) THEN 1 ELSE 0 END"
+        out[step] = (["v.puskesmas_id", inside], f"{cond} AND {column} IS NOT NULL AND v.called_at IS NOT NULL")
+    return out
+
+
+def _target_table(places: list[Puskesmas], where: _Where) -> Table:
+    """Per step, the called tickets within each puskesmas's own target (summed over them)."""
+    sets = {p.id: targets(p) for p in places}
     rows = []
-    for i, step in enumerate(measured):
-        n, within = got[2 * i], got[2 * i + 1]
+    for step, (groups, extra) in _target_specs(sets).items():
+        got = _counts(where, groups, extra)
+        n = sum(got.values())
+        within = sum(c for k, c in got.items() if k[1] == 1)
         texts = {TARGET_TEXT[step].format(**t[step]) for t in sets.values()}
         goal = {t[step]["persen"] for t in sets.values()}
         share = percent(within, n)

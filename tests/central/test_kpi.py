@@ -388,3 +388,15 @@ def test_percentiles_at_rounding_edges_are_those_of_the_seconds(day):
             expect += [len(slots), *[kpi.minutes(kpi.nearest_rank(slots, p)) for p in (50, 90)]]
             assert by_poli[name][1:] == expect, (trial, name, chosen)
     assert kpi.minutes(-3) == -0.1 and kpi.minutes(3) == 0.1 and kpi.minutes(2) == 0.0 and kpi.minutes(-2) == 0.0
+
+
+def test_one_read_of_the_period_gives_the_same_figures_as_one_query_each(day, monkeypatch):
+    ids = [day["cibinong"].id, day["ciawi"].id]
+    sent = []
+    real = kpi._rows
+    monkeypatch.setattr(kpi, "_rows", lambda sql, params: sent.append(sql) or real(sql, params))
+    together = kpi.report(ids, DATE - dt.timedelta(days=1), DATE).as_dict()
+    assert len(sent) == 1  # every grouping from one read of the period's rows
+    monkeypatch.setattr(kpi, "_prefetch", lambda where, specs: None)
+    assert kpi.report(ids, DATE - dt.timedelta(days=1), DATE).as_dict() == together
+    assert len(sent) > 10
