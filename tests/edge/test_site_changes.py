@@ -4,6 +4,7 @@ database, seen through the kiosk, staff and TV pages the way a patient or a petu
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from edge import state
 from edge.app import Runtime, create_app, mqtt_settings
 from edge.config import from_dict
-from edge.models import ClosedDay, Poli, Site, Ticket
+from edge.models import ClosedDay, DeferredChange, Poli, Site, Ticket
 from edge.notices import ReservationsChanged
 from edge.services import CheckinRefused, QueueError
 from edge.sync import SyncClient
@@ -274,3 +275,13 @@ def test_a_change_applied_with_its_checkpoint_or_not_at_all(node, monkeypatch):
         send(node, SITE, POLIS[2], HolidayChanged(date=DAY, name="Libur"))
     assert state.change_seq() == 0 and Site.select().count() == 0 and Poli.select().count() == 0
     assert kiosk_polis(node) == ["Poli Umum", "Poli Gigi"]
+
+
+def test_changes_kept_by_an_older_release_apply_after_the_upgrade(node):
+    # an edge of the release before this one kept the changes it did not know yet
+    for seq, change in enumerate((SITE, POLIS[2]), start=1):
+        DeferredChange.create(seq=seq, type=change.NAME, v=1, data=json.dumps(changes.to_data(change)))
+    assert node.rt.sync.apply_deferred() == 2
+    assert DeferredChange.select().count() == 0
+    assert kiosk_polis(node) == ["Poli KIA"]
+    assert "Selamat datang di UPTD Puskesmas Cibinong" in node.test_client().get("/kiosk").text
