@@ -231,59 +231,76 @@ def seed_history(
     """Generate ``days`` days (before ``today``, WIB) of history for the seeded puskesmas (or
     those in ``codes``); returns how many visit rows were added.
 
-    Each day is one transaction and is made only if its puskesmas has no history for it yet, so
-    a second run adds nothing and an interrupted run finishes where it stopped. ``progress`` is
-    called with (puskesmas code, visits added) after each puskesmas.
+    Day by day, oldest first, every puskesmas in turn (so a history still being made already
+    compares puskesmas over the same days). Each puskesmas-day is one transaction and is made
+    only if that puskesmas has no history for that day yet: a second run adds nothing and an
+    interrupted run finishes where it stopped. ``progress`` is called with (day, visits added
+    so far) after each day.
     """
     from central import seed as seed_data
     from central.services import now_wib
 
     today = today or now_wib().date()
     wanted = list(codes) if codes is not None else [item["code"] for item in seed_data.PUSKESMAS]
+    places = [
+        _Place.prepare(place, days, today, seed)
+        for place in Puskesmas.select().where(Puskesmas.code.in_(wanted)).order_by(Puskesmas.id)
+    ]
+    places = [p for p in places if p.polis]
     added = 0
-    for place in Puskesmas.select().where(Puskesmas.code.in_(wanted)).order_by(Puskesmas.id):
-        n = _seed_puskesmas(place, days, today, seed)
-        added += n
+    for day in history_days(today, days):
+        for p in places:
+            if day in p.closed or day in p.had:
+                continue
+            with database.atomic():
+                rng = random.Random(f"{seed}:{p.place.code}:{day}")
+                added += _seed_day(p.node, p.place, p.polis, p.patients, day, rng)
         if progress is not None:
-            progress(place.code, n)
-    return added
-
-
-def _seed_puskesmas(place: Puskesmas, days: int, today: dt.date, seed: int) -> int:
-    polis = list(Poli.select().where((Poli.puskesmas == place) & Poli.active).order_by(Poli.order, Poli.id))
-    if not polis:
-        return 0
-    closed = {
-        h.date
-        for h in Holiday.select().where(
-            (Holiday.puskesmas.is_null() | (Holiday.puskesmas == place))
-            & (Holiday.date >= today - dt.timedelta(days=days))
-            & (Holiday.date < today)
-        )
-    }
-    with database.atomic():
-        node = Node.get_or_none(Node.node_id == history_node_id(place.code))
-        if node is None:
-            node = Node.create(
-                node_id=history_node_id(place.code),
-                puskesmas=place,
-                retired=True,  # no change feed for it; its visits are the puskesmas's history
-                incarnation=history_node_id(place.code),
-            )
-    had = {d for (d,) in Visit.select(Visit.day).where(Visit.node == node).distinct().tuples()}
-    patients = _patients(random.Random(f"{seed}:{place.code}:patients"), place)
-    added = 0
-    for day in history_days(today, days, closed):
-        if day in had:
-            continue
-        with database.atomic():
-            added += _seed_day(node, place, polis, patients, day, random.Random(f"{seed}:{place.code}:{day}"))
+            progress(day, added)
     texts = [text for _rating, text in FEEDBACK]
-    with database.atomic():
-        if not Feedback.select().where((Feedback.puskesmas == place) & Feedback.text.in_(texts)).exists():
-            _feedback(place, random.Random(f"{seed}:{place.code}:feedback"), today, days)
-    log.info("history for %s: %d visits added over %d days", place.code, added, days)
+    for p in places:
+        with database.atomic():
+            if not Feedback.select().where((Feedback.puskesmas == p.place) & Feedback.text.in_(texts)).exists():
+                _feedback(p.place, random.Random(f"{seed}:{p.place.code}:feedback"), today, days)
+    log.info("history: %d visits added over %d days for %d puskesmas", added, days, len(places))
     return added
+
+
+@dataclasses.dataclass
+class _Place:
+    """A puskesmas being given history: its history node, open poli, closed days, patients who
+    book, and the days it has history for already."""
+
+    place: Puskesmas
+    node: Node
+    polis: list[Poli]
+    closed: set[dt.date]
+    patients: list[Patient]
+    had: set[dt.date]
+
+    @classmethod
+    def prepare(cls, place: Puskesmas, days: int, today: dt.date, seed: int) -> _Place:
+        polis = list(Poli.select().where((Poli.puskesmas == place) & Poli.active).order_by(Poli.order, Poli.id))
+        closed = {
+            h.date
+            for h in Holiday.select().where(
+                (Holiday.puskesmas.is_null() | (Holiday.puskesmas == place))
+                & (Holiday.date >= today - dt.timedelta(days=days))
+                & (Holiday.date < today)
+            )
+        }
+        with database.atomic():
+            node = Node.get_or_none(Node.node_id == history_node_id(place.code))
+            if node is None:
+                node = Node.create(
+                    node_id=history_node_id(place.code),
+                    puskesmas=place,
+                    retired=True,  # no change feed for it; its visits are the puskesmas's history
+                    incarnation=history_node_id(place.code),
+                )
+            patients = _patients(random.Random(f"{seed}:{place.code}:patients"), place) if polis else []
+        had = {d for (d,) in Visit.select(Visit.day).where(Visit.node == node).distinct().tuples()}
+        return cls(place, node, polis, closed, patients, had)
 
 
 def _seed_day(node: Node, place: Puskesmas, polis: list[Poli], patients: list[Patient], day, rng) -> int:
