@@ -19,7 +19,7 @@ lint: setup
 
 ## make test: install what is missing (incl. Chromium, PostgreSQL), then the lint gate and the whole suite
 test:
-	bash scripts/bootstrap.sh chromium sox systemd postgresql
+	bash scripts/bootstrap.sh chromium sox systemd postgresql poppler-utils
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	ROSMA_TEST_PG_URL="$${ROSMA_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" \
