@@ -92,13 +92,13 @@ def _rating(raw, errors: dict) -> int | None:
 
 
 def visits_of(patient: Patient, today: dt.date) -> list[Reservation]:
-    """The patient's reservations a kritik & saran may be about (up to today), latest first."""
+    """The patient's reservations a kritik & saran may be about (up to today, not cancelled), latest first."""
     return list(
         Reservation.select(Reservation, Puskesmas, Poli)
         .join(Puskesmas)
         .switch(Reservation)
         .join(Poli)
-        .where((Reservation.patient == patient) & (Reservation.date <= today))
+        .where((Reservation.patient == patient) & (Reservation.date <= today) & (Reservation.status != "cancelled"))
         .order_by(Reservation.date.desc(), Reservation.slot.desc(), Reservation.id.desc())
         .limit(100)
     )

@@ -153,10 +153,12 @@ def test_the_visit_must_be_her_own_at_that_puskesmas_and_not_in_the_future(clien
     someone_elses = past_visit(budi, "cibinong")
     at_ciawi = past_visit(ani, "ciawi")
     upcoming = services.reserve(ani, "cibinong", "UMUM", visit_date, "08:00-09:00", "UMUM")
+    cancelled = past_visit(ani, "cibinong", days_ago=5)
+    Reservation.update(status="cancelled").where(Reservation.id == cancelled.id).execute()
     patient_login(client, ani_data)
     page = client.get("/kritik-saran")
     assert at_ciawi.rid in page.text  # her past visits are offered
-    assert upcoming.rid not in page.text and someone_elses.rid not in page.text
+    assert upcoming.rid not in page.text and someone_elses.rid not in page.text and cancelled.rid not in page.text
     for rid, message in (
         (someone_elses.rid, feedback.VISIT_UNKNOWN),
         (at_ciawi.rid, feedback.VISIT_ELSEWHERE),
