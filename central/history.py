@@ -192,14 +192,6 @@ ANSWERS = {
 }
 
 
-@dataclasses.dataclass
-class _Ticket:
-    """One ticket's timeline while a day is generated."""
-
-    key: str
-    events: list[tuple[dt.datetime, int, Event]] = dataclasses.field(default_factory=list)
-
-
 class _Day:
     """The events of one puskesmas day, in the order an edge's outbox would hold them."""
 
