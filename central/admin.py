@@ -22,7 +22,7 @@ from central.core import reservations as rules
 from central.core.calendar import WIB, format_date_short
 from central.core.patients import _hidden
 from central.identity import ROLES, IdentityError
-from central.models import Poli, Puskesmas, Reservation, Staff, WebSession, database, utcnow
+from central.models import Poli, Puskesmas, Reservation, Staff, StaffToken, WebSession, database, utcnow
 
 # the same rules as the edge's config (edge/config.py): a poli code is announced nowhere but keys
 # every queue; a prefix is spelled letter by letter; A and B are the registration queues' own
@@ -391,12 +391,18 @@ def set_staff_active(by: Staff, s: Staff, active: bool) -> Staff:
         Staff.update(active=active).where(Staff.id == s.id).execute()
         s = Staff.get_by_id(s.id)
         if not active:
-            WebSession.update(revoked_at=utcnow()).where(
-                (WebSession.staff == s) & WebSession.revoked_at.is_null()
-            ).execute()
+            end_sign_ins(s)
         feed.publish_staff(s)
         audit.record(by, "staff", s.username, "update", before, staff_values(s), s.puskesmas_id)
     return s
+
+
+def end_sign_ins(s: Staff) -> None:
+    """End every web session and back-office API token of an account (disabled, or its password
+    reset: whoever signed in with the old password is out)."""
+    now = utcnow()
+    WebSession.update(revoked_at=now).where((WebSession.staff == s) & WebSession.revoked_at.is_null()).execute()
+    StaffToken.update(revoked_at=now).where((StaffToken.staff == s) & StaffToken.revoked_at.is_null()).execute()
 
 
 def reset_staff_password(by: Staff, s: Staff, password: str, again: str) -> Staff:
@@ -405,9 +411,7 @@ def reset_staff_password(by: Staff, s: Staff, password: str, again: str) -> Staf
     try:
         with database.atomic():
             s = staff_accounts.set_password(s.username, password, by=by)
-            WebSession.update(revoked_at=utcnow()).where(
-                (WebSession.staff == s) & WebSession.revoked_at.is_null()
-            ).execute()
+            end_sign_ins(s)
     except IdentityError as e:
         raise AdminError(e.fields or {"password": e.message}) from None
     return s
