@@ -644,3 +644,53 @@ def history_days(today: dt.date, days: int, closed: Iterable[dt.date] = ()) -> l
         if day.isoweekday() != 7 and day not in closed:
             out.append(day)
     return out
+
+
+PATIENT_FEEDBACK = (
+    4,
+    "Pemeriksaan di Poli Umum cepat dan dokternya ramah. Hanya saja antrean apotek masih lama.",
+    "Terima kasih, Ibu. Mulai bulan ini apotek kami buka dua loket pada jam ramai.",
+)
+
+
+def give_patient_a_visit(nik: str, code: str) -> bool:
+    """Make one of the history's served reservations at puskesmas ``code`` (the latest) a visit
+    of the patient with NIK ``nik``, with kritik & saran she sent about it and the puskesmas's
+    answer, so she sees both in her history. Only the reservation's owner changes (the events
+    name no patient). Returns whether anything changed; once only."""
+    patient = Patient.get_or_none(Patient.nik == nik)
+    place = Puskesmas.get_or_none(Puskesmas.code == code)
+    if patient is None or place is None:
+        return False
+    rating, text, answer = PATIENT_FEEDBACK
+    if Feedback.select().where((Feedback.patient == patient) & (Feedback.text == text)).exists():
+        return False
+    r = (
+        Reservation.select()
+        .where((Reservation.puskesmas == place) & (Reservation.status == "done"))
+        .order_by(Reservation.date.desc(), Reservation.id)
+        .first()
+    )
+    if r is None:
+        return False
+    admin = Staff.select().where((Staff.puskesmas == place) & (Staff.role == "admin_puskesmas")).first()
+    with database.atomic():
+        Reservation.update(patient=patient).where(Reservation.id == r.id).execute()
+        visit = Visit.get((Visit.rid == r.rid) & (Visit.puskesmas == place))
+        sent = dt.datetime.fromisoformat(visit.done_at).astimezone(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=3)
+        replied = sent + dt.timedelta(hours=20)
+        Feedback.create(
+            puskesmas=place,
+            patient=patient,
+            rid=r.rid,
+            rating=rating,
+            text=text,
+            source="web",
+            created_at=sent,
+            followed_up_at=replied,
+            followed_up_by=admin,
+            answer=answer,
+            answered_at=replied,
+            answered_by=admin,
+        )
+    return True

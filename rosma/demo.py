@@ -200,7 +200,7 @@ Rosma demo is running (Ctrl-C to stop).
             flush=True,
         )
         # three weeks of history for the back office, while the demo already runs (first run only)
-        threading.Thread(target=seed_demo_history, args=(cfg.database_url, clock_start), daemon=True).start()
+        threading.Thread(target=seed_demo_history, args=(cfg.database_url, clock_start, puskesmas), daemon=True).start()
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)  # idle until Ctrl-C or a child exits
         print("a process exited; see the logs in", logs, file=sys.stderr)
@@ -277,11 +277,12 @@ def demo_accounts(base: Path, puskesmas: str) -> str:
     return "\n".join(lines)
 
 
-def seed_demo_history(database_url: str, clock_start: str) -> int:
+def seed_demo_history(database_url: str, clock_start: str, puskesmas: str = "cibinong") -> int:
     """Three weeks of visits, reservations and kritik & saran before the demo's day, made as the
-    edges' typed events (central.history); once: a later run finds them and adds nothing."""
+    edges' typed events (central.history), one of the visits the demo patient's, with her kritik
+    & saran answered; once: a later run finds them and adds nothing."""
     from central import db
-    from central.history import seed_history
+    from central.history import give_patient_a_visit, seed_history
     from central.models import Node
 
     start = time.monotonic()
@@ -291,6 +292,7 @@ def seed_demo_history(database_url: str, clock_start: str) -> int:
         if not Node.select().where(Node.node_id.startswith("riwayat-")).exists():
             print("==> making three weeks of back office history in the background", flush=True)
         added = seed_history(days=21, today=today)
+        give_patient_a_visit(DEMO_PATIENT["nik"], puskesmas)
     except Exception as exc:  # the demo goes on without its history
         print(f"==> history for the back office could not be made: {exc}", file=sys.stderr, flush=True)
         return 0

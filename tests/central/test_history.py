@@ -8,7 +8,7 @@ import json
 from collections import Counter
 
 from central import kpi
-from central.history import history_days, history_node_id, seed_history
+from central.history import PATIENT_FEEDBACK, give_patient_a_visit, history_days, history_node_id, seed_history
 from central.models import EdgeEvent, Feedback, Holiday, Node, NodeStream, Patient, Reservation, Visit
 
 TODAY = dt.date(2026, 11, 24)  # a Tuesday: the four days before are Friday, Saturday, Sunday, Monday
@@ -29,7 +29,7 @@ def test_open_days_skip_sundays_and_closed_days():
     assert all(d.isoweekday() != 7 for d in days)
 
 
-def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app):
+def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app, client, ani, ani_data, web_login):
     Holiday.create(date=SATURDAY, name="Libur contoh", kind="lokal")  # a closed day takes no visits
     added = seed_history(days=4, today=TODAY, codes=["cisarua"])
     node = Node.get(Node.node_id == history_node_id("cisarua"))
@@ -128,6 +128,15 @@ def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app):
     before = _counts()
     assert seed_history(days=4, today=TODAY, codes=["cisarua"]) == 0
     assert _counts() == before
+
+    # the demo patient is given one of the served visits and sees her kritik & saran answered
+    assert give_patient_a_visit(ani.nik, "cisarua")
+    assert not give_patient_a_visit(ani.nik, "cisarua")  # once
+    mine = list(Reservation.select().where(Reservation.patient == ani))
+    assert len(mine) == 1 and mine[0].status == "done"
+    web_login(client, ani_data)
+    page = client.get("/riwayat").text
+    assert PATIENT_FEEDBACK[1] in page and PATIENT_FEEDBACK[2] in page
 
 
 def _labels(visits) -> dict:
