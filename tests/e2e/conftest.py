@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import System  # noqa: E402
 
 from central.core.reservations import available_dates  # noqa: E402
+from central.holidays_data import HOLIDAYS_2026  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -41,11 +42,21 @@ def pg_database():
     conn.close()
 
 
+def open_days_after_today() -> list[str]:
+    """Days after today (WIB) within the booking window that the seeded puskesmas is open, as the
+    product picks them: without Sundays and without the closed days a fresh database holds (the
+    national holidays and cuti bersama of migration 5), so a run before a holiday books an open day."""
+    today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    closed = {dt.date.fromisoformat(day): name for day, name, _kind in HOLIDAYS_2026}
+    days = [d.isoformat() for d in available_dates(today, 7, closed=closed) if d > today]
+    assert len(days) >= 2, f"fewer than two open days in the week after {today}: {days}"
+    return days
+
+
 @pytest.fixture
 def days() -> list[str]:
     """Open reservation days after today (WIB): [0] is the edge's day, [1] another day."""
-    today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
-    return [d.isoformat() for d in available_dates(today, 7) if d > today]
+    return open_days_after_today()
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ import requests
 from harness import PATIENT_PIN, STAFF_PASSWORD, System, csrf_of, wait_for
 
 from central.core.reservations import available_dates
+from central.holidays_data import HOLIDAYS_2026
 from infra.toml_writer import toml_key, toml_value
 from provisioning.local_broker import free_port
 
@@ -40,8 +41,10 @@ LOGIN_FAILED = "NIK, tanggal lahir, atau PIN salah."
 
 @pytest.fixture(scope="module")
 def days() -> list[str]:
+    """Open days after today (WIB) in the booking window: no Sunday, no holiday of migration 5."""
     today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
-    return [d.isoformat() for d in available_dates(today, 7) if d > today]
+    closed = {dt.date.fromisoformat(day): name for day, name, _kind in HOLIDAYS_2026}
+    return [d.isoformat() for d in available_dates(today, 7, closed=closed) if d > today]
 
 
 @pytest.fixture(scope="module")
