@@ -65,6 +65,15 @@ def latin1(value) -> str:
     return text.translate(NEAR).encode("latin-1", "replace").decode("latin-1")
 
 
+def fit(pdf: FPDF, text: str, width: float) -> str:
+    """``text`` cut (with "...") to fit ``width`` in the current font."""
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "...") > width:
+        text = text[:-1]
+    return text.rstrip() + "..."
+
+
 def cell_text(value) -> str:
     if value is None:
         return "-"
@@ -140,8 +149,11 @@ class Report(FPDF):
         self.set_y(-12)
         self.set_font("Helvetica", "", 7.5)
         self.set_text_color(*GREY)
-        self.cell(0, 5, latin1(self.footer_text), align="L")
-        self.cell(0, 5, f"Halaman {self.page_no()} dari {{nb}}", align="R")
+        pages = f"Halaman {self.page_no()} dari {{nb}}"
+        room = self.w - self.l_margin - self.r_margin - self.get_string_width("Halaman 999 dari 999") - 4
+        self.cell(room, 5, fit(self, latin1(self.footer_text), room), align="L")
+        self.set_x(self.l_margin)
+        self.cell(0, 5, pages, align="R")
         self.set_text_color(0, 0, 0)
 
     def heading(self, text: str, size: float = 11.5) -> None:
@@ -267,7 +279,7 @@ def kpi_table(pdf: Report, table) -> None:
 
 
 def signature(pdf: Report, place: Puskesmas, signed_on: dt.date) -> None:
-    if pdf.will_page_break(58):
+    if pdf.will_page_break(75):  # room for a name wrapped on three lines
         pdf.add_page()
     pdf.ln(8)
     x = pdf.w - pdf.r_margin - 78
@@ -277,16 +289,16 @@ def signature(pdf: Report, place: Puskesmas, signed_on: dt.date) -> None:
         "Mengetahui,",
         f"Kepala {place.name}",
     ]
-    for line in lines:
+    for line in lines:  # a long puskesmas name wraps inside the signature column
         pdf.set_x(x)
-        pdf.cell(78, 5.5, latin1(line), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(78, 5.5, latin1(line), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(22)
     name = kepala_name(place)
     pdf.set_x(x)
     pdf.set_font("Helvetica", "BU" if name else "B", 10)
     blank = "(" + "." * 52 + ")"
-    pdf.cell(78, 5.5, latin1(f"( {name} )" if name else blank), align="C")
-    pdf.ln(6)
+    pdf.multi_cell(78, 5.5, latin1(f"( {name} )" if name else blank), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(0.5)
     pdf.set_x(x)
     pdf.set_font("Helvetica", "", 10)
     pdf.cell(78, 5.5, "NIP. ....................................................", align="C")
@@ -309,7 +321,7 @@ def monthly(place: Puskesmas, first: dt.date, generated: dt.datetime, by: str = 
     pdf.set_font("Helvetica", "B", 15)
     pdf.cell(0, 8, "LAPORAN BULANAN KUNJUNGAN", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "B", 13)
-    pdf.cell(0, 7, latin1(place.name), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 7, latin1(place.name), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 9.5)
     pdf.multi_cell(0, 5, latin1(place.address), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "B", 11)

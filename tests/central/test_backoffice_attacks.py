@@ -4,12 +4,20 @@ and change nothing. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import html
+import importlib.util
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from central import staff
-from central.models import Node, Puskesmas
+from central.models import Puskesmas, Staff
+
+_spec = importlib.util.spec_from_file_location("export_days", Path(__file__).with_name("test_exports.py"))
+days = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(days)
 
 PASSWORD = "kata-sandi-rahasia"
 NEW_PASSWORD = "sandi-baru-yang-panjang"
@@ -33,7 +41,6 @@ def post(client, path: str, data: dict):
 
 @pytest.fixture
 def people(app):
-    Node.create(node_id="pkm-cibinong", puskesmas=Puskesmas.get(code="cibinong"))
     staff.add("admin.cibinong", "Dewi Admin", "admin_puskesmas", "cibinong", "", PASSWORD)
     staff.add("kepala.cibinong", "dr. Siti", "kepala_puskesmas", "cibinong", "", PASSWORD)
     staff.add("dinkes", "Dinas", "admin_kabupaten", None, "", PASSWORD)
@@ -64,3 +71,41 @@ def test_a_password_reset_by_an_admin_ends_the_accounts_api_tokens(app, people):
     assert r.json["error"] == "Token tidak sah atau sudah kedaluwarsa. Silakan masuk lagi."
     fresh = bearer(app.test_client(), "kepala.cibinong", NEW_PASSWORD)  # the new password works
     assert app.test_client().get("/api/v1/bo/visits", headers=fresh).status_code == 200
+
+
+# ---- the monthly PDF with the longest names the admin pages allow ---------------------------------
+LONG_NAME = "UPT Puskesmas Cibinong Kecamatan Cibinong Kabupaten Bogor Wilayah Pelayanan Kesehatan Timur Jalan Raya"
+LONG_KEPALA = "dr. Siti Rahmawati Kusumaningtyas Wijayakusuma Purnamasari Hadiningrat, M.Kes., Sp.KKLP"
+
+
+def _pdf_words(data: bytes, tmp_path) -> tuple[float, list[tuple[float, float, str]]]:
+    """The page width and every word with its left and right edge, as pdftotext reads them."""
+    path = tmp_path / "laporan.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    width = float(re.search(r'<page width="([\d.]+)"', out).group(1))
+    words = re.findall(r'<word xMin="([-\d.]+)" yMin="[-\d.]+" xMax="([-\d.]+)" yMax="[-\d.]+">([^<]*)</word>', out)
+    return width, [(float(a), float(b), html.unescape(w)) for a, b, w in words]
+
+
+def test_the_monthly_pdf_keeps_long_names_on_the_page(app, people, tmp_path):
+    """A puskesmas name and a kepala's name as long as the admin pages allow wrap inside the page
+    (title, signature, footer) instead of running off its edge; a character the PDF fonts lack
+    (an emoji) does not stop the report."""
+    days.history()
+    assert len(LONG_NAME) <= 120 and len(LONG_KEPALA + " 😀") <= 120
+    Puskesmas.update(name=LONG_NAME).where(Puskesmas.code == "cibinong").execute()
+    Staff.update(name=LONG_KEPALA + " 😀").where(Staff.username == "kepala.cibinong").execute()
+    client = app.test_client()
+    sign_in(client, "kepala.cibinong")
+    r = client.get("/petugas/laporan/bulanan.pdf?bulan=2026-11")
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    width, words = _pdf_words(r.data, tmp_path)
+    margin = 30  # points; the report's margins are 18 mm (51 pt)
+    outside = [w for w in words if w[0] < margin or w[1] > width - margin]
+    assert outside == []
+    text = " ".join(w[2] for w in words)
+    assert LONG_NAME in text  # the heading, whole
+    assert "Kepala " + LONG_NAME in text  # above the signature, whole
+    assert "( " + LONG_KEPALA + " ? )" in text
+    assert re.search(r"Halaman 1 dari \d", text)
