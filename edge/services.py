@@ -239,6 +239,24 @@ class QueueService:
         log.info("issued walk-in ticket %s", t.label)
         return t
 
+    RATINGS = {1: "Sangat buruk", 2: "Buruk", 3: "Cukup", 4: "Baik", 5: "Sangat baik"}
+
+    def give_feedback(self, rating, poli: str = "", actor: Actor = events.KIOSK) -> events.KioskFeedbackGiven:
+        """A patient's rating of the service at the kiosk (1..5, optionally the active poli she
+        visited); kept in the outbox like every event, so it reaches central when the link is up."""
+        if isinstance(rating, str) and rating.strip().isascii() and rating.strip().isdigit():
+            rating = int(rating.strip())
+        if isinstance(rating, bool) or not isinstance(rating, int) or rating not in self.RATINGS:
+            raise QueueError("Pilih salah satu dari lima nilai, 1 (sangat buruk) sampai 5 (sangat baik).")
+        poli = poli.strip() if isinstance(poli, str) else ""
+        if poli and self.poli(poli) is None:
+            raise QueueError("Poli tidak ditemukan. Pilih poli dari daftar, atau lewati.")
+        event = events.KioskFeedbackGiven(rating=rating, poli=poli, at=self._at(), actor=actor)
+        with self.unit():
+            self._record(None, event)
+        log.info("kiosk rating %d recorded", rating)
+        return event
+
     def trusted_keys(self) -> dict[str, bytes]:
         """The QR keys a pass may be signed with now: the config's, and those central rotated in.
 

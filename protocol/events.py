@@ -190,6 +190,17 @@ class ReservationCheckedIn(Event):
     label: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class KioskFeedbackGiven(Event):
+    """A patient rated the service at the kiosk ("Bagaimana layanan kami?"): ``rating`` 1 (sangat
+    buruk) to 5 (sangat baik) and, if she chose one, the poli she visited. Nothing personal."""
+
+    NAME: ClassVar[str] = "feedback.kiosk"
+
+    rating: int
+    poli: str = ""  # poli code, "" when not chosen
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     TicketIssued,
     TicketCalled,
@@ -199,6 +210,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TicketCancelled,
     TicketTransferred,
     ReservationCheckedIn,
+    KioskFeedbackGiven,
 )
 BY_NAME: dict[str, type[Event]] = {cls.NAME: cls for cls in EVENT_TYPES}
 

@@ -271,6 +271,20 @@ def scan():
     return jsonify(ticket_json(t)), 201
 
 
+@bp.post("/kiosk/nilai", endpoint="kiosk_rating")
+@auth.kiosk_required
+def kiosk_rating():
+    """The kiosk's rating ("Bagaimana layanan kami?"): ``{"rating": 1..5, "poli": "UMUM" or ""}``."""
+    body = _json_body()
+    if not auth.kiosk_may_rate():
+        return error("Terlalu banyak penilaian dalam satu menit. Tunggu sebentar.", 429)
+    try:
+        event = rt().service.give_feedback(body.get("rating"), body.get("poli") or "")
+    except QueueError as exc:
+        return error(str(exc), fields={"rating" if "nilai" in str(exc) else "poli": str(exc)})
+    return jsonify({"rating": event.rating, "poli": event.poli, "message": "Terima kasih atas penilaian Anda."}), 201
+
+
 @bp.get("/kiosk/scans")
 @auth.kiosk_required
 def scans():

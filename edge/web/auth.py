@@ -39,6 +39,8 @@ ADMINS = frozenset({"admin_puskesmas", "admin_kabupaten"})
 LOOKERS = frozenset({"kepala_puskesmas"})
 # kiosk ticket issuing: a busy morning is a few a minute; a script printing paper is not
 KIOSK_TICKETS_PER_MINUTE = 12
+# kiosk ratings ("Bagaimana layanan kami?"): a queue of patients tapping one each, not a hand hammering
+KIOSK_RATINGS_PER_MINUTE = 20
 LOGIN_FREE_TRIES = 5
 
 
@@ -225,7 +227,7 @@ def _refuse(status: int, message: str):
 # yet) and the kiosk's (a kiosk is a paired device, its cookie SameSite=Strict, or the node
 # itself; a JSON POST from another site needs a CORS preflight, which is never granted). The
 # Origin check above still applies to them.
-EXEMPT = frozenset({"api.staff_login", "api.walkin", "api.scan"})
+EXEMPT = frozenset({"api.staff_login", "api.walkin", "api.scan", "api.kiosk_rating"})
 
 
 # ---- decorators ---------------------------------------------------------------------------------------
@@ -314,6 +316,14 @@ def kiosk_may_issue() -> bool:
     if not hasattr(rt, "kiosk_rate"):
         rt.kiosk_rate = _Rate()
     return rt.kiosk_rate.allow(g.kiosk, KIOSK_TICKETS_PER_MINUTE)
+
+
+def kiosk_may_rate() -> bool:
+    """Whether this kiosk (``g.kiosk``) may record one more rating this minute."""
+    rt = current_app.extensions["rosma"]
+    if not hasattr(rt, "kiosk_rating_rate"):
+        rt.kiosk_rating_rate = _Rate()
+    return rt.kiosk_rating_rate.allow(g.kiosk, KIOSK_RATINGS_PER_MINUTE)
 
 
 def pair_kiosk(name: str, staff: Staff) -> str:

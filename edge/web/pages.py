@@ -103,6 +103,35 @@ def kiosk_take():
     return page
 
 
+RATINGS_TOO_MANY = "Terlalu banyak penilaian dalam satu menit. Tunggu sebentar."
+
+
+@bp.get("/kiosk/nilai")
+@auth.kiosk_required
+def kiosk_rating():
+    """The kiosk's "Bagaimana layanan kami?": five big ratings and, optionally, the poli visited."""
+    return render_template("kiosk_rating.html", polis=rt().service.polis(), ratings=rt().service.RATINGS)
+
+
+@bp.post("/kiosk/nilai")
+@auth.kiosk_required
+def kiosk_rate():
+    svc = rt().service
+    if not auth.kiosk_may_rate():
+        return render_template("kiosk_thanks.html", error=RATINGS_TOO_MANY), 429
+    try:
+        svc.give_feedback(request.form.get("rating", ""), request.form.get("poli", ""))
+    except QueueError as exc:
+        return render_template(
+            "kiosk_rating.html",
+            polis=svc.polis(),
+            ratings=svc.RATINGS,
+            error=str(exc),
+            chosen=request.form.get("poli", ""),
+        ), 400
+    return render_template("kiosk_thanks.html")
+
+
 @bp.get("/kiosk/scan")
 @auth.kiosk_required
 def kiosk_scan():
