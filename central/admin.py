@@ -30,6 +30,8 @@ CODE_RE = re.compile(r"^[A-Z0-9_]{1,16}\Z")
 PUSKESMAS_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}\Z")
 PREFIX_RE = re.compile(r"^[A-Z]{1,2}\Z")
 REGISTRATION_PREFIXES = ("A", "B")
+# words the back office's addresses and filters already use for something else
+RESERVED_CODES = ("audit", "petugas", "dinkes", "semua")
 MAX_ROOM_NAME = 40
 MAX_LOKETS = 20
 MAX_QUOTA = 200
@@ -182,6 +184,8 @@ def save_puskesmas(by: Staff | None, p: Puskesmas | None, form: dict) -> Puskesm
         code = (form.get("code") or "").strip().lower()
         if not PUSKESMAS_CODE_RE.match(code):
             errors["code"] = "Kode 2-32 huruf kecil, angka atau -, contoh: cibinong."
+        elif code in RESERVED_CODES:
+            errors["code"] = f"Kode {code} dipakai halaman back office. Pilih kode lain, contoh: nama kecamatannya."
         elif Puskesmas.select().where(Puskesmas.code == code).exists():
             errors["code"] = "Kode ini sudah dipakai puskesmas lain."
         values["code"] = code

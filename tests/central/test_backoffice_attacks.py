@@ -109,3 +109,28 @@ def test_the_monthly_pdf_keeps_long_names_on_the_page(app, people, tmp_path):
     assert "Kepala " + LONG_NAME in text  # above the signature, whole
     assert "( " + LONG_KEPALA + " ? )" in text
     assert re.search(r"Halaman 1 dari \d", text)
+
+
+def _week() -> dict:
+    form = {}
+    for day in range(1, 8):
+        opened, closed = ("07:30", "14:00") if day <= 6 else ("", "")
+        form.update(
+            {f"h{day}_open": opened, f"h{day}_close": closed, f"h{day}_break_start": "", f"h{day}_break_end": ""}
+        )
+    return form
+
+
+@pytest.mark.parametrize("code", ["audit", "petugas", "dinkes", "semua"])
+def test_a_new_puskesmas_may_not_take_a_code_the_back_office_uses(app, people, code):
+    """``/petugas/admin/audit`` is the audit log and ``/petugas/admin/petugas`` the accounts, so a
+    puskesmas coded so could never be opened again; ``dinkes`` and ``semua`` are filter values."""
+    client = app.test_client()
+    sign_in(client, "dinkes")
+    form = {"code": code, "name": "Puskesmas Baru", "address": "Jl. Baru 1", "kecamatan": "Baru", "lokets": "2"}
+    r = post(client, "/petugas/admin/puskesmas/baru", {**form, **_week()})
+    assert r.status_code == 400
+    assert f"Kode {code} dipakai halaman back office. Pilih kode lain" in r.text
+    assert not Puskesmas.select().where(Puskesmas.code == code).exists()
+    r = post(client, "/petugas/admin/puskesmas/baru", {**form, **_week(), "code": "baru"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/petugas/admin/baru")
