@@ -371,6 +371,10 @@ def add_staff(by: Staff, form: dict) -> Staff:
     polis = ",".join(form.getlist("polis")) if hasattr(form, "getlist") else (form.get("polis") or "")
     if (form.get("password") or "") != (form.get("password2") or ""):
         raise AdminError({"password2": "Ulangi kata sandi yang sama."})
+    errors: dict[str, str] = {}
+    _text(form, "name", errors, "Nama", 120)  # a name is shown on every staff page and the audit log
+    if "name" in errors:
+        raise AdminError(errors)
     try:
         with database.atomic():
             s = staff_accounts.add(

@@ -134,3 +134,23 @@ def test_a_new_puskesmas_may_not_take_a_code_the_back_office_uses(app, people, c
     assert not Puskesmas.select().where(Puskesmas.code == code).exists()
     r = post(client, "/petugas/admin/puskesmas/baru", {**form, **_week(), "code": "baru"})
     assert r.status_code == 302 and r.headers["Location"].endswith("/petugas/admin/baru")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Rina \u202egnp.exe", "Nama mengandung karakter yang tidak diizinkan."),
+        ("Rina\u200b Loket", "Nama mengandung karakter yang tidak diizinkan."),
+        ("R" * 10240, "Nama maksimal 120 karakter."),
+        ("   ", "Nama wajib diisi."),
+    ],
+)
+def test_a_staff_name_with_hidden_or_too_many_characters_is_a_field_error(app, people, name, message):
+    """A name turned around by a bidi control (or padded with invisible characters) would show
+    something else than it is on the staff list and in the audit log."""
+    client = app.test_client()
+    sign_in(client, "admin.cibinong")
+    form = {"username": "rina.loket", "name": name, "role": "petugas_loket", "password": PASSWORD}
+    r = post(client, "/petugas/admin/petugas", {**form, "password2": PASSWORD})
+    assert r.status_code == 400 and message in r.text
+    assert not Staff.select().where(Staff.username == "rina.loket").exists()
