@@ -42,6 +42,15 @@ def reserve_and_sync(system, days):
     return auth, res, text
 
 
+def whole_tickets_after(system, before: int):
+    """Tickets printed after the first ``before``, once every one is completely written: the printer
+    writes a ticket's .escpos, then its .txt, then its .png, so a ticket whose .png is there can be read."""
+    tickets = system.tickets_printed()
+    if all(t.with_suffix(".png").exists() for t in tickets):
+        return tickets[before:]
+    return []
+
+
 def check_in_and_print(system, events, text):
     before = len(system.tickets_printed())
     system.scan(text)
@@ -49,7 +58,7 @@ def check_in_and_print(system, events, text):
     assert scan["ok"], scan
     assert scan["label"] == "U001"
     assert "U001" in scan["message"]
-    printed = wait_for(lambda: system.tickets_printed()[before:], 30, "the ticket to be printed")
+    printed = wait_for(lambda: whole_tickets_after(system, before), 30, "the ticket to be printed")
     ticket = decode_escpos(printed[0].read_bytes())
     assert "U001" in ticket.lines
     assert "Poli Umum" in ticket.lines
