@@ -13,6 +13,7 @@ in an event is left alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -21,10 +22,11 @@ from peewee import DataError, IntegrityError, fn
 
 from central import kpi
 from central.core import reservations as rules
-from central.models import EdgeEvent, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
+from central.models import EdgeEvent, Feedback, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
 from protocol import events, messages
 from protocol.events import (
     Event,
+    KioskFeedbackGiven,
     ReservationCheckedIn,
     TicketCalled,
     TicketCancelled,
@@ -327,6 +329,21 @@ def _checked_in(node: Node, e: ReservationCheckedIn) -> None:
     ).execute()
 
 
+def _kiosk_feedback(node: Node, e: KioskFeedbackGiven) -> None:
+    """A rating at the kiosk: a kritik & saran of the node's puskesmas, from nobody in particular
+    (source ``kiosk``, no patient, no text). Applied once: ingest stores each event once."""
+    if not 1 <= e.rating <= 5:
+        raise ValueError(f"rating {e.rating} is not 1..5")
+    Feedback.create(
+        puskesmas=node.puskesmas_id,
+        patient=None,
+        rating=e.rating,
+        text="",
+        source="kiosk",
+        created_at=e.at_datetime.astimezone(dt.UTC).replace(tzinfo=None),
+    )
+
+
 HANDLERS: dict[type[Event], Callable[[Node, Event], None]] = {
     TicketIssued: _issued,
     TicketCalled: _called,
@@ -336,4 +353,5 @@ HANDLERS: dict[type[Event], Callable[[Node, Event], None]] = {
     TicketCancelled: _finished("cancelled", "done_at"),
     TicketTransferred: _finished("transferred", "done_at"),
     ReservationCheckedIn: _checked_in,
+    KioskFeedbackGiven: _kiosk_feedback,
 }
