@@ -149,7 +149,7 @@ def _report(places: list[Puskesmas], f: exports.VisitFilter) -> kpi.Report:
 
 
 def _download(chunks, name: str, mimetype: str) -> Response:
-    response = Response(stream_with_context(chunks), mimetype=mimetype)
+    response = Response(stream_with_context(chunks), content_type=mimetype)  # as given: no second charset
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -154,3 +154,24 @@ def test_a_staff_name_with_hidden_or_too_many_characters_is_a_field_error(app, p
     r = post(client, "/petugas/admin/petugas", {**form, "password2": PASSWORD})
     assert r.status_code == 400 and message in r.text
     assert not Staff.select().where(Staff.username == "rina.loket").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("kunjungan.csv", "text/csv; charset=utf-8"),
+        ("kpi/poli.csv", "text/csv; charset=utf-8"),
+        ("kunjungan.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ],
+)
+def test_an_export_of_a_month_to_come_is_an_empty_table_with_one_plain_content_type(app, people, path, content_type):
+    """A period with no visits (next month) still downloads its header row, and the file says
+    its type once (``charset`` twice makes some programs guess the encoding)."""
+    client = app.test_client()
+    sign_in(client, "kepala.cibinong")
+    r = client.get(f"/petugas/laporan/{path}?from=01-01-2027&to=31-01-2027")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == content_type
+    if path.endswith(".csv"):
+        lines = r.data.decode("utf-8-sig").splitlines()
+        assert len(lines) == 1 and lines[0].startswith(("Puskesmas,Nomor antrean", "Poli,"))
