@@ -175,3 +175,45 @@ def test_an_export_of_a_month_to_come_is_an_empty_table_with_one_plain_content_t
     if path.endswith(".csv"):
         lines = r.data.decode("utf-8-sig").splitlines()
         assert len(lines) == 1 and lines[0].startswith(("Puskesmas,Nomor antrean", "Poli,"))
+
+
+def test_a_kepala_and_another_puskesmas_admin_are_refused_with_a_valid_form_token(app, people):
+    """The form token is right (taken from a page they may open); the role or the puskesmas is not."""
+    from central.models import AuditLog, Change
+
+    staff.add("admin.ciawi", "Asep", "admin_puskesmas", "ciawi", "", PASSWORD)
+    cibinong = Puskesmas.get(code="cibinong")
+    audited = AuditLog.select().where(AuditLog.puskesmas == cibinong.id).count()
+    changes = Change.select().where(Change.type.in_(["site.upsert", "poli.upsert"])).count()
+    kepala = app.test_client()
+    sign_in(kepala, "kepala.cibinong")
+    csrf = token(kepala.get("/petugas/laporan/"))
+    r = kepala.post("/petugas/admin/cibinong", data={"csrf_token": csrf, "name": "Diubah", "lokets": "9"})
+    assert r.status_code == 403
+    other = app.test_client()
+    sign_in(other, "admin.ciawi")
+    csrf = token(other.get("/petugas/admin/ciawi"))
+    r = other.post("/petugas/admin/cibinong", data={"csrf_token": csrf, "name": "Diubah", "lokets": "9"})
+    assert r.status_code == 403 and "Anda hanya boleh membuka data puskesmas Anda sendiri." in r.text
+    r = other.post("/petugas/admin/cibinong/poli/UMUM", data={"csrf_token": csrf, "slot_quota": "0"})
+    assert r.status_code == 403
+    for action in ("nonaktifkan", "sandi"):
+        r = other.post(
+            "/petugas/admin/petugas/kepala.cibinong",
+            data={"csrf_token": csrf, "action": action, "password": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        )
+        assert r.status_code == 403
+    r = other.post("/petugas/admin/petugas/dinkes", data={"csrf_token": csrf, "action": "nonaktifkan"})
+    assert r.status_code == 403
+    # an account "for" cibinong made by the ciawi admin lands in ciawi
+    form = {"username": "susup", "name": "Susup", "role": "petugas_loket", "puskesmas": "cibinong"}
+    r = other.post(
+        "/petugas/admin/petugas", data={"csrf_token": csrf, **form, "password": PASSWORD, "password2": PASSWORD}
+    )
+    assert r.status_code == 302
+    assert Staff.get(Staff.username == "susup").puskesmas.code == "ciawi"
+    assert Staff.get(Staff.username == "kepala.cibinong").active
+    assert Puskesmas.get(code="cibinong").lokets == cibinong.lokets
+    assert AuditLog.select().where(AuditLog.puskesmas == cibinong.id).count() == audited
+    assert Change.select().where(Change.type.in_(["site.upsert", "poli.upsert"])).count() == changes
+    assert sign_in(app.test_client(), "kepala.cibinong").status_code == 302  # her password is unchanged
