@@ -18,6 +18,10 @@ from central.models import Puskesmas, Staff
 _spec = importlib.util.spec_from_file_location("export_days", Path(__file__).with_name("test_exports.py"))
 days = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(days)
+_bspec = importlib.util.spec_from_file_location("bo_browser", Path(__file__).with_name("test_backoffice_browser.py"))
+bo_browser = importlib.util.module_from_spec(_bspec)
+_bspec.loader.exec_module(bo_browser)
+site, browser = bo_browser.site, bo_browser.browser  # the real-Chromium fixtures
 
 PASSWORD = "kata-sandi-rahasia"
 NEW_PASSWORD = "sandi-baru-yang-panjang"
@@ -217,3 +221,25 @@ def test_a_kepala_and_another_puskesmas_admin_are_refused_with_a_valid_form_toke
     assert AuditLog.select().where(AuditLog.puskesmas == cibinong.id).count() == audited
     assert Change.select().where(Change.type.in_(["site.upsert", "poli.upsert"])).count() == changes
     assert sign_in(app.test_client(), "kepala.cibinong").status_code == 302  # her password is unchanged
+
+
+@pytest.mark.parametrize(("width", "height", "size"), [(1280, 800, "laptop"), (390, 844, "phone")])
+def test_in_a_browser_a_bidi_staff_name_is_refused_next_to_its_field(browser, width, height, size):
+    page = browser(width, height)
+    page.goto("/petugas/masuk")
+    page.get_by_label("Nama pengguna").fill("admin.puskesmas")
+    page.get_by_label("Kata sandi").fill(PASSWORD)
+    page.get_by_role("button", name="Masuk").click()
+    bo_browser.expect(page.get_by_role("heading", name="Halo")).to_be_visible()
+    page.goto("/petugas/admin/petugas")
+    page.get_by_label("Nama pengguna").fill("rina.loket")
+    page.get_by_label("Nama lengkap").fill("Rina \u202egnp.exe")
+    page.get_by_label("Kata sandi awal").fill(PASSWORD)
+    page.get_by_label("Ulangi kata sandi").fill(PASSWORD)
+    page.get_by_role("button", name="Buat akun").click()
+    error = page.locator(".field.has-error", has=page.get_by_label("Nama lengkap"))
+    bo_browser.expect(error).to_contain_text("Nama mengandung karakter yang tidak diizinkan.")
+    bo_browser.expect(page.get_by_role("alert")).to_contain_text("Belum ada yang disimpan.")
+    error.scroll_into_view_if_needed()
+    page.screenshot(path=str(bo_browser.SHOTS / f"attacks-staff-name-{size}.png"), full_page=True)
+    assert page.problems == []
