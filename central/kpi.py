@@ -184,7 +184,7 @@ def _date(text: str | None, name: str, errors: dict[str, str]) -> dt.date | None
             continue
         if 2000 <= d.year <= 2100:
             return d
-    errors[name] = "Tanggal tidak dikenali. Tulis seperti 2026-11-26."
+    errors[name] = "Tanggal tidak dikenali. Tulis tanggal-bulan-tahun, seperti 26-11-2026."
     return None
 
 

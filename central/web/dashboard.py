@@ -196,7 +196,9 @@ def index():
         except kpi.KpiError as e:
             errors.update(e.fields)
     if period is not None:
-        values["from"], values["to"] = period.start.isoformat(), period.end.isoformat()
+        # shown day-month-year as people write dates (a date field shows mm/dd/yyyy in an
+        # English browser); kpi.Period.parse takes this form and ISO alike
+        values["from"], values["to"] = period.start.strftime("%d-%m-%Y"), period.end.strftime("%d-%m-%Y")
     else:
         values["from"] = values["from"] or ""
     sections, charts = [], {}

@@ -134,7 +134,7 @@ def test_bad_input_is_answered_in_indonesian(client, people):
     sign_in(client, "admin.cibinong")
     cases = {
         "from=2026-11-27&to=2026-11-26": "Tanggal akhir tidak boleh sebelum tanggal awal.",
-        "from=kemarin&to=2026-11-26": "Tanggal tidak dikenali. Tulis seperti 2026-11-26.",
+        "from=kemarin&to=2026-11-26": "Tanggal tidak dikenali. Tulis tanggal-bulan-tahun, seperti 26-11-2026.",
         "from=2024-01-01&to=2026-11-26": "Rentang paling panjang 731 hari.",
         f"{DAY}&payer=ASURANSI": "Cara bayar harus BPJS atau Umum.",
         f"{DAY}&poli=%3Cb%3EX": "Poli ini tidak ada di puskesmas yang dipilih.",
