@@ -377,6 +377,8 @@ def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Li
     # the summary: every rating and status in the period and puskesmas
     per_star = {star: 0 for star in RATINGS}
     answered = 0
+    # the kiosk's ratings have nobody to read an answer: the share answered leaves them out
+    answerable = base.where(Feedback.source != "kiosk").count()
     for row in (
         base.select(Feedback.rating, fn.COUNT(Feedback.id).alias("n"), fn.COUNT(Feedback.answered_at).alias("a"))
         .group_by(Feedback.rating)
@@ -429,7 +431,7 @@ def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Li
         count=count,
         average=average,
         per_star=per_star,
-        answered_share=answered / count if count else None,
+        answered_share=answered / answerable if answerable else None,
     )
 
 
@@ -460,6 +462,10 @@ def answer(staff: Staff, fb: Feedback, text, now: dt.datetime | None = None) -> 
     """Answer (or change the answer); the patient sees it in her history. Also marks it followed
     up. Raises ValidationError for an empty, too long or hidden-character answer. Audited."""
     _may(staff, fb.puskesmas_id)
+    if fb.source == "kiosk":  # an anonymous rating at the APM: no patient would ever read it
+        raise ValidationError(
+            {"answer": "Penilaian dari anjungan tidak bisa dijawab: tidak ada pasien yang membacanya."}
+        )
     errors: dict[str, str] = {}
     body = clean_text(text, errors, "answer", ANSWER_REQUIRED)
     if errors:

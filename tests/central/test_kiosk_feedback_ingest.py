@@ -88,3 +88,17 @@ def test_the_back_office_shows_kiosk_ratings_as_anjungan_counted_in_the_summary(
     # nobody reads an answer to an anonymous rating: no answer form for it
     assert "tidak ada pasien yang dapat membaca jawaban" in text and 'name="answer"' not in page.text
     assert "Tandai sudah ditindaklanjuti" in text  # it can still be marked followed up
+
+
+def test_a_kiosk_rating_cannot_be_answered_and_leaves_the_share_answered_alone(app):
+    with app.app_context():
+        ingest.apply_batch(node_of("cibinong"), EventBatch((rating(1, 2),), "db-1"))
+        fb = Feedback.get()
+        client = sign_in(app, "kepala_puskesmas", "cibinong")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/petugas/kritik-saran/").text).group(1)
+        r = client.post(f"/petugas/kritik-saran/{fb.id}/jawab", data={"csrf_token": token, "answer": "Terima kasih"})
+        assert r.status_code == 400 and "tidak bisa dijawab" in unescape(r.text)
+        assert Feedback.get_by_id(fb.id).answer == "" and Feedback.get_by_id(fb.id).answered_at is None
+        from central import feedback
+
+        assert feedback.list_for(staff.get("kepala.puskesmas.cibinong"), feedback.Filters()).answered_share is None
