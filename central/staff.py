@@ -10,6 +10,7 @@ import logging
 import re
 
 from central import audit, feed
+from central.core.patients import _hidden
 from central.identity import ROLES, IdentityError
 from central.models import Poli, Puskesmas, Staff, WebSession, database, utcnow
 from protocol import passwords
@@ -56,6 +57,8 @@ def add(
         errors["username"] = "Nama pengguna sudah dipakai."
     if not (name or "").strip() or len(name) > 120:
         errors["name"] = "Nama wajib diisi (maksimal 120 huruf)."
+    elif _hidden(name):
+        errors["name"] = "Nama mengandung karakter tersembunyi yang tidak diizinkan."
     if role not in ROLES:
         errors["role"] = "Peran: " + ", ".join(ROLES)
     place = None

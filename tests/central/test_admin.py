@@ -311,3 +311,12 @@ def test_times_are_taken_as_people_type_them(client, admin_pkm, cibinong):
     week["d2"] = ()
     r = post(client, "/petugas/admin/cibinong", {**form, **hours_form(**week)})
     assert r.status_code == 400 and "di luar jam buka ini" in r.text
+
+
+def test_the_command_line_also_refuses_a_staff_name_with_hidden_characters(app, cibinong):
+    from central.identity import IdentityError
+
+    with pytest.raises(IdentityError) as refused:
+        staff.add("rina.loket", "Rina \u202egnp.exe", "petugas_loket", "cibinong", "", PASSWORD)
+    assert refused.value.fields["name"] == "Nama mengandung karakter tersembunyi yang tidak diizinkan."
+    assert Staff.select().where(Staff.username == "rina.loket").count() == 0
