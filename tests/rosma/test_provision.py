@@ -70,10 +70,23 @@ def test_reprovisioning_starts_a_fresh_record_and_keeps_history(tmp_path, centra
     assert new.id != old.id and not NodeStream.select().where(NodeStream.node == new).exists()
     assert Node.get_by_id(old.id).retired and Node.get_by_id(old.id).node_id == "pkm-cibinong"
     assert EdgeEvent.select().where(EdgeEvent.node == old.id).count() == 1
-    assert [c.seq for c in Change.select().where(Change.node == new)] == [1]  # back-filled
+    # back-filled: the puskesmas's details and poli as the back office keeps them, then the
+    # active reservation
+    backfill = [(c.seq, c.type) for c in Change.select().where(Change.node == new).order_by(Change.seq)]
+    polis = Poli.select().where(Poli.puskesmas == central).count()
+    holidays = sum(1 for _seq, t in backfill if t == "holiday.upsert")
+    assert [t for _seq, t in backfill] == [
+        "site.upsert",
+        *["poli.upsert"] * polis,
+        *["holiday.upsert"] * holidays,
+        "reservation.upsert",
+    ]
+    assert [seq for seq, _t in backfill] == list(range(1, len(backfill) + 1))
     assert tomllib.loads((tmp_path / "edge.toml").read_text())["mqtt_password"] != first_pw
+    kept = Change.select().where(Change.node == old.id).count()
     feed.publish_reservation(r)  # later changes go to the live record only
-    assert Change.select().where(Change.node == old.id).count() == 1
+    assert Change.select().where(Change.node == old.id).count() == kept
+    assert Change.select().where(Change.node == new).count() == len(backfill) + 1
 
 
 @pytest.mark.parametrize(
