@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from harness import ROOT, STAFF_PASSWORD, wait_for
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 pytestmark = pytest.mark.e2e
@@ -45,8 +46,17 @@ def sign_in(page, system, username: str, then: str) -> None:
 
 
 def shot(page, name: str) -> Path:
+    """A screenshot of the page as it is now; a page that reloads itself (the staff page does
+    on "printed", every page when the site's details change) is shot once it has loaded again."""
     path = SHOTS / f"edge-{name}.png"
-    page.screenshot(path=str(path))
+    for attempt in range(3):
+        try:
+            page.wait_for_load_state("load")
+            page.screenshot(path=str(path))
+            return path
+        except PlaywrightError as e:
+            if "Unable to capture screenshot" not in str(e) or attempt == 2:
+                raise
     return path
 
 
