@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Flask, jsonify, render_template, request
-from peewee import SqliteDatabase
+from flask import Flask, jsonify, make_response, render_template, request
+from peewee import OperationalError, SqliteDatabase
 from werkzeug.exceptions import HTTPException
 
 from central import api, web
@@ -34,6 +34,7 @@ ERROR_TEXT = {
     413: ("Data terlalu besar", "Data yang dikirim terlalu besar (maksimal 64 KB). Kurangi isian lalu coba lagi."),
     415: ("Format tidak didukung", "Kirim data dalam format JSON (Content-Type: application/json)."),
     500: ("Terjadi kesalahan", "Maaf, terjadi kesalahan pada sistem. Silakan coba lagi beberapa saat lagi."),
+    503: ("Sistem sedang sibuk", "Sistem sedang sibuk. Tidak ada yang berubah; coba lagi sebentar lagi."),
 }
 
 
@@ -114,6 +115,17 @@ def _init_errors(app: Flask) -> None:
             log.info("request rejected: %s %r -> %s", request.method, request.path, status)
         custom = getattr(e, "rosma_message", None)
         return error_response(status, custom)
+
+    @app.errorhandler(OperationalError)
+    def _busy(e: OperationalError):
+        # SQLite's "database is locked" after busy_timeout: nothing was written (the
+        # transaction rolled back); the user may simply try again
+        if "locked" not in str(e).lower() and "busy" not in str(e).lower():
+            return _unexpected(e)
+        log.warning("database busy on %s %r: %s", request.method, request.path, e)
+        response = make_response(error_response(503))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

@@ -21,7 +21,9 @@ from infra.files import keep_private
 
 log = logging.getLogger(__name__)
 
-SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": "FULL", "foreign_keys": 1, "busy_timeout": 10000}
+# A writer waits up to 30 s for another's transaction (the embedded default serves one
+# puskesmas's patients and staff; a long writer is e.g. the demo's history, a day at a time).
+SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": "FULL", "foreign_keys": 1, "busy_timeout": 30000}
 
 # Every transaction takes the write lock when it begins (BEGIN IMMEDIATE). In WAL mode one that
 # began as a reader cannot become a writer once another writer has committed: SQLite answers

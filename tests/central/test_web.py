@@ -596,3 +596,18 @@ def test_an_id_beyond_any_integer_gets_a_404_not_a_500(client, ani, ani_data, we
     token = web_login(client, ani_data)
     for path in ("/akun/aplikasi/99999999999999999999/keluar", "/akun/perangkat/99999999999999999999/keluar"):
         assert client.post(path, data={"csrf_token": token}).status_code == 404
+
+
+def test_a_database_busy_beyond_its_wait_is_a_clear_503_that_changed_nothing(app, client, monkeypatch):
+    """SQLite answers "database is locked" when another writer holds it past busy_timeout."""
+    from peewee import OperationalError
+
+    from central.web import pages
+
+    def locked(*_a, **_k):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(pages.services, "list_puskesmas", locked)
+    r = client.get("/")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert "Sistem sedang sibuk" in r.text and "Tidak ada yang berubah" in r.text
