@@ -59,7 +59,9 @@ from protocol.events import (
 log = logging.getLogger(__name__)
 
 NODE_PREFIX = "riwayat-"  # the synthetic history node of puskesmas <code> is riwayat-<code>
-BATCH = 2000  # events per apply_batch call
+# events per apply_batch call, each its own transaction: SQLite has one writer, and the demo
+# makes its history while patients and staff already use it, so no write may hold it long
+BATCH = 200
 
 # how busy each seeded puskesmas is (patients on an ordinary Monday-Thursday, before noise)
 SIZE = {"cibinong": 260, "cileungsi": 230, "citeureup": 200, "ciawi": 170, "cisarua": 150}
@@ -244,9 +246,8 @@ def seed_history(
         for p in places:
             if day in p.closed or day in p.had:
                 continue
-            with database.atomic():
-                rng = random.Random(f"{seed}:{p.place.code}:{day}")
-                added += _seed_day(p.node, p.place, p.polis, p.patients, day, rng)
+            rng = random.Random(f"{seed}:{p.place.code}:{day}")
+            added += _seed_day(p.node, p.place, p.polis, p.patients, day, rng)
         if progress is not None:
             progress(day, added)
     texts = [text for _rating, text in FEEDBACK]
