@@ -331,12 +331,14 @@ def _checked_in(node: Node, e: ReservationCheckedIn) -> None:
 
 def _kiosk_feedback(node: Node, e: KioskFeedbackGiven) -> None:
     """A rating at the kiosk: a kritik & saran of the node's puskesmas, from nobody in particular
-    (source ``kiosk``, no patient, no text). Applied once: ingest stores each event once."""
+    (source ``kiosk``, no patient, no text), about the poli she chose if any (its code, kept as
+    sent). Applied once: ingest stores each event once."""
     if not 1 <= e.rating <= 5:
         raise ValueError(f"rating {e.rating} is not 1..5")
     Feedback.create(
         puskesmas=node.puskesmas_id,
         patient=None,
+        poli=(e.poli or "").strip()[:16] or None,
         rating=e.rating,
         text="",
         source="kiosk",

@@ -164,6 +164,7 @@ class Feedback(BaseModel):
     puskesmas = ForeignKeyField(Puskesmas, backref="feedback", on_delete="CASCADE")
     patient = ForeignKeyField(Patient, backref="feedback", null=True, on_delete="CASCADE")
     rid = CharField(max_length=32, null=True)  # the reservation (visit) it is about, if any
+    poli = CharField(max_length=16, null=True)  # code of the poli it is about (visit's, kiosk's choice)
     rating = IntegerField()  # 1..5
     text = TextField(default="")
     source = CharField(max_length=10, default="web")  # web, app, kiosk
@@ -265,6 +266,22 @@ class NodeAlert(BaseModel):
     message = CharField(max_length=300)
     created_at = DateTimeField(default=utcnow)
     resolved_at = DateTimeField(null=True)
+
+
+class AlertNote(BaseModel):
+    """An admin kabupaten's "sedang ditangani" note on a node's fleet alert (node, kind), shown
+    beside the alert until it clears by itself (``cleared_at``)."""
+
+    node = ForeignKeyField(Node, backref="alert_notes", on_delete="CASCADE")
+    kind = CharField(max_length=40)  # central.fleet Alert.kind
+    note = CharField(max_length=200)
+    staff = ForeignKeyField(Staff, null=True, on_delete="SET NULL", backref="+")
+    actor = CharField(max_length=40, default="")  # the staff username, kept if the account goes
+    created_at = DateTimeField(default=utcnow)
+    cleared_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("node", "kind"), False),)
 
 
 class Change(BaseModel):
@@ -369,6 +386,7 @@ MODELS = [
     Node,
     NodeStream,
     NodeAlert,
+    AlertNote,
     Change,
     EdgeEvent,
     Visit,
