@@ -130,7 +130,13 @@ def check(patient: Patient, puskesmas_code, rating, text, rid=None, today: dt.da
             errors["rid"] = VISIT_ELSEWHERE
     if errors:
         raise ValidationError(errors)
-    return {"puskesmas": place, "rating": value, "text": body, "rid": visit.rid if visit else None}
+    return {
+        "puskesmas": place,
+        "rating": value,
+        "text": body,
+        "rid": visit.rid if visit else None,
+        "poli": visit.poli.code if visit else None,
+    }
 
 
 def submit(
@@ -166,6 +172,7 @@ def submit(
             puskesmas=values["puskesmas"],
             patient=patient,
             rid=values["rid"],
+            poli=values["poli"],
             rating=values["rating"],
             text=values["text"],
             source=source if source in SOURCES else "web",
@@ -267,6 +274,7 @@ class Filters:
     start: str = ""  # WIB days, included
     end: str = ""
     q: str = ""
+    poli: str = ""  # a poli code, NO_POLI, or empty (every poli)
     page: str = "1"
 
     @classmethod
@@ -287,8 +295,11 @@ _ARG_NAMES = {
     "start": "dari",
     "end": "sampai",
     "q": "cari",
+    "poli": "poli",
     "page": "hal",
 }
+NO_POLI = "-"  # the poli filter's value for kritik & saran about no poli in particular
+POLI_UNKNOWN = "Pilih poli dari daftar."
 
 
 @dataclass
@@ -297,6 +308,7 @@ class Item:
     first_name: str
     visit: Reservation | None
     status: str
+    poli_name: str = ""  # the poli it is about ("" if none), by name where the puskesmas has it
 
 
 @dataclass
@@ -311,6 +323,8 @@ class Listing:
     per_star: dict[int, int]
     answered_share: float | None
     errors: dict[str, str] = field(default_factory=dict)
+    from_kiosk: int = 0  # of ``count``, the ratings given at a kiosk
+    polis: list[tuple[str, str]] = field(default_factory=list)  # the poli filter's (code, label)
 
 
 def _like(text: str):
@@ -332,6 +346,32 @@ def places_for(staff: Staff, code: str) -> list[Puskesmas]:
         raise NotFound("Puskesmas tidak ditemukan.")
     _may(staff, place.id)
     return [place]
+
+
+def poli_names(puskesmas_ids) -> dict[tuple[int, str], str]:
+    """Poli names by (puskesmas id, code), closed poli included (their feedback stays)."""
+    ids = sorted(set(puskesmas_ids))
+    if not ids:
+        return {}
+    rows = Poli.select(Poli.puskesmas, Poli.code, Poli.name).where(Poli.puskesmas.in_(ids)).tuples()
+    return {(pid, code): name for pid, code, name in rows}
+
+
+def poli_choices(places: list[Puskesmas]) -> list[tuple[str, str]]:
+    """The poli filter's choices for these puskesmas: (code, label), by name; one code shared by
+    several puskesmas is one choice (``UMUM`` is Poli Umum everywhere)."""
+    names: dict[str, str] = {}
+    for (_, code), name in sorted(poli_names(p.id for p in places).items(), key=lambda kv: kv[1].lower()):
+        names.setdefault(code, name)
+    return sorted(names.items(), key=lambda kv: (kv[1].lower(), kv[0]))
+
+
+def poli_label(fb: Feedback, visit: Reservation | None, names: dict) -> str:
+    if visit is not None:
+        return visit.poli.name
+    if not fb.poli:
+        return ""
+    return names.get((fb.puskesmas_id, fb.poli), fb.poli)
 
 
 def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Listing:
@@ -364,6 +404,10 @@ def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Li
     if q and _hidden(q):
         errors["cari"] = TEXT_HIDDEN
     page = int(filters.page) if filters.page.isascii() and filters.page.isdigit() else 1
+    polis = poli_choices(places)
+    poli = filters.poli.upper()
+    if poli and poli != NO_POLI and poli not in {code for code, _ in polis}:
+        errors["poli"] = POLI_UNKNOWN
     if errors:
         raise ValidationError(errors, "Ada saringan yang perlu diperbaiki.")
 
@@ -373,12 +417,17 @@ def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Li
     if end:
         limit = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=WIB)
         base = base.where(Feedback.created_at < _utc(limit))
+    if poli == NO_POLI:
+        base = base.where(Feedback.poli.is_null())
+    elif poli:
+        base = base.where(Feedback.poli == poli)
 
     # the summary: every rating and status in the period and puskesmas
     per_star = {star: 0 for star in RATINGS}
     answered = 0
     # the kiosk's ratings have nobody to read an answer: the share answered leaves them out
     answerable = base.where(Feedback.source != "kiosk").count()
+    from_kiosk = base.where(Feedback.source == "kiosk").count()
     for row in (
         base.select(Feedback.rating, fn.COUNT(Feedback.id).alias("n"), fn.COUNT(Feedback.answered_at).alias("a"))
         .group_by(Feedback.rating)
@@ -413,12 +462,14 @@ def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Li
         .paginate(page, PAGE_SIZE)
     )
     visits = visits_by_rid(fb.rid for fb in rows)
+    names = poli_names(fb.puskesmas_id for fb in rows)
     items = [
         Item(
             fb=fb,
             first_name=(fb.patient.name.split() or ["Pasien"])[0] if fb.patient_id else "",
             visit=visits.get(fb.rid),
             status=status_of(fb),
+            poli_name=poli_label(fb, visits.get(fb.rid), names),
         )
         for fb in rows
     ]
@@ -432,6 +483,8 @@ def list_for(staff: Staff, filters: Filters, today: dt.date | None = None) -> Li
         average=average,
         per_star=per_star,
         answered_share=answered / answerable if answerable else None,
+        from_kiosk=from_kiosk,
+        polis=polis,
     )
 
 

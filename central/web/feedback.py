@@ -10,14 +10,11 @@ filter the list, mark an item followed up and answer it. Only the patient's firs
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from central import feedback as service
 from central import runtime, services
-from central.core.calendar import MONTH_NAMES, WIB
-from central.models import Feedback
+from central.core.calendar import MONTH_NAMES
 from central.web.auth import login_required
 from central.web.backoffice import VIEWERS
 from central.web.errors import http_error
@@ -157,23 +154,10 @@ def index():
         answering=request.args.get("jawab", ""),
         answer_errors={},
         answer_value="",
-        from_kiosk=_from_kiosk(listing, service.Filters(puskesmas=filters.puskesmas) if errors else filters),
+        from_kiosk=listing.from_kiosk,
+        polis=listing.polis,
+        no_poli=service.NO_POLI,
     ), status
-
-
-def _from_kiosk(listing, filters) -> int:
-    """How many of the summary's ratings were given at a kiosk (same puskesmas and period)."""
-    query = Feedback.select().where(
-        Feedback.puskesmas.in_([p.id for p in listing.places]) & (Feedback.source == "kiosk")
-    )
-    start = service.parse_date(filters.start) if filters.start else None
-    end = service.parse_date(filters.end) if filters.end else None
-    if start:
-        query = query.where(Feedback.created_at >= service._utc(dt.datetime.combine(start, dt.time(0), tzinfo=WIB)))
-    if end:
-        limit = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=WIB)
-        query = query.where(Feedback.created_at < service._utc(limit))
-    return query.count()
 
 
 def _back(fb_id: int):
@@ -222,6 +206,7 @@ def answer(feedback_id: int):
         first_name=(fb.patient.name.split() or [""])[0] if fb.patient_id else "",
         visit=visit,
         status=service.status_of(fb),
+        poli_name=service.poli_label(fb, visit, service.poli_names([fb.puskesmas_id])),
     )
     return render_template(
         "feedback_answer.html",
