@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import logging
 import os
 import re
 import select
 import stat
+import tempfile
 import threading
 import time
 
@@ -38,6 +41,12 @@ class TicketFiles:
     Numbering continues after the highest existing file, so a restart never
     overwrites a ticket; the directory is created on first use. Used by
     DirectoryPrinter and by the virtual printer. Thread-safe.
+
+    A reader never sees half a ticket: each file is written under a hidden
+    temporary name in the same directory, flushed to disk (fsync), then renamed
+    into place, and the directory itself is synced. The .escpos file comes last,
+    so once it is there the ticket's .txt and .png are complete too. A write
+    that fails leaves no ticket file and no temporary file behind.
     """
 
     def __init__(self, directory: str, profile: str) -> None:
@@ -51,29 +60,86 @@ class TicketFiles:
         numbers = [int(m.group(1)) for m in map(_TICKET_FILE.match, os.listdir(self.directory)) if m]
         return max(numbers, default=0) + 1
 
+    def _temporary(self, suffix: str, content: bytes) -> str:
+        """A hidden file in the directory holding ``content``, on disk; its path."""
+        fd, path = tempfile.mkstemp(prefix=".ticket-", suffix=suffix + ".tmp", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600; a ticket holds nothing private
+                out.write(content)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            _remove(path)
+            raise
+        return path
+
+    def _sync_directory(self) -> None:
+        # the renames are durable only once the directory entry is on disk too
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def write(self, data: bytes) -> str:
         """Write one ticket's raw bytes, text dump and preview; return the path without extension.
 
-        Raises OSError when the directory cannot be created or written.
+        Raises OSError when the directory cannot be created or written (the ticket is then
+        not there at all).
         """
         decoded = decode_escpos(data)
+        text = ticket_text(decoded, self._columns).encode("utf-8")
+        picture = io.BytesIO()
+        ticket_png(decoded, self._width).save(picture, "PNG")
         with self._lock:
             os.makedirs(self.directory, exist_ok=True)
-            number = self._next or self._scan_next()
-            while True:
-                base = os.path.join(self.directory, f"ticket-{number:04d}")
-                try:
-                    # "x" claims the number even if another process writes here too.
-                    with open(base + ".escpos", "xb") as raw:
-                        raw.write(data)
-                    break
-                except FileExistsError:
-                    number += 1
-            self._next = number + 1
-            with open(base + ".txt", "w", encoding="utf-8") as text:
-                text.write(ticket_text(decoded, self._columns))
-            ticket_png(decoded, self._width).save(base + ".png", "PNG")
+            temporary = {}
+            try:
+                for ext, content in (("txt", text), ("png", picture.getvalue()), ("escpos", data)):
+                    temporary[ext] = self._temporary("." + ext, content)
+                number = self._next or self._scan_next()
+                while True:
+                    base = os.path.join(self.directory, f"ticket-{number:04d}")
+                    try:
+                        # a hard link never replaces an existing file: it claims the number
+                        # even if another process writes tickets here too
+                        _claim(temporary["txt"], base + ".txt")
+                        break
+                    except FileExistsError:
+                        number += 1
+                self._next = number + 1
+                _remove(temporary.pop("txt"))  # gone already if _claim renamed it
+                os.replace(temporary.pop("png"), base + ".png")
+                os.replace(temporary.pop("escpos"), base + ".escpos")
+            finally:
+                for path in temporary.values():
+                    _remove(path)
+            self._sync_directory()
         return base
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _claim(source: str, target: str) -> None:
+    """Put ``source`` at ``target`` unless ``target`` exists (FileExistsError), atomically.
+
+    A hard link does both in one step. A file system without hard links (FAT on a USB
+    stick) gets an empty placeholder made exclusively, then replaced by the full file.
+    """
+    try:
+        os.link(source, target)
+        return
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    os.replace(source, target)
 
 
 class DirectoryPrinter(PrinterPort):
