@@ -1,19 +1,23 @@
-"""Fixtures for central: an app on SQLite and on a real PostgreSQL, clients, patients."""
+"""Fixtures for central: an app on SQLite and on a real PostgreSQL, clients, patients, and the
+app under a real HTTP server with a real Chromium to open it."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
+from contextlib import ExitStack
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+from playwright.sync_api import sync_playwright
 
 from central import identity, services
 from central.app import build
 from central.config import CentralConfig, from_dict
 from central.models import Patient
+from tests.central.live import CHROMIUM, CHROMIUM_ARGS, SHOTS, serving
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789abcdef0123456789"
@@ -211,3 +215,33 @@ def auth_header():
         return {"Authorization": "Bearer " + response.json["token"]}
 
     return header
+
+
+# ---- the app under a real HTTP server, opened in a real Chromium ------------------------------
+
+
+@pytest.fixture
+def serve():
+    """Function: ``serve(app)`` -> base URL; the app (built, with the data the test wants) is served
+    until the test ends."""
+    with ExitStack() as stack:
+        yield lambda app: stack.enter_context(serving(app))
+
+
+@pytest.fixture
+def site(central_config, serve) -> str:
+    """The seeded app on SQLite under waitress; its base URL. A module that needs accounts or data
+    defines its own ``site``: ``build(central_config)``, add them, ``return serve(app)``."""
+    return serve(build(central_config))
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium through Playwright for one test; fails (never skips) when it is missing."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -6,21 +6,14 @@ Screenshots go to var/screenshots/backoffice/admin-*.png for a human to look at.
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from waitress.server import create_server
+from playwright.sync_api import expect
 
 from central import staff
 from central.app import build
 from central.models import Node, Poli, Puskesmas
+from tests.central.live import SHOTS, open_tab
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots" / "backoffice"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
 PASSWORD = "kata-sandi-rahasia"
 
 # what each role's menu shows (and so may open), in menu order
@@ -42,7 +35,7 @@ PAGES = {
 
 
 @pytest.fixture
-def site(central_config):
+def site(central_config, serve):
     app = build(central_config)
     Node.create(node_id="pkm-cibinong", puskesmas=Puskesmas.get(code="cibinong"))
     for role in MENUS:
@@ -50,47 +43,12 @@ def site(central_config):
         staff.add(
             role.replace("_", "."), f"Uji {role}", role, place, "UMUM" if role == "petugas_poli" else "", PASSWORD
         )
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def run():
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
-
-    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["rosma.db"].close()
+    return serve(app)
 
 
 @pytest.fixture
-def browser(site):
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-
-        def tab(width=1280, height=800):
-            context = chromium.new_context(
-                viewport={"width": width, "height": height},
-                locale="id-ID",
-                timezone_id="Asia/Jakarta",
-                base_url=site,
-                is_mobile=width < 600,
-                has_touch=width < 600,
-            )
-            page = context.new_page()
-            page.problems = []
-            page.on("pageerror", lambda exc: page.problems.append(str(exc)))
-            return page
-
-        yield tab
-        chromium.close()
+def browser(site, chromium):
+    return lambda width=1280, height=800: open_tab(chromium, site, (width, height), scale=1)
 
 
 def sign_in(page, username: str) -> None:

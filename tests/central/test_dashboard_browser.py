@@ -11,19 +11,17 @@ import datetime as dt
 import random
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from central import services, staff
 from central.ingest import apply_batch
 from central.models import Node, Puskesmas
 from protocol.events import TicketDone, TicketNoShow, TicketServing, TicketTransferred
+from tests.central.live import LAPTOP, PHONE, open_tab
+from tests.central.live import SHOTS as OUT
 from tests.central.test_kpi import Stream
-from tests.central.test_pages_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, site  # noqa: F401 (a fixture)
 
 PASSWORD = "kata-sandi-rahasia"
-OUT = SHOTS / "backoffice"
-LAPTOP = (1280, 800)
-PHONE = (390, 844)
 
 
 def hms(moment: dt.datetime) -> str:
@@ -72,7 +70,7 @@ def history(s: Stream, day: dt.date, visits: int, rng: random.Random, until: dt.
 
 
 @pytest.fixture
-def data(site):  # noqa: F811 (the fixture imported above)
+def data(site):
     """Accounts per role and two weeks of visits at three puskesmas."""
     for args in [
         ("dinkes", "Dr. Rahma", "admin_kabupaten", None, ""),
@@ -94,29 +92,8 @@ def data(site):  # noqa: F811 (the fixture imported above)
     return site
 
 
-def browser(base: str, viewport):
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
-    OUT.mkdir(parents=True, exist_ok=True)
-    pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    phone = viewport == PHONE
-    context = chromium.new_context(
-        viewport={"width": viewport[0], "height": viewport[1]},
-        device_scale_factor=2 if phone else 1,
-        is_mobile=phone,
-        has_touch=phone,
-        locale="id-ID",
-        timezone_id="Asia/Jakarta",
-        base_url=base,
-    )
-    tab = context.new_page()
-    tab.problems = []
-    tab.on("pageerror", lambda exc: tab.problems.append(f"page error: {exc}"))
-    tab.on(
-        "console", lambda msg: msg.type == "error" and "status of 4" not in msg.text and tab.problems.append(msg.text)
-    )
-    return pw, chromium, tab
+def browser(chromium, base: str, viewport):
+    return open_tab(chromium, base, viewport, phone=viewport == PHONE, console=lambda text: "status of 4" not in text)
 
 
 def sign_in(tab, username: str) -> None:
@@ -136,13 +113,13 @@ def charts_drawn(tab) -> int:
     return tab.locator("canvas[data-drawn]").count()
 
 
-def test_the_kepala_sees_her_puskesmas_with_charts_beside_tables(data):
+def test_the_kepala_sees_her_puskesmas_with_charts_beside_tables(data, chromium):
     for size in ("laptop", "phone"):
-        kepala(data, size)
+        kepala(chromium, data, size)
 
 
-def kepala(base: str, size: str) -> None:
-    pw, chromium, tab = browser(base, LAPTOP if size == "laptop" else PHONE)
+def kepala(chromium, base: str, size: str) -> None:
+    tab = browser(chromium, base, LAPTOP if size == "laptop" else PHONE)
     try:
         sign_in(tab, "kepala.cibinong")
         tab.get_by_role("link", name="Dasbor").first.click()
@@ -187,17 +164,16 @@ def kepala(base: str, size: str) -> None:
         tab.screenshot(path=str(OUT / f"dashboard-target-{size}.png"), full_page=True)
         assert tab.problems == []
     finally:
-        chromium.close()
-        pw.stop()
+        tab.context.close()
 
 
-def test_the_dinas_compares_puskesmas_and_a_petugas_is_refused(data):
+def test_the_dinas_compares_puskesmas_and_a_petugas_is_refused(data, chromium):
     for size in ("laptop", "phone"):
-        dinas(data, size)
+        dinas(chromium, data, size)
 
 
-def dinas(base: str, size: str) -> None:
-    pw, chromium, tab = browser(base, LAPTOP if size == "laptop" else PHONE)
+def dinas(chromium, base: str, size: str) -> None:
+    tab = browser(chromium, base, LAPTOP if size == "laptop" else PHONE)
     try:
         sign_in(tab, "dinkes")
         tab.goto("/petugas/dasbor/")
@@ -217,5 +193,4 @@ def dinas(base: str, size: str) -> None:
         assert refused.status == 403
         expect(tab.get_by_text("Peran Anda tidak boleh membuka halaman ini.")).to_be_visible()
     finally:
-        chromium.close()
-        pw.stop()
+        tab.context.close()

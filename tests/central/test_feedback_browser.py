@@ -9,73 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from waitress.server import create_server
+from playwright.sync_api import expect
 
 from central import feedback, identity, services, staff
 from central.app import build
 from central.models import Patient, Poli, Puskesmas, Reservation
+from tests.central.live import SHOTS, open_tab
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots" / "backoffice"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
 PASSWORD = "kata-sandi-rahasia"
 SCRIPT = "<script>alert('ks')</script>"
 
 
 @pytest.fixture
-def site(central_config):
+def site(central_config, serve):
     app = build(central_config)
     staff.add("kepala.cibinong", "Dr. Rina Kepala", "kepala_puskesmas", "cibinong", "", PASSWORD)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def run():
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
-
-    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["rosma.db"].close()
+    return serve(app)
 
 
 @pytest.fixture
-def browser(site):
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-
-        def tab(width=1280, height=800):
-            phone = width < 600
-            context = chromium.new_context(
-                viewport={"width": width, "height": height},
-                device_scale_factor=2 if phone else 1,
-                locale="id-ID",
-                timezone_id="Asia/Jakarta",
-                base_url=site,
-                is_mobile=phone,
-                has_touch=phone,
-            )
-            page = context.new_page()
-            page.problems = []
-            page.on("pageerror", lambda exc: page.problems.append(str(exc)))
-            page.on("dialog", lambda d: (page.problems.append("dialog: " + d.message), d.dismiss()))
-            return page
-
-        yield tab
-        chromium.close()
+def browser(site, chromium):
+    return lambda width=1280, height=800: open_tab(chromium, site, (width, height), dialogs=True)
 
 
 def shot(page, name: str) -> None:

@@ -8,8 +8,6 @@ import datetime as dt
 import json
 import logging
 import re
-import threading
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +19,7 @@ from infra.mqtt import Settings
 from infra.mqtt.memory import MemoryBroker
 from protocol import messages, topics
 from protocol.messages import NodeStatus, Presence
+from tests.central.live import SHOTS, every_error, open_tab
 
 PASSWORD = "kata-sandi-rahasia"
 NOW = dt.datetime(2026, 12, 2, 1, 30)  # 08.30 WIB
@@ -415,10 +414,6 @@ def test_with_no_node_yet_the_page_says_how_to_make_one(client, app):
 
 # ---- in a real Chromium: laptop and phone, the refresh, a refused role -----------------------
 
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "backoffice"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
-
 
 def _fleet_of_five() -> None:
     """The five seed puskesmas's nodes in five different states."""
@@ -477,60 +472,21 @@ def _fleet_of_five() -> None:
 
 
 @pytest.fixture
-def fleet_site(central_config):
-    from waitress.server import create_server
-
+def fleet_site(central_config, serve):
     from central.app import build
 
     app = build(central_config)
     _fleet_of_five()
     staff.add("dinkes", "Dinas Kesehatan", "admin_kabupaten", None, "", PASSWORD)
     staff.add("kepala.cibinong", "Kepala Cibinong", "kepala_puskesmas", "cibinong", "", PASSWORD)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def run():
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
-
-    thread = threading.Thread(target=run, name="waitress-fleet", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["rosma.db"].close()
+    return serve(app)
 
 
 @pytest.fixture
-def chromium(fleet_site):
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
-        def tab(width, height, phone=False):
-            context = browser.new_context(
-                viewport={"width": width, "height": height},
-                locale="id-ID",
-                timezone_id="Asia/Jakarta",
-                base_url=fleet_site,
-                is_mobile=phone,
-                has_touch=phone,
-                device_scale_factor=2 if phone else 1,
-            )
-            page = context.new_page()
-            page.problems = []
-            page.on("pageerror", lambda exc: page.problems.append(str(exc)))
-            page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
-            return page
-
-        yield tab
-        browser.close()
+def browser(fleet_site, chromium):
+    return lambda width, height, phone=False: open_tab(
+        chromium, fleet_site, (width, height), phone=phone, console=every_error
+    )
 
 
 def browser_sign_in(page, username: str) -> None:
@@ -541,10 +497,10 @@ def browser_sign_in(page, username: str) -> None:
     page.wait_for_url("**/petugas/")
 
 
-def test_the_fleet_page_on_a_laptop_refreshes_by_itself(chromium):
+def test_the_fleet_page_on_a_laptop_refreshes_by_itself(browser):
     from playwright.sync_api import expect
 
-    page = chromium(1280, 800)
+    page = browser(1280, 800)
     browser_sign_in(page, "dinkes")
     page.get_by_role("navigation", name="Menu petugas").get_by_role("link", name="Node", exact=True).click()
     expect(page.get_by_role("heading", name="Node puskesmas")).to_be_visible()
@@ -582,10 +538,10 @@ def test_the_fleet_page_on_a_laptop_refreshes_by_itself(chromium):
     assert page.problems == []
 
 
-def test_the_fleet_page_on_a_phone_is_cards_and_a_kepala_is_refused(chromium):
+def test_the_fleet_page_on_a_phone_is_cards_and_a_kepala_is_refused(browser):
     from playwright.sync_api import expect
 
-    phone = chromium(390, 844, phone=True)
+    phone = browser(390, 844, phone=True)
     browser_sign_in(phone, "dinkes")
     phone.goto("/petugas/node/")
     card = phone.locator("tr[data-node='pkm-cibinong']")
@@ -597,7 +553,7 @@ def test_the_fleet_page_on_a_phone_is_cards_and_a_kepala_is_refused(chromium):
     phone.screenshot(path=str(SHOTS / "fleet-phone.png"), full_page=True)
     assert phone.problems == []
 
-    kepala = chromium(1280, 800)
+    kepala = browser(1280, 800)
     browser_sign_in(kepala, "kepala.cibinong")
     expect(kepala.get_by_role("navigation", name="Menu petugas")).to_be_visible()
     expect(kepala.get_by_role("link", name="Node", exact=True)).to_have_count(0)

@@ -10,14 +10,11 @@ import datetime as dt
 import json
 import re
 import secrets
-import threading
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from waitress.server import create_server
+from playwright.sync_api import expect
 
 from central import db as central_db
 from central import staff
@@ -27,6 +24,7 @@ from central.core.calendar import WIB
 from central.holidays_data import HOLIDAYS_2026
 from central.models import AuditLog, Change, Holiday, Node, Poli, Puskesmas, Reservation
 from infra import migrations
+from tests.central.live import LAPTOP, PHONE, SHOTS, open_tab
 
 PASSWORD = "kata-sandi-rahasia"
 MONDAY = "2026-12-21T07:00:00+07:00"
@@ -415,64 +413,23 @@ def test_names_are_shown_escaped_and_a_day_with_bookings_says_so(client, ani, an
 
 # ---- in a real Chromium, on a laptop and a phone -----------------------------------------------
 
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "backoffice"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
-SCREENS = {"laptop": (1280, 800), "phone": (390, 844)}
+SCREENS = {"laptop": LAPTOP, "phone": PHONE}
 
 
 @pytest.fixture
-def site(central_config):
+def site(central_config, serve):
     """The app under waitress (SQLite, clock on Monday 21 December 2026), with an admin of each kind."""
     application = build(dataclasses.replace(central_config, clock_start=MONDAY))
     Node.create(node_id="pkm-cibinong", puskesmas=Puskesmas.get(code="cibinong"))
     staff.add("admin.kab", "Dinas Kesehatan", "admin_kabupaten", None, "", PASSWORD)
     staff.add("admin.cibinong", "Admin Cibinong", "admin_puskesmas", "cibinong", "", PASSWORD)
     staff.add("kepala.cibinong", "Kepala Cibinong", "kepala_puskesmas", "cibinong", "", PASSWORD)
-    server = create_server(application, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def run():  # the loop thread closes the server itself
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
-
-    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    application.extensions["rosma.db"].close()
-
-
-@pytest.fixture
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return serve(application)
 
 
 def _tab(chromium, site, screen: str):
-    width, height = SCREENS[screen]
-    context = chromium.new_context(
-        viewport={"width": width, "height": height},
-        device_scale_factor=1 if screen == "laptop" else 2,
-        is_mobile=screen == "phone",
-        has_touch=screen == "phone",
-        locale="id-ID",
-        timezone_id="Asia/Jakarta",
-        base_url=site,
-    )
-    tab = context.new_page()
-    tab.problems = []
-    tab.on("pageerror", lambda exc: tab.problems.append(str(exc)))
-    tab.on("console", lambda m: m.type == "error" and "status of 4" not in m.text and tab.problems.append(m.text))
-    return context, tab
+    tab = open_tab(chromium, site, SCREENS[screen], console=lambda text: "status of 4" not in text)
+    return tab.context, tab
 
 
 def _sign_in(tab, username: str) -> None:

@@ -10,26 +10,21 @@ import importlib.util
 import io
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 import openpyxl
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from waitress.server import create_server
+from playwright.sync_api import expect
 
 from central import exports, kpi, staff
 from central.app import build
 from central.models import Poli, Puskesmas
+from tests.central.live import SHOTS, every_error, open_tab
 
 _spec = importlib.util.spec_from_file_location("export_days", Path(__file__).with_name("test_exports.py"))
 days = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(days)
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots" / "backoffice"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
 PASSWORD = "kata-sandi-rahasia"
 PERIOD = "from=2026-11-26&to=2026-11-27"
 
@@ -212,103 +207,63 @@ def test_text_from_admins_is_escaped(client, people):
 
 # ---- in a real browser ----------------------------------------------------------------------------
 @pytest.fixture
-def site(central_config):
+def site(central_config, serve):
     """The app under waitress on a free port, on SQLite, with accounts and a day of visits."""
     app = build(central_config)
     accounts()
     days.history()
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def run():  # the loop thread closes the server itself
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
-
-    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["rosma.db"].close()
+    return serve(app)
 
 
-def _browse(site, width: int, height: int, username: str):
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is required for this test: {CHROMIUM} not found (apt install chromium)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        device_scale_factor=1 if width > 800 else 2,
-        is_mobile=width < 800,
-        has_touch=width < 800,
-        locale="id-ID",
-        timezone_id="Asia/Jakarta",
-        base_url=site,
-        accept_downloads=True,
-    )
-    tab = context.new_page()
-    tab.problems = []
-    tab.on("pageerror", lambda exc: tab.problems.append(str(exc)))
-    tab.on("console", lambda msg: msg.type == "error" and tab.problems.append(msg.text))
+def _browse(chromium, site, width: int, height: int, username: str):
+    tab = open_tab(chromium, site, (width, height), console=every_error, accept_downloads=True)
     tab.goto("/petugas/masuk")
     tab.fill("#username", username)
     tab.fill("#password", PASSWORD)
     tab.get_by_role("button", name="Masuk").click()
     expect(tab.get_by_role("navigation", name="Menu petugas")).to_be_visible()
-    return pw, browser, tab
+    return tab
 
 
 @pytest.mark.parametrize(("size", "width", "height"), [("laptop", 1280, 800), ("phone", 390, 844)])
-def test_the_reports_page_in_chromium(site, size, width, height):
-    pw, browser, tab = _browse(site, width, height, "kepala.cibinong")
-    try:
-        tab.get_by_role("navigation", name="Menu petugas").get_by_role("link", name="Laporan").click()
-        expect(tab.get_by_role("heading", name="Laporan dan unduhan")).to_be_visible()
-        tab.screenshot(path=str(SHOTS / f"reports-index-{size}.png"), full_page=True)
-        tab.fill("#from", "26-11-2026")  # as people write dates, day first
-        tab.fill("#to", "27/11/2026")
-        tab.get_by_role("button", name="Tampilkan ringkasan").click()
-        expect(tab.locator("#visit-count")).to_have_text("6")
-        expect(tab.locator("#to")).to_have_value("27-11-2026")
-        expect(tab.get_by_role("link", name="Unduh CSV Tidak hadir saat dipanggil")).to_be_visible()
-        tab.screenshot(path=str(SHOTS / f"reports-summary-{size}.png"), full_page=True)
-        with tab.expect_download() as caught:
-            tab.get_by_role("button", name="Unduh kunjungan (CSV)").click()
-        download = caught.value
-        assert download.suggested_filename == "kunjungan-cibinong-2026-11-26-2026-11-27.csv"
-        assert Path(download.path()).read_bytes().decode("utf-8-sig").count("\n") == 7
-        tab.select_option("#bulan", label="November 2026")
-        with tab.expect_download() as caught:
-            tab.get_by_role("button", name="Unduh laporan bulanan (PDF)").click()
-        assert caught.value.suggested_filename == "laporan-bulanan-cibinong-2026-11.pdf"
-        tab.fill("#from", "27-11-2026")
-        tab.fill("#to", "01-11-2026")
-        tab.get_by_role("button", name="Unduh kunjungan (XLSX)").click()
-        expect(tab.locator("#to-error")).to_have_text("Tanggal akhir tidak boleh sebelum tanggal awal.")
-        tab.screenshot(path=str(SHOTS / f"reports-error-{size}.png"), full_page=True)
-        overflow = tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, "the page scrolls sideways"
-        assert [p for p in tab.problems if "status of 400" not in p] == []  # the refused form answers 400
-    finally:
-        browser.close()
-        pw.stop()
+def test_the_reports_page_in_chromium(site, chromium, size, width, height):
+    tab = _browse(chromium, site, width, height, "kepala.cibinong")
+    tab.get_by_role("navigation", name="Menu petugas").get_by_role("link", name="Laporan").click()
+    expect(tab.get_by_role("heading", name="Laporan dan unduhan")).to_be_visible()
+    tab.screenshot(path=str(SHOTS / f"reports-index-{size}.png"), full_page=True)
+    tab.fill("#from", "26-11-2026")  # as people write dates, day first
+    tab.fill("#to", "27/11/2026")
+    tab.get_by_role("button", name="Tampilkan ringkasan").click()
+    expect(tab.locator("#visit-count")).to_have_text("6")
+    expect(tab.locator("#to")).to_have_value("27-11-2026")
+    expect(tab.get_by_role("link", name="Unduh CSV Tidak hadir saat dipanggil")).to_be_visible()
+    tab.screenshot(path=str(SHOTS / f"reports-summary-{size}.png"), full_page=True)
+    with tab.expect_download() as caught:
+        tab.get_by_role("button", name="Unduh kunjungan (CSV)").click()
+    download = caught.value
+    assert download.suggested_filename == "kunjungan-cibinong-2026-11-26-2026-11-27.csv"
+    assert Path(download.path()).read_bytes().decode("utf-8-sig").count("\n") == 7
+    tab.select_option("#bulan", label="November 2026")
+    with tab.expect_download() as caught:
+        tab.get_by_role("button", name="Unduh laporan bulanan (PDF)").click()
+    assert caught.value.suggested_filename == "laporan-bulanan-cibinong-2026-11.pdf"
+    tab.fill("#from", "27-11-2026")
+    tab.fill("#to", "01-11-2026")
+    tab.get_by_role("button", name="Unduh kunjungan (XLSX)").click()
+    expect(tab.locator("#to-error")).to_have_text("Tanggal akhir tidak boleh sebelum tanggal awal.")
+    tab.screenshot(path=str(SHOTS / f"reports-error-{size}.png"), full_page=True)
+    overflow = tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, "the page scrolls sideways"
+    assert [p for p in tab.problems if "status of 400" not in p] == []  # the refused form answers 400
 
 
-def test_the_kabupaten_reports_page_on_a_laptop(site):
-    pw, browser, tab = _browse(site, 1280, 800, "dinkes")
-    try:
-        tab.goto("/petugas/laporan/?puskesmas=semua&" + PERIOD)
-        expect(tab.locator("#visit-count")).to_have_text("7")
-        expect(tab.locator("#summary")).to_contain_text("Perbandingan puskesmas")
-        tab.screenshot(path=str(SHOTS / "reports-kabupaten-laptop.png"), full_page=True)
-        assert tab.problems == []
-    finally:
-        browser.close()
-        pw.stop()
+def test_the_kabupaten_reports_page_on_a_laptop(site, chromium):
+    tab = _browse(chromium, site, 1280, 800, "dinkes")
+    tab.goto("/petugas/laporan/?puskesmas=semua&" + PERIOD)
+    expect(tab.locator("#visit-count")).to_have_text("7")
+    expect(tab.locator("#summary")).to_contain_text("Perbandingan puskesmas")
+    tab.screenshot(path=str(SHOTS / "reports-kabupaten-laptop.png"), full_page=True)
+    assert tab.problems == []
 
 
 def test_an_xlsx_of_too_many_visits_is_refused_with_the_way_out(client, people, monkeypatch):
