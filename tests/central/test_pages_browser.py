@@ -252,8 +252,32 @@ def _lines(locator) -> int:
     )
 
 
-def _no_sideways_scroll(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+def _no_sideways_scroll(page, width: int = 360) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+MENU = ["Reservasi", "Riwayat", "Kritik & saran", "Akun", "Keluar"]
+
+
+def _menu_fits(page, width: int) -> None:
+    """The signed-in patient's menu: its five items on one row inside the screen, each label
+    inside its own box, each at least 44 px tall to tap."""
+    items = page.locator(".nav a, .nav button")
+    assert [" ".join(t.split()) for t in items.all_inner_texts()] == MENU
+    boxes = [_box(items.nth(i)) for i in range(items.count())]
+    assert len({round(b["y"]) for b in boxes}) == 1  # one row
+    assert all(b["height"] >= 44 for b in boxes)
+    assert boxes[0]["x"] >= 0 and boxes[-1]["x"] + boxes[-1]["width"] <= width
+    for a, b in zip(boxes, boxes[1:], strict=False):
+        assert a["x"] + a["width"] <= b["x"] + 0.5  # no item over the next
+    overflowing = items.evaluate_all(
+        "els => els.filter(el => { const r = document.createRange(); r.selectNodeContents(el);"
+        " const t = r.getBoundingClientRect(), b = el.getBoundingClientRect();"
+        " return el.scrollWidth > el.clientWidth || t.left < b.left - 0.5 || t.right > b.right + 0.5;"
+        " }).map(el => el.textContent)"
+    )
+    assert overflowing == []
+    _no_sideways_scroll(page, width)
 
 
 def test_on_a_small_english_phone_every_field_and_button_is_usable(small_phone, site):
@@ -304,12 +328,16 @@ def test_on_a_small_english_phone_every_field_and_button_is_usable(small_phone, 
     page.get_by_label("PIN").fill("582037")
     page.get_by_role("button", name="Masuk").click()
     expect(page.get_by_role("heading", name="Halo, Siti")).to_be_visible()
-    items = page.locator(".nav a, .nav button")
-    assert items.count() == 4
-    tops = {round(_box(items.nth(i))["y"]) for i in range(4)}
-    assert len(tops) == 1  # Reservasi, Riwayat, Akun and Keluar on one line
+    _menu_fits(page, 360)
     assert _box(page.locator("header"))["height"] <= 130
     shot(page, "kecil-beranda")
+    page.set_viewport_size({"width": 320, "height": 640})  # the smallest phones still in use
+    _menu_fits(page, 320)
+    shot(page, "kecil-beranda-320")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.locator(".nav").get_by_role("link", name="Kritik & saran").click()
+    expect(page.get_by_role("heading", name="Kritik & saran", exact=True)).to_be_visible()
+    _no_sideways_scroll(page)
 
     patient = Patient.get(Patient.nik == "3201015705900003")
     identity.open_session(patient=patient, device=LONG_AGENT)
