@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests: a fresh PostgreSQL database and the running system."""
+"""Fixtures for the end-to-end tests: a fresh PostgreSQL database, the running system and a Chromium."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
+from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import System  # noqa: E402
+from harness import CHROMIUM, CHROMIUM_ARGS, SHOTS, System  # noqa: E402
 
 from central.core.reservations import available_dates  # noqa: E402
 from central.holidays_data import HOLIDAYS_2026  # noqa: E402
@@ -78,3 +79,13 @@ def system_with_printer(tmp_path, pg_database, days):
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium through Playwright, for one test; screenshots go under ``SHOTS``."""
+    (SHOTS / "backoffice").mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

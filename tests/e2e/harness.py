@@ -1,6 +1,7 @@
 """Starts Rosma as a user would: a private Mosquitto, ``rosma central run``, ``rosma central
 sync``, ``rosma provision`` and ``rosma edge run`` as separate processes, with the edge's
-scanner on a pty, its printer writing ticket files and its voice writing WAV files.
+scanner on a pty, its printer writing ticket files and its voice writing WAV files. Also where
+the browser tests' Chromium is (the ``browser`` fixture is in conftest.py) and their screenshots go.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ STAFF = (
     ("petugas.loket", "petugas_loket", ""),
     ("petugas.poli", "petugas_poli", "UMUM,GIGI"),
 )
+SHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.1):

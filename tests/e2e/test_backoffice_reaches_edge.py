@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 import requests
 from harness import ROOT, STAFF_PASSWORD, wait_for
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from central import db as central_db
 from central import feed
@@ -22,16 +22,6 @@ from central.models import Holiday, Poli, Puskesmas
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SHOTS = ROOT / "var" / "screenshots" / "backoffice"
 
 
@@ -83,15 +73,6 @@ def close_day(system, day: str, name: str) -> None:
         feed.publish_holiday(h)
 
     at_central(system.pg_url, write)
-
-
-@pytest.fixture
-def browser():
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:

@@ -8,32 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import ROOT, STAFF_PASSWORD, wait_for
+from harness import SHOTS, STAFF_PASSWORD, wait_for
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SHOTS = ROOT / "var" / "screenshots"
-
-
-@pytest.fixture
-def browser():
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def sign_in(page, system, username: str, then: str) -> None:
