@@ -330,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         from devices.printer.virtual import main as virtual_main
 
         return virtual_main(argv[1:], prog="rosma fake-printer")
+    if argv[:1] == ["fake-bpjs"]:
+        from central.bpjs.fake import main as fake_bpjs_main
+
+        return fake_bpjs_main(argv[1:], prog="rosma fake-bpjs")
     p = argparse.ArgumentParser(prog="rosma", description="Rosma reservation and queue system")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -404,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # its options are the virtual printer's own (see main below)
     sub.add_parser("fake-printer", help="a virtual ESC/POS ticket printer on TCP for demos and tests", add_help=False)
+    sub.add_parser("fake-bpjs", help="a fake BPJS (PCare peserta, Antrean FKTP) for demos and tests", add_help=False)
 
     d = sub.add_parser("demo", help="run everything locally with simulated devices")
     d.add_argument("--dir", default="var/demo")
