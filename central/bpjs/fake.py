@@ -42,12 +42,8 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import copy
-import datetime as dt
-import hmac
 import json
 import logging
-import re
 import signal
 import socket
 import sys
@@ -57,16 +53,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from central.bpjs import fixtures
-from central.bpjs.crypto import authorization, encrypt_payload, signature
+from central.bpjs.crypto import encrypt_payload
 from central.bpjs.errors import mask_numbers
+from central.bpjs.fake_rules import HTML_NOT_FOUND, Answer, FakeRules
 from central.bpjs.fixtures import FakeConsumer
 
 log = logging.getLogger(__name__)
 
-WIB = ZoneInfo("Asia/Jakarta")
 FAULTS = ("http500", "html", "bad_signature", "disconnect", "timeout", "malformed", "wrong_key")
 _BEFORE = frozenset({"http500", "html", "bad_signature", "disconnect"})
 PCARE_PREFIXES = ("/pcare-rest", "/pcare-rest-dev")
@@ -74,16 +69,6 @@ ANTREAN_PREFIXES = ("/antreanfktp", "/antreanfktp_dev")
 MAX_BODY = 64 * 1024
 HTML_ERROR = b"<html><head><title>500 Internal Server Error</title></head><body><h1>Error</h1></body></html>"
 HTML_GATEWAY = b"<html><body><h1>502 Bad Gateway</h1><p>The upstream server is unavailable.</p></body></html>"
-HTML_NOT_FOUND = b"<html><body><h1>404 Not Found</h1></body></html>"
-
-_CARD = re.compile(r"[0-9]{13}")
-_NIK = re.compile(r"[0-9]{16}")
-_JAM = re.compile(r"[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]")
-
-MSG_DUPLICATE = "Nomor Antrean Hanya Dapat Diambil 1 Kali Pada Tanggal dan Poli Yang Sama"
-MSG_CANCELLED = "Antrean sudah dibatalkan"
-MSG_NOT_FOUND = "Antrean tidak ditemukan"
-MSG_SERVED = "Pasien Sudah Dilayani, Antrean Tidak Dapat Dibatalkan"
 
 
 @dataclass
@@ -92,18 +77,6 @@ class Fault:
     fault: str
     times: int | None = None
     delay: float = 30.0
-
-
-@dataclass
-class Answer:
-    """What the fake sends: an envelope (code, message, payload) or a raw HTTP reply."""
-
-    code: int = 200
-    message: str = "OK"
-    payload: Any = None
-    http_status: int = 200
-    raw: bytes | None = None
-    content_type: str = "application/json"
 
 
 class FakeBpjs:
@@ -121,14 +94,10 @@ class FakeBpjs:
     ) -> None:
         self.host = host
         self.port = port
-        self.consumers = {c.cons_id: c for c in consumers}
-        self.members = [copy.deepcopy(m) for m in members]
-        self.drift = drift
-        self.clock = clock
+        self.rules = FakeRules(consumers, members, drift=drift, clock=clock)
         self.reported: list[dict] = []
         self.requests = 0
         self._faults: list[Fault] = []
-        self._queue: dict[tuple, dict] = {}
         self._cond = threading.Condition()
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -157,7 +126,7 @@ class FakeBpjs:
         self.clear_faults()
         with self._cond:
             self.reported.clear()
-            self._queue.clear()
+            self.rules.queue.clear()
             self.requests = 0
 
     def accepted(self, kind: str | None = None) -> list[dict]:
@@ -223,158 +192,6 @@ class FakeBpjs:
 
     # --- the service -----------------------------------------------------
 
-    def authenticate(self, service: str, headers) -> tuple[FakeConsumer | None, Answer | None]:
-        """The consumer a request comes from, or the refusal to send."""
-
-        def refuse(message: str) -> tuple[None, Answer]:
-            return None, Answer(401, message)
-
-        cons_id = headers.get("X-cons-id", "")
-        stamp = headers.get("X-timestamp", "")
-        sent_signature = headers.get("X-signature", "")
-        user_key = headers.get("user_key", "")
-        if not (cons_id and stamp and sent_signature and user_key):
-            return refuse("Header X-cons-id, X-timestamp, X-signature dan user_key wajib diisi")
-        consumer = self.consumers.get(cons_id)
-        if consumer is None:
-            return refuse("Consumer ID tidak terdaftar")
-        if not (stamp.isascii() and stamp.isdigit()) or abs(self.clock() - int(stamp)) > self.drift:
-            return refuse("X-timestamp tidak valid atau kedaluwarsa")
-        if not hmac.compare_digest(sent_signature, signature(consumer.cons_id, consumer.secret, stamp)):
-            return refuse("Signature tidak valid")
-        keys = [consumer.pcare_user_key]
-        if service == "antrean":
-            keys.append(consumer.antrean_user_key)  # mLITE sends the PCare key for panggil and batal
-        if not any(hmac.compare_digest(user_key, k) for k in keys):
-            return refuse("user_key tidak valid")
-        auth = headers.get("X-authorization", "")
-        if service == "pcare" or auth:
-            expected = authorization(consumer.username, consumer.password, consumer.app_code)
-            if not hmac.compare_digest(auth, expected):
-                return refuse("Username atau password PCare salah")
-        return consumer, None
-
-    def handle(self, service: str, method: str, route: str, body: Any) -> Answer:
-        if service == "pcare":
-            return self._pcare(method, route)
-        return self._antrean(method, route, body)
-
-    def _pcare(self, method: str, route: str) -> Answer:
-        parts = [p for p in route.split("/") if p]
-        if method != "GET" or not parts or parts[0] != "peserta" or len(parts) not in (2, 3):
-            return Answer(http_status=404, raw=HTML_NOT_FOUND, content_type="text/html")
-        kind, number = ("noka", parts[1]) if len(parts) == 2 else (parts[1].lower(), parts[2])
-        if kind == "noka":
-            if not _CARD.fullmatch(number):
-                return Answer(412, "Nomor kartu harus 13 digit")
-            member = next((m for m in self.members if m["noKartu"] == number), None)
-        elif kind == "nik":
-            if not _NIK.fullmatch(number):
-                return Answer(412, "NIK harus 16 digit")
-            member = next((m for m in self.members if m["noKTP"] == number), None)
-        else:
-            return Answer(412, "Jenis kartu harus nik atau noka")
-        if member is None:
-            return Answer(204, "NO_CONTENT")
-        return Answer(200, "OK", member)
-
-    def _antrean(self, method: str, route: str, body: Any) -> Answer:
-        parts = [p for p in route.split("/") if p]
-        if method == "GET" and parts[:3] == ["ref", "poli", "tanggal"] and len(parts) == 4:
-            day = _day(parts[3])
-            if day is None:
-                return Answer(201, "Format tanggal harus yyyy-mm-dd")
-            if day.weekday() == 6:
-                return Answer(201, "No Content")
-            return Answer(200, "Ok", list(fixtures.POLI))
-        if method == "GET" and parts[:3] == ["ref", "dokter", "kodepoli"] and len(parts) == 6 and parts[4] == "tanggal":
-            day = _day(parts[5])
-            if day is None:
-                return Answer(201, "Format tanggal harus yyyy-mm-dd")
-            doctors = fixtures.DOKTER.get(parts[3])
-            if day.weekday() == 6 or not doctors:
-                return Answer(201, "No Content")
-            return Answer(1, "Ok", {"list": list(doctors)})
-        if method == "POST" and len(parts) == 2 and parts[0] == "antrean" and parts[1] in ("add", "panggil", "batal"):
-            if not isinstance(body, dict):
-                return Answer(201, "Format data tidak valid")
-            return getattr(self, f"_report_{parts[1]}")(body)
-        return Answer(http_status=404, raw=HTML_NOT_FOUND, content_type="text/html")
-
-    def _today(self) -> dt.date:
-        return dt.datetime.fromtimestamp(self.clock(), WIB).date()
-
-    def _report_add(self, body: dict) -> Answer:
-        card, nik = str(body.get("nomorkartu") or ""), str(body.get("nik") or "")
-        day = _day(str(body.get("tanggalperiksa") or ""))
-        poli = str(body.get("kodepoli") or "")
-        problem = None
-        if card and not _CARD.fullmatch(card):
-            problem = "Nomor kartu tidak valid (13 digit)"
-        elif nik and not _NIK.fullmatch(nik):
-            problem = "NIK tidak valid (16 digit)"
-        elif not (card or nik):
-            problem = "Nomor kartu atau NIK wajib diisi"
-        elif day is None:
-            problem = "Format tanggal periksa harus yyyy-mm-dd"
-        elif day < self._today():
-            problem = "Tanggal periksa tidak boleh tanggal yang sudah lewat"
-        elif poli not in {p["kodepoli"] for p in fixtures.POLI}:
-            problem = "Kode poli tidak ditemukan"
-        elif not _is_int(body.get("kodedokter")) or not _is_int(body.get("angkaantrean")):
-            problem = "Kode dokter dan angka antrean harus angka"
-        elif not _JAM.fullmatch(str(body.get("jampraktek") or "")):
-            problem = "Format jam praktek harus HH:MM-HH:MM"
-        elif not str(body.get("nomorantrean") or "").strip():
-            problem = "Nomor antrean wajib diisi"
-        if problem:
-            return Answer(201, problem)
-        key = (day.isoformat(), poli, card or nik)
-        held = self._queue.get(key)
-        if held is not None and held["status"] != "batal":
-            return Answer(201, MSG_DUPLICATE)
-        number = str(body["nomorantrean"]).strip()
-        for other_key, other in self._queue.items():
-            if other_key[:2] == key[:2] and other_key != key and other["nomorantrean"] == number:
-                return Answer(201, f"Nomor antrean {number} sudah dipakai peserta lain")
-        self._queue[key] = {"nomorantrean": number, "status": "menunggu"}
-        return Answer(200, "Ok")
-
-    def _find(self, body: dict) -> tuple[tuple, dict | None, str | None]:
-        card = str(body.get("nomorkartu") or "")
-        day = _day(str(body.get("tanggalperiksa") or ""))
-        if not _CARD.fullmatch(card):
-            return (), None, "Nomor kartu tidak valid (13 digit)"
-        if day is None:
-            return (), None, "Format tanggal periksa harus yyyy-mm-dd"
-        key = (day.isoformat(), str(body.get("kodepoli") or ""), card)
-        held = self._queue.get(key)
-        return key, held, None if held is not None else MSG_NOT_FOUND
-
-    def _report_panggil(self, body: dict) -> Answer:
-        if body.get("status") not in (1, 2) or not _is_int(body.get("waktu")):
-            return Answer(201, "Status harus 1 (hadir) atau 2 (tidak hadir) dan waktu dalam milidetik")
-        _, held, problem = self._find(body)
-        if problem:
-            return Answer(201, problem)
-        if held["status"] == "batal":
-            return Answer(201, MSG_CANCELLED)
-        held["status"] = "hadir" if body["status"] == 1 else "tidak_hadir"
-        return Answer(200, "Ok")
-
-    def _report_batal(self, body: dict) -> Answer:
-        if not str(body.get("alasan") or "").strip():
-            return Answer(201, "Alasan wajib diisi")
-        _, held, problem = self._find(body)
-        if problem:
-            return Answer(201, problem)
-        if held["status"] == "batal":
-            return Answer(201, MSG_CANCELLED)
-        if held["status"] == "hadir":
-            return Answer(201, MSG_SERVED)
-        held["status"] = "batal"
-        return Answer(200, "Ok")
-
     def _record(self, consumer: FakeConsumer, route: str, body: Any, answer: Answer) -> None:
         kind = route.rstrip("/").rsplit("/", 1)[-1]
         with self._cond:
@@ -387,17 +204,6 @@ def _damaged(ciphertext: str) -> str:
     raw = base64.b64decode(ciphertext)
     raw = raw[:-16] if len(raw) > 16 else bytes([raw[0] ^ 1]) + raw[1:]
     return base64.b64encode(raw).decode("ascii")
-
-
-def _day(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
-    except ValueError:
-        return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _split(path: str) -> tuple[str, str] | None:
@@ -493,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.fault in _BEFORE:
             self._fault_before(service, fault)
             return
-        consumer, refusal = fake.authenticate(service, self.headers)
+        consumer, refusal = fake.rules.authenticate(service, self.headers)
         if refusal is not None:
             self._envelope(service, refusal, None)
             return
@@ -504,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             except (UnicodeDecodeError, ValueError):
                 body = None
         with fake._cond:
-            answer = fake.handle(service, method, route, body)
+            answer = fake.rules.handle(service, method, route, body)
             if service == "antrean" and route.startswith("/antrean/") and method == "POST":
                 fake._record(consumer, route, body, answer)
         if fault is not None and fault.fault == "timeout":
@@ -580,7 +386,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m central.bpjs.fake
     print(f"Fake BPJS listening on {fake.url}", flush=True)
     print(f"  PCare:        {fake.url}/pcare-rest", flush=True)
     print(f"  Antrean FKTP: {fake.url}/antreanfktp", flush=True)
-    for c in fake.consumers.values():
+    for c in fake.rules.consumers.values():
         print(f"  consumer {c.cons_id} ({c.ppk_name}, {c.ppk_code})", flush=True)
     try:
         while not stop.wait(1.0):

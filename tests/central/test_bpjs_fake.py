@@ -27,7 +27,8 @@ from central.bpjs.errors import (
     BpjsRejected,
     BpjsUnavailable,
 )
-from central.bpjs.fake import WIB, FakeBpjs
+from central.bpjs.fake import FakeBpjs
+from central.bpjs.fake_rules import WIB
 from central.bpjs.pcare import ACTIVE, INACTIVE, OTHER_FKTP, UNKNOWN, PcareClient
 from central.bpjs.transport import BpjsTransport
 

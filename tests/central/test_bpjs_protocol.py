@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import random
 
@@ -119,6 +121,22 @@ def test_an_astral_character_compresses_as_two_utf16_units_like_javascript():
 def test_lzstring_refuses_broken_streams(broken):
     with pytest.raises(lzstring.LZStringError):
         lzstring.decompress_from_encoded_uri_component(broken)
+
+
+def test_garbage_gives_lzstring_error_or_text_never_another_exception():
+    rng = random.Random(3)
+    for _ in range(2000):
+        garbage = "".join(rng.choice(lzstring.URI_SAFE_ALPHABET) for _ in range(rng.randint(1, 120)))
+        with contextlib.suppress(lzstring.LZStringError):
+            assert isinstance(lzstring.decompress_from_encoded_uri_component(garbage), str)
+
+
+def test_random_ciphertext_gives_decrypt_error_never_another_exception():
+    rng = random.Random(4)
+    for _ in range(300):
+        blob = base64.b64encode(rng.randbytes(16 * rng.randint(1, 8))).decode()
+        with pytest.raises(crypto.DecryptError):
+            crypto.decrypt_payload(blob, "1234", "abcd", "1700000000")
 
 
 # --- the envelope ---------------------------------------------------------------------------
