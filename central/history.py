@@ -14,8 +14,10 @@ never come). The morning peak is 07:30-09:30; waits are 2-40 minutes, poli servi
 minutes; about 5% of the tickets called are not there (tidak hadir). Counters and staff
 usernames are those an edge records. A few kritik & saran, some answered, come with it.
 
-Deterministic for a given ``seed`` and ``today``; idempotent per day: a day a puskesmas has
-history for is left alone, so a second run adds nothing.
+Deterministic for a given ``seed`` and ``today`` (a day's reservations and events are drawn
+first, written after), newest day first, and resumable: a run killed at any point and started
+again completes the day it was in with the same events and seq numbers (ingest keeps the ones
+it has), and leaves the days it finished alone, so a second run adds nothing.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ import datetime as dt
 import logging
 import math
 import random
+import time
 from collections.abc import Iterable
+
+from peewee import Case, fn
 
 from central.ingest import apply_batch
 from central.models import (
+    EdgeEvent,
     Feedback,
     Holiday,
     Node,
@@ -62,6 +68,9 @@ NODE_PREFIX = "riwayat-"  # the synthetic history node of puskesmas <code> is ri
 # events per apply_batch call, each its own transaction: SQLite has one writer, and the demo
 # makes its history while patients and staff already use it, so no write may hold it long
 BATCH = 200
+# seconds between two batches: SQLite's busy handler polls a waiting writer every 100 ms at
+# most, so a pause as long lets a staff sign-in in after at most one batch
+PAUSE = 0.1
 
 # how busy each seeded puskesmas is (patients on an ordinary Monday-Thursday, before noise)
 SIZE = {"cibinong": 260, "cileungsi": 230, "citeureup": 200, "ciawi": 170, "cisarua": 150}
@@ -221,15 +230,21 @@ def seed_history(
     today: dt.date | None = None,
     codes: Iterable[str] | None = None,
     progress=None,
+    pause: float = PAUSE,
 ) -> int:
     """Generate ``days`` days (before ``today``, WIB) of history for the seeded puskesmas (or
     those in ``codes``); returns how many visit rows were added.
 
-    Day by day, oldest first, every puskesmas in turn (so a history still being made already
-    compares puskesmas over the same days). Each puskesmas-day is one transaction and is made
-    only if that puskesmas has no history for that day yet: a second run adds nothing and an
-    interrupted run finishes where it stopped. ``progress`` is called with (day, visits added
-    so far) after each day.
+    Day by day, newest first, every puskesmas in turn: the dashboard's usual periods (the last
+    days) fill first, and a history still being made already compares puskesmas over the same
+    days. Each batch of ``BATCH`` events is one transaction, followed by ``pause`` seconds
+    without one, so that others (a staff member signing in) get SQLite's write lock in between.
+
+    A run may be killed at any moment and started again: a puskesmas-day is made only if its
+    history node has none of that day's events yet, and the day the node's stream was at when
+    it stopped is made again first, from the same draws and with the same seq numbers, so
+    ingest keeps what it already stored and applies only the rest. A second run adds nothing.
+    ``progress`` is called with (day, visits added so far) after each day.
     """
     from central import seed as seed_data
     from central.services import now_wib
@@ -242,12 +257,14 @@ def seed_history(
     ]
     places = [p for p in places if p.polis]
     added = 0
-    for day in history_days(today, days):
+    for p in places:  # the day each stream stopped in (complete or not) comes first
+        if p.last is not None:
+            added += _seed_day(p, p.last[0], seed, pause, first_seq=p.last[1])
+    for day in reversed(history_days(today, days)):
         for p in places:
-            if day in p.closed or day in p.had:
+            if day in p.closed or day in p.started:
                 continue
-            rng = random.Random(f"{seed}:{p.place.code}:{day}")
-            added += _seed_day(p.node, p.place, p.polis, p.patients, day, rng)
+            added += _seed_day(p, day, seed, pause)
         if progress is not None:
             progress(day, added)
     texts = [text for _rating, text in FEEDBACK]
@@ -262,14 +279,16 @@ def seed_history(
 @dataclasses.dataclass
 class _Place:
     """A puskesmas being given history: its history node, open poli, closed days, patients who
-    book, and the days it has history for already."""
+    book, the days its node has events for, and the day of the node's last event with that
+    day's first seq (None before its first)."""
 
     place: Puskesmas
     node: Node
     polis: list[Poli]
     closed: set[dt.date]
     patients: list[Patient]
-    had: set[dt.date]
+    started: set[dt.date]
+    last: tuple[dt.date, int] | None
 
     @classmethod
     def prepare(cls, place: Puskesmas, days: int, today: dt.date, seed: int) -> _Place:
@@ -292,27 +311,74 @@ class _Place:
                     incarnation=history_node_id(place.code),
                 )
             patients = _patients(random.Random(f"{seed}:{place.code}:patients"), place) if polis else []
-        had = {d for (d,) in Visit.select(Visit.day).where(Visit.node == node).distinct().tuples()}
-        return cls(place, node, polis, closed, patients, had)
+        # every event of a history day happens on that day (WIB), and ``at`` starts with the date
+        day_of = fn.SUBSTR(EdgeEvent.at, 1, 10)
+        spans = {
+            dt.date.fromisoformat(day): (first, end)
+            for day, first, end in EdgeEvent.select(day_of, fn.MIN(EdgeEvent.seq), fn.MAX(EdgeEvent.seq))
+            .where((EdgeEvent.node == node) & (EdgeEvent.incarnation == node.incarnation))
+            .group_by(day_of)
+            .tuples()
+        }
+        top = max(spans.items(), key=lambda item: item[1][1], default=None)
+        last = (top[0], top[1][0]) if top else None
+        return cls(place, node, polis, closed, patients, set(spans), last)
+
+    def stream_seq(self) -> int:
+        stream = NodeStream.get_or_none(
+            (NodeStream.node == self.node) & (NodeStream.incarnation == self.node.incarnation)
+        )
+        return stream.up_seq if stream else 0
 
 
-def _seed_day(node: Node, place: Puskesmas, polis: list[Poli], patients: list[Patient], day, rng) -> int:
-    """One day's events for ``node``, sent through ``apply_batch`` as the edge's outbox would."""
-    stream = NodeStream.get_or_none((NodeStream.node == node) & (NodeStream.incarnation == node.incarnation))
-    seq = stream.up_seq if stream else 0
-    checked_in: dict[str, dt.datetime] = {}
-    day_events = _Generator(place, polis, patients, rng).day(day, checked_in)
-    for start in range(0, len(day_events), BATCH):
-        records = []
-        for event in day_events[start : start + BATCH]:
-            seq += 1
-            records.append(messages.EventRecord(seq, event.NAME, event.at, events.to_data(event), event.VERSION))
-        apply_batch(node, messages.EventBatch(tuple(records), node.incarnation))
-    # a live sync stores a check-in moments after it happened
-    for rid, moment in checked_in.items():
-        utc = moment.astimezone(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=2)
-        Reservation.update(checked_in_at=utc).where(Reservation.rid == rid).execute()
-    return Visit.select().where((Visit.node == node) & (Visit.day == day)).count()
+def _seed_day(p: _Place, day: dt.date, seed: int, pause: float, first_seq: int | None = None) -> int:
+    """One day's events for ``p``'s node, sent through ``apply_batch`` as the edge's outbox would;
+    returns how many visits it added.
+
+    The events are numbered from ``first_seq`` (the day's first seq when it is made again after
+    an interruption) or else after the stream's last; those central already has are not sent.
+    A batch's check-in times are set in the batch's own transaction, so a day cut short keeps
+    no check-in at the wrong time.
+    """
+    rng = random.Random(f"{seed}:{p.place.code}:{day}")
+    booked, day_events = _Generator(p.place, p.polis, p.patients, rng).day(day)
+    have = p.stream_seq()
+    start = have + 1 if first_seq is None else first_seq
+    records = [
+        messages.EventRecord(start + i, e.NAME, e.at, events.to_data(e), e.VERSION) for i, e in enumerate(day_events)
+    ]
+    records = [r for r in records if r.seq > have]
+    if not records:
+        return 0
+    before = _visits(p, day)
+    if booked:
+        with database.atomic():  # the reservations the day's check-ins name, made once
+            Reservation.insert_many(booked).on_conflict_ignore().execute()
+    for offset in range(0, len(records), BATCH):
+        batch = records[offset : offset + BATCH]
+        with database.atomic():
+            apply_batch(p.node, messages.EventBatch(tuple(batch), p.node.incarnation))
+            _checked_in_times(batch)
+        if pause:
+            time.sleep(pause)  # not waiting for anything: letting other writers in
+    return _visits(p, day) - before
+
+
+def _visits(p: _Place, day: dt.date) -> int:
+    return Visit.select().where((Visit.puskesmas == p.place) & (Visit.day == day) & (Visit.node == p.node)).count()
+
+
+def _checked_in_times(batch: list[messages.EventRecord]) -> None:
+    """A live sync stores a check-in moments after it happened (ingest stamps its own clock)."""
+    moments = {
+        r.data["rid"]: dt.datetime.fromisoformat(r.at).astimezone(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=2)
+        for r in batch
+        if r.type == ReservationCheckedIn.NAME
+    }
+    if moments:
+        Reservation.update(checked_in_at=Case(Reservation.rid, list(moments.items()))).where(
+            Reservation.rid.in_(list(moments))
+        ).execute()
 
 
 def _patients(rng: random.Random, place: Puskesmas) -> list[Patient]:
@@ -397,8 +463,11 @@ class _Generator:
         return max(120, min(300, round(n)))
 
     # ---- one day ---------------------------------------------------------------------------
-    def day(self, day: dt.date, checked_in: dict[str, dt.datetime]) -> list[Event]:
+    def day(self, day: dt.date) -> tuple[list[dict], list[Event]]:
+        """The reservations made for ``day`` (rows to insert, cancelled ones included) and the
+        day's events in outbox order; writes nothing, and the same draws make the same day."""
         rng = self.rng
+        booked_rows: list[dict] = []
         out = _Day()
         last_reg, _end = HOURS[day.isoweekday()]
         patients = self.count(day)
@@ -420,12 +489,11 @@ class _Generator:
                 slot = free[0]
             held[(poli.id, slot)] = held.get((poli.id, slot), 0) + 1
             r = self.reservation(day, poli, slot)
+            booked_rows.append(r)
             if i >= booked:  # the share that is cancelled or never comes
                 if rng.random() < RESERVATION_CANCELLED / (RESERVATION_CANCELLED + RESERVATION_NOT_COME):
                     when = dt.datetime.combine(day, dt.time(6), WIB) - dt.timedelta(hours=rng.randint(2, 60))
-                    Reservation.update(
-                        status="cancelled", cancelled_at=when.astimezone(dt.UTC).replace(tzinfo=None)
-                    ).where(Reservation.id == r.id).execute()
+                    r.update(status="cancelled", cancelled_at=when.astimezone(dt.UTC).replace(tzinfo=None))
                 continue
             start = dt.datetime.combine(day, dt.time(int(slot[:2])), WIB)
             arrive = start - dt.timedelta(minutes=rng.uniform(-10, 35), seconds=rng.random())
@@ -440,20 +508,20 @@ class _Generator:
             else:
                 r, poli = extra
                 self.checkin(out, day, moment, numbers, r, poli)
-                checked_in[r.rid] = moment
-        return out.sorted()
+        return booked_rows, out.sorted()
 
-    def reservation(self, day: dt.date, poli: Poli, slot: str) -> Reservation:
+    def reservation(self, day: dt.date, poli: Poli, slot: str) -> dict:
+        """A reservation made a few days before ``day``, as the row to insert."""
         rng = self.rng
         made = dt.datetime.combine(day, dt.time(rng.randint(6, 21), rng.randint(0, 59)), WIB) - dt.timedelta(
             days=rng.randint(1, 7)
         )
         payer = "BPJS" if rng.random() < BPJS_SHARE else "UMUM"
-        return Reservation.create(
+        return dict(
             rid=self.key(),
-            patient=rng.choice(self.patients),
-            puskesmas=self.place,
-            poli=poli,
+            patient=rng.choice(self.patients).id,
+            puskesmas=self.place.id,
+            poli=poli.id,
             date=day,
             slot=slot,
             payer=payer,
@@ -461,6 +529,7 @@ class _Generator:
             status="active",
             qr_text="",  # the pass of a past day is not kept
             created_at=made.astimezone(dt.UTC).replace(tzinfo=None),
+            cancelled_at=None,
         )
 
     def walkin(self, out: _Day, day: dt.date, moment: dt.datetime, numbers: dict[str, int]) -> None:
@@ -526,7 +595,7 @@ class _Generator:
         self.at_poli(out, poli_key, label, poli, registered + dt.timedelta(minutes=poli_wait))
 
     def checkin(
-        self, out: _Day, day: dt.date, moment: dt.datetime, numbers: dict[str, int], r: Reservation, poli: Poli
+        self, out: _Day, day: dt.date, moment: dt.datetime, numbers: dict[str, int], r: dict, poli: Poli
     ) -> None:
         rng = self.rng
         queue = f"POLI-{poli.code}"
@@ -542,14 +611,14 @@ class _Generator:
             label=label,
             number=numbers[queue],
             kind="reservation",
-            payer=r.payer,
+            payer=r["payer"],
             poli=poli.code,
-            rid=r.rid,
-            slot=r.slot,
+            rid=r["rid"],
+            slot=r["slot"],
             actor=events.SCANNER,
         )
-        out.add(moment, ReservationCheckedIn, rid=r.rid, ticket=key, label=label, actor=events.SCANNER)
-        start = dt.datetime.combine(day, dt.time(int(r.slot[:2])), WIB)
+        out.add(moment, ReservationCheckedIn, rid=r["rid"], ticket=key, label=label, actor=events.SCANNER)
+        start = dt.datetime.combine(day, dt.time(int(r["slot"][:2])), WIB)
         # called near the slot's start: a little early when the poli is quiet, later in the rush
         called = start + dt.timedelta(minutes=rng.gauss(4 + 10 * self.peak(start), 8))
         earliest = moment + dt.timedelta(minutes=2)

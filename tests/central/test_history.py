@@ -1,11 +1,18 @@
 """The demo's history: plausible puskesmas days, made of typed events applied by central's ingest,
-so the visits are exactly what the events say; a second run adds nothing."""
+so the visits are exactly what the events say; the newest days first; a second run adds nothing,
+and a run killed in the middle of a day and started again makes the same history as one never
+stopped."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 from central import kpi
 from central.history import PATIENT_FEEDBACK, give_patient_a_visit, history_days, history_node_id, seed_history
@@ -31,7 +38,9 @@ def test_open_days_skip_sundays_and_closed_days():
 
 def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app, client, ani, ani_data, web_login):
     Holiday.create(date=SATURDAY, name="Libur contoh", kind="lokal")  # a closed day takes no visits
-    added = seed_history(days=4, today=TODAY, codes=["cisarua"])
+    made = []
+    added = seed_history(days=4, today=TODAY, codes=["cisarua"], progress=lambda day, _n: made.append(day), pause=0)
+    assert made == [MONDAY, SATURDAY, FRIDAY]  # the newest day first: the dashboard's last days fill first
     node = Node.get(Node.node_id == history_node_id("cisarua"))
     assert node.retired  # not a live node: no change feed is kept for it
     visits = list(Visit.select().where(Visit.node == node))
@@ -102,6 +111,8 @@ def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app, client, an
     # the visits are what the stored events say, all applied in seq order
     rows = list(EdgeEvent.select().where(EdgeEvent.node == node).order_by(EdgeEvent.seq))
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+    days_in_order = [r.at[:10] for r in rows]
+    assert days_in_order == sorted(days_in_order, reverse=True)  # a day's events together, Monday's first
     assert NodeStream.get(NodeStream.node == node).up_seq == len(rows)
     assert {r.status for r in rows} == {"applied"}
     assert sum(r.type == "reservation.checked_in" for r in rows) == len(reserved)
@@ -126,7 +137,7 @@ def test_a_puskesmas_history_is_plausible_and_made_of_its_events(app, client, an
 
     # a second run adds nothing
     before = _counts()
-    assert seed_history(days=4, today=TODAY, codes=["cisarua"]) == 0
+    assert seed_history(days=4, today=TODAY, codes=["cisarua"], pause=0) == 0
     assert _counts() == before
 
     # the demo patient is given one of the served visits and sees her kritik & saran answered
@@ -145,3 +156,96 @@ def _labels(visits) -> dict:
         if v.kind != "transfer":
             out.setdefault((v.day, v.queue), []).append(v.label)
     return out
+
+
+# A history run in its own process: "reference" makes it whole on a fresh database and prints
+# what it made; "stop" makes it on an existing one and, inside the transaction of its third
+# batch, says so and waits to be killed.
+RUN = """
+import datetime as dt, json, sys
+sys.path.insert(0, sys.argv[4])
+from central import history
+mode, url, base = sys.argv[1:4]
+today = dt.date.fromisoformat(sys.argv[5])
+if mode == "reference":
+    from central.app import build
+    from central.config import from_dict
+    fields = {"database_url": url, "secret_key": "s" * 40, "seed": True, "notify_uri": "log://"}
+    build(from_dict({**fields, "keys_dir": base + "/keys"}))
+    history.seed_history(days=4, today=today, codes=["cisarua"], pause=0)
+    from test_history import made
+    print(json.dumps(made("cisarua")))
+else:
+    from central import db
+    db.connect(url)
+    applied, real = [], history.apply_batch
+    def apply_batch(node, batch):
+        out = real(node, batch)
+        applied.append(batch)
+        if len(applied) == 3:
+            print("in the third batch", flush=True)
+            sys.stdin.read()
+        return out
+    history.apply_batch = apply_batch
+    history.seed_history(days=4, today=today, codes=["cisarua"], pause=0)
+"""
+
+
+def _run(mode: str, url: str, base: Path) -> subprocess.Popen:
+    args = [sys.executable, "-c", RUN, mode, url, str(base), str(Path(__file__).parent), TODAY.isoformat()]
+    return subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def made(code: str) -> dict:
+    """What a puskesmas's history consists of, in a form two databases can be compared by."""
+    node = Node.get(Node.node_id == history_node_id(code))
+    return {
+        "events": [
+            [e.seq, e.type, e.at, e.ticket, e.status, json.loads(e.data)]
+            for e in EdgeEvent.select().where(EdgeEvent.node == node).order_by(EdgeEvent.seq)
+        ],
+        "up_seq": NodeStream.get(NodeStream.node == node).up_seq,
+        "visits": sorted(
+            [v.ticket_key, v.day.isoformat(), v.state, v.label, v.queue, v.called_at, v.done_at, v.wait_s, v.service_s]
+            for v in Visit.select().where(Visit.node == node)
+        ),
+        "reservations": sorted(
+            [r.rid, r.date.isoformat(), r.slot, r.status, _text(r.checked_in_at), _text(r.cancelled_at), r.ticket_label]
+            for r in Reservation.select().where(Reservation.puskesmas == node.puskesmas)
+        ),
+        "feedback": sorted(
+            [f.rating, f.text, _text(f.created_at), f.answer]
+            for f in Feedback.select().where(Feedback.puskesmas == node.puskesmas)
+        ),
+    }
+
+
+def test_a_history_killed_in_the_middle_of_a_day_and_started_again_is_the_whole_history(app, db_config, tmp_path):
+    reference = _run("reference", f"sqlite:///{tmp_path}/fresh.db", tmp_path)
+    with _run("stop", db_config.database_url, tmp_path) as stopped:
+        try:
+            assert stopped.stdout.readline() == "in the third batch\n"
+        finally:
+            os.kill(stopped.pid, signal.SIGKILL)  # kill -9, with the third batch's transaction open
+    node = Node.get(Node.node_id == history_node_id("cisarua"))
+    # what it left: Monday (the newest day) cut after its second batch, nothing of the other days
+    assert NodeStream.get(NodeStream.node == node).up_seq == EdgeEvent.select().count() == 400
+    visits = list(Visit.select().where(Visit.node == node))
+    assert {v.day for v in visits} == {MONDAY}
+    assert any(v.state in ("waiting", "called", "serving") for v in visits)  # patients left mid-way
+
+    added = seed_history(days=4, today=TODAY, codes=["cisarua"], pause=0)  # the demo started again
+
+    with reference:
+        out, _ = reference.communicate(timeout=120)
+    assert reference.returncode == 0
+    whole = json.loads(out)
+    assert json.loads(json.dumps(made("cisarua"))) == whole  # the same events, seqs, visits, reservations
+    assert added == len(whole["visits"]) - len(visits)
+    assert {v[1] for v in whole["visits"]} == {d.isoformat() for d in (FRIDAY, SATURDAY, MONDAY)}
+    assert {v[2] for v in whole["visits"]} <= {"done", "no_show", "transferred", "cancelled"}  # no day left partial
+    assert seed_history(days=4, today=TODAY, codes=["cisarua"], pause=0) == 0
