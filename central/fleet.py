@@ -4,6 +4,11 @@
 knows of one node (``NodeFacts``, from the ``node`` row and the health the node published, see
 ``protocol.messages.NodeStatus``) in, the row shown and the alerts out (Indonesian, times in
 WIB). ``fleet()`` and ``alerts()`` read the database. Nothing here names a patient.
+
+An admin kabupaten marks an alert "sedang ditangani" with a short note (``mark_handling``,
+audited); the note is shown beside the alert, keyed by node and alert kind, until the alert
+clears by itself: the next ``overview`` that no longer finds the alert closes the note, so a
+later alert of the same kind starts unmarked.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ import json
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from central.models import Node, NodeAlert, Puskesmas
+from central import audit
+from central.core.patients import _hidden
+from central.models import AlertNote, Node, NodeAlert, Puskesmas, Staff, database
+from central.services import ValidationError
 from protocol.clock import WIB
 
 OFFLINE_ALERT_S = 10 * 60  # offline longer than this is an alert
@@ -21,6 +29,8 @@ BACKLOG_MAX = 100  # undelivered events
 OLDEST_MAX_S = 10 * 60  # age of the oldest undelivered event
 SKEW_MAX_S = 120  # clock difference with central
 STALE_S = 3 * 60  # an online node publishes its health every minute
+
+NOTE_MAX = 200  # characters of an alert note
 
 DANGER, WARNING = "danger", "warning"
 DEVICE_LABELS = {"printer": "Printer", "scanner": "Pemindai QR", "audio": "Suara"}
@@ -262,14 +272,111 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def _note_dict(note: AlertNote, now: dt.datetime) -> dict:
+    return {
+        "text": note.note,
+        "by": note.staff.name if note.staff_id and note.staff else note.actor,
+        "at": note.created_at.isoformat(timespec="seconds") + "Z",
+        "at_text": wib(note.created_at, now),
+    }
+
+
+def _open_notes() -> dict[tuple[str, str], AlertNote]:
+    rows = (
+        AlertNote.select(AlertNote, Node)
+        .join(Node)
+        .where(AlertNote.cleared_at.is_null() & ~Node.retired)
+        .order_by(AlertNote.id)
+    )
+    return {(n.node.node_id, n.kind): n for n in rows}
+
+
 def overview(now: dt.datetime | None = None) -> tuple[list[dict], list[dict]]:
-    """(``fleet()``, ``alerts()``) from one read of the database."""
+    """(``fleet()``, ``alerts()``) from one read of the database.
+
+    Each alert carries ``note`` (text, by, at, at_text) when an admin marked it "sedang
+    ditangani", else None. Notes whose alert has cleared are closed here (``cleared_at``)."""
     now = now or _utcnow()
     version = software_version()
     facts = _facts()
     found = [a for f in facts for a in decide(f, now, version)]
     found.sort(key=lambda a: (a.level != DANGER, a.puskesmas))
-    return [describe(f, now, version) for f in facts], [a.as_dict() for a in found]
+    notes = _open_notes()
+    present = {(a.node_id, a.kind) for a in found}
+    cleared = [n.id for key, n in notes.items() if key not in present]
+    if cleared:
+        AlertNote.update(cleared_at=now).where(AlertNote.id.in_(cleared) & AlertNote.cleared_at.is_null()).execute()
+    alerts = []
+    for a in found:
+        row = a.as_dict()
+        note = notes.get((a.node_id, a.kind))
+        row["note"] = _note_dict(note, now) if note is not None else None
+        alerts.append(row)
+    return [describe(f, now, version) for f in facts], alerts
+
+
+class NoSuchAlert(Exception):
+    """The alert is not there (any more): it cleared by itself, or the node is unknown."""
+
+    status = 404
+    message = "Peringatan ini sudah tidak ada: mungkin sudah pulih dengan sendirinya. Muat ulang halaman."
+
+
+NOTE_REQUIRED = "Tulis catatan singkat, misalnya siapa yang menangani dan apa yang dilakukan."
+NOTE_TOO_LONG = f"Catatan terlalu panjang: paling banyak {NOTE_MAX} huruf."
+NOTE_HIDDEN = "Catatan berisi karakter yang tidak diizinkan (karakter kontrol atau tak terlihat)."
+
+
+def clean_note(raw) -> str:
+    """The note as typed, spaces and line ends made single spaces; ValidationError({"note": ...})
+    when it is empty, longer than ``NOTE_MAX`` or holds control or invisible characters."""
+    text = str(raw or "")
+    if _hidden(text.replace("\r", " ").replace("\n", " ").replace("\t", " ")):
+        raise ValidationError({"note": NOTE_HIDDEN})
+    text = " ".join(text.split())
+    if not text:
+        raise ValidationError({"note": NOTE_REQUIRED})
+    if len(text) > NOTE_MAX:
+        raise ValidationError({"note": NOTE_TOO_LONG})
+    return text
+
+
+def mark_handling(staff: Staff, node_id: str, kind: str, note, now: dt.datetime | None = None) -> AlertNote:
+    """Mark a node's current alert of ``kind`` "sedang ditangani" with ``note`` (or change the
+    note of one already marked). Audited (entity ``alert``, key ``node_id:kind``).
+
+    Raises ValidationError for a bad note, NoSuchAlert when the node has no such alert now.
+    The caller checks the role (admin kabupaten)."""
+    now = now or _utcnow()
+    text = clean_note(note)
+    node_id, kind = str(node_id or "")[:80], str(kind or "")[:40]
+    node = Node.live().where(Node.node_id == node_id).first()
+    if node is None:
+        raise NoSuchAlert()
+    version = software_version()
+    (facts,) = [f for f in _facts() if f.node_id == node_id] or [None]
+    if facts is None or kind not in {a.kind for a in decide(facts, now, version)}:
+        raise NoSuchAlert()
+    with database.atomic():
+        current = (
+            AlertNote.select()
+            .where((AlertNote.node == node) & (AlertNote.kind == kind) & AlertNote.cleared_at.is_null())
+            .order_by(AlertNote.id.desc())
+            .first()
+        )
+        key = f"{node_id}:{kind}"
+        after = {"status": "sedang ditangani", "note": text}
+        if current is not None:
+            if current.note == text:
+                return current
+            before = {"status": "sedang ditangani", "note": current.note}
+            current.note, current.staff, current.actor, current.created_at = text, staff, staff.username, now
+            current.save()
+            audit.record(staff, "alert", key, "update", before, after, node.puskesmas_id)
+            return current
+        row = AlertNote.create(node=node, kind=kind, note=text, staff=staff, actor=staff.username, created_at=now)
+        audit.record(staff, "alert", key, "create", {"status": "baru"}, after, node.puskesmas_id)
+        return row
 
 
 def fleet(now: dt.datetime | None = None) -> list[dict]:

@@ -35,6 +35,7 @@ ENTITIES = {
     "holiday": "Hari libur",
     "targets": "Target mutu",
     "feedback": "Kritik & saran",
+    "alert": "Peringatan node",
 }
 ACTIONS = {"create": "Tambah", "update": "Ubah", "delete": "Hapus"}
 FIELDS = {
@@ -59,6 +60,7 @@ FIELDS = {
     "password": "kata sandi",
     "date": "tanggal",
     "kind": "jenis",
+    "note": "catatan",
 }
 
 

@@ -10,7 +10,18 @@
   var every = parseInt(body.getAttribute("data-every"), 10) || 30;
   var src = body.getAttribute("data-src");
 
+  // An admin writing an alert note keeps her form: the refresh waits until she is done.
+  function composing() {
+    var open = body.querySelector("details.fleet-handle[open]");
+    var active = document.activeElement;
+    var focused = active && active.closest && body.contains(active) && active.closest(".fleet-handle-form");
+    return Boolean(open || focused);
+  }
+
   function refresh() {
+    if (composing()) {
+      return;
+    }
     fetch(src, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (!response.ok || response.redirected) {
