@@ -51,13 +51,16 @@ def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = 
         node = Node.get_by_id(node.id)
         stream = _stream(node, batch.incarnation, batch.events[0] if batch.events else None)
         last = stream.up_seq
+        # the tickets with an event kept for later: when the stream had none before this batch,
+        # only this batch's own can be, and no event needs to look its ticket's up
+        kept = None if _any_kept(node, stream.incarnation) else set()
         for record in batch.events:
             if record.seq <= last:
                 continue
             if record.seq != last + 1:
                 log.info("node %s: gap at seq %d (have %d); waiting for resend", node.node_id, record.seq, last)
                 break
-            _store_and_apply(node, stream.incarnation, record, registry)
+            _store_and_apply(node, stream.incarnation, record, registry, kept)
             last = record.seq
         if last != stream.up_seq:
             NodeStream.update(up_seq=last, last_seen=utcnow()).where(NodeStream.id == stream.id).execute()
@@ -65,7 +68,9 @@ def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = 
     return last
 
 
-def _store_and_apply(node: Node, incarnation: str, record: messages.EventRecord, registry: dict | None) -> None:
+def _store_and_apply(
+    node: Node, incarnation: str, record: messages.EventRecord, registry: dict | None, kept: set[str] | None = None
+) -> None:
     ticket = record.data.get("ticket")
     row = EdgeEvent.create(
         node=node,
@@ -78,14 +83,16 @@ def _store_and_apply(node: Node, incarnation: str, record: messages.EventRecord,
         data=json.dumps(record.data),
         status="applied",
     )
-    _apply_row(node, row, registry)
+    _apply_row(node, row, registry, kept)
+    if kept is not None and row.status == "deferred" and row.ticket:
+        kept.add(row.ticket)
 
 
 class _NotYet(Exception):
     """The event is about a ticket central does not know yet (its first event is kept for later)."""
 
 
-def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None) -> None:
+def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None, kept: set[str] | None = None) -> None:
     """Decode a stored event and apply it; records the outcome on the row.
 
     Deferred (kept, applied later by ``apply_deferred``): a type or version this release does
@@ -105,7 +112,7 @@ def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None) -> None
         _outcome(row, "rejected", str(exc))
         log.warning("node %s: event %d (%s) is malformed: %s", node.node_id, row.seq, row.type, exc)
         return
-    if row.ticket and _earlier_kept(row):
+    if row.ticket and (_earlier_kept(row) if kept is None else row.ticket in kept):
         _outcome(row, "deferred", "an earlier event of this ticket is kept for later")
         return
     handlers = HANDLERS if registry is None else {k: v for k, v in HANDLERS.items() if k.NAME in registry}
@@ -121,6 +128,14 @@ def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None) -> None
         log.warning("node %s: event %d (%s) could not be applied: %s", node.node_id, row.seq, row.type, reason)
         return
     _outcome(row, "applied", "")
+
+
+def _any_kept(node: Node, incarnation: str) -> bool:
+    return (
+        EdgeEvent.select()
+        .where((EdgeEvent.node == node) & (EdgeEvent.incarnation == incarnation) & (EdgeEvent.status == "deferred"))
+        .exists()
+    )
 
 
 def _earlier_kept(row: EdgeEvent) -> bool:
@@ -264,7 +279,7 @@ def _called(node: Node, e: TicketCalled) -> None:
     visit.destination = e.destination
     _advance(visit, "called")
     _time(visit)
-    visit.save()
+    visit.save(only=visit.dirty_fields)  # the columns the event set
 
 
 def _time(visit: Visit) -> None:
@@ -283,7 +298,7 @@ def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
         if state == "transferred" and visit.poli is None and getattr(e, "to_poli", ""):
             visit.poli = e.to_poli  # a loket ticket's poli: where it sent the patient (central.kpi)
         _time(visit)
-        visit.save()
+        visit.save(only=visit.dirty_fields)
         if state == "done" and visit.rid:
             Reservation.update(status=rules.DONE).where(
                 (Reservation.rid == visit.rid)
