@@ -58,6 +58,7 @@ def test_a_rating_at_the_kiosk_reaches_the_back_office_list(system, browser):
     office.goto(system.central_url + "/petugas/kritik-saran/")
     item = office.locator(".feedback-item").first
     expect(item.locator(".feedback-meta")).to_contain_text("Anjungan")
+    expect(item.locator(".feedback-poli")).to_have_text("Poli Umum")  # the poli she chose at the kiosk
     expect(item.locator(".feedback-stars")).to_have_attribute("aria-label", "Nilai 4 dari 5")
     expect(item).to_contain_text("tidak ada pasien yang dapat membaca jawaban")
     summary = office.locator(".feedback-summary")
