@@ -281,6 +281,15 @@ def generate(
     return {"visits": visits, "reservations": reservations, "start": start, "end": end, "puskesmas": len(places)}
 
 
+def roll_up(today: dt.date) -> tuple[dict, int]:
+    """Build the kabupaten's KPI rollup (``central.kpi_rollup``) of every day before ``today``."""
+    from central import kpi_rollup
+    from central.models import KpiCell
+
+    built = kpi_rollup.refresh(today=today, settle_s=0)
+    return built, KpiCell.select().count()
+
+
 def _median(fn: Callable[[], object], runs: int) -> float:
     samples = []
     for _ in range(runs):
@@ -317,13 +326,33 @@ def measure(runs: int = 3) -> list[tuple[str, float, float | None]]:
 
     month = exports.VisitFilter((one.id,), month_start, end)
     year = exports.VisitFilter((one.id,), year_start, year_end)
+    last30 = (end - dt.timedelta(days=29), end)
+    prev_end = month_start - dt.timedelta(days=1)
+    prev = (prev_end.replace(day=1), prev_end)  # the last whole month
+    halves = ((prev[0] - dt.timedelta(days=1)).replace(day=15), prev[0].replace(day=14))
     rows = [
         ("kpi.report: 1 puskesmas x 1 year", _median(lambda: kpi.report([one.id], year_start, year_end), runs), 1.0),
-        ("kpi.report: all puskesmas x 1 year", _median(lambda: kpi.report(ids, year_start, year_end), runs), 3.0),
         (
             "kpi.report: 1 puskesmas x 1 year, poli UMUM, BPJS",
             _median(lambda: kpi.report([one.id], year_start, year_end, poli="UMUM", payer="BPJS"), runs),
             1.0,
+        ),
+        ("kpi.report: all puskesmas x 1 year", _median(lambda: kpi.report(ids, year_start, year_end), runs), 3.0),
+        ("kpi.report: all puskesmas x last 30 days", _median(lambda: kpi.report(ids, *last30), runs), 3.0),
+        (
+            "kpi.report: all puskesmas x 15th to 14th (two half months)",
+            _median(lambda: kpi.report(ids, *halves), runs),
+            3.0,
+        ),
+        (
+            "kpi.report: all puskesmas x 1 month, BPJS (from the visits)",
+            _median(lambda: kpi.report(ids, *prev, payer="BPJS"), runs),
+            3.0,
+        ),
+        (
+            "kpi.report: all puskesmas x 1 month, poli UMUM (from the visits)",
+            _median(lambda: kpi.report(ids, *prev, poli="UMUM"), runs),
+            3.0,
         ),
         ("kpi.live_today: 1 puskesmas", _median(lambda: kpi.live_today(one, now=live_at), runs), 1.0),
         (
@@ -377,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"Generated {made['visits']:,} visits and {made['reservations']:,} reservations of {made['puskesmas']} "
             f"puskesmas, {made['start']} to {made['end']}, in {took:.0f} s (PostgreSQL)."
+        )
+        t0 = time.perf_counter()
+        built, cells = roll_up(made["end"] + dt.timedelta(days=1))
+        print(
+            f"Built the kabupaten's KPI rollup ({built['days']} days, {built['months']} months, {built['years']} "
+            f"year(s); {cells:,} cells) in {time.perf_counter() - t0:.0f} s, as central's sync worker does in the "
+            "background."
         )
         print()
         print(table(measure(args.runs), args.runs))

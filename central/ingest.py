@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from peewee import DataError, IntegrityError, fn
 
-from central import kpi
+from central import kpi, kpi_rollup
 from central.core import reservations as rules
 from central.models import EdgeEvent, Feedback, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
 from protocol import events, messages
@@ -47,6 +47,7 @@ def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = 
     """Store and apply a batch for ``node``; returns the highest contiguous seq stored for the
     batch's database incarnation (what the ack names). ``registry`` plays an older central in
     tests (event types it knows)."""
+    kpi_rollup.discard()
     with database.atomic():
         node = Node.get_by_id(node.id)
         stream = _stream(node, batch.incarnation, batch.events[0] if batch.events else None)
@@ -65,6 +66,7 @@ def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = 
         if last != stream.up_seq:
             NodeStream.update(up_seq=last, last_seen=utcnow()).where(NodeStream.id == stream.id).execute()
             Node.update(last_seen=utcnow()).where(Node.id == node.id).execute()
+        kpi_rollup.flush()  # the days whose visits changed: their KPI rollup is out of date
     return last
 
 
@@ -168,8 +170,10 @@ def apply_deferred() -> int:
         .order_by(EdgeEvent.node, EdgeEvent.incarnation, EdgeEvent.seq)
     )
     for row in rows:
+        kpi_rollup.discard()
         with database.atomic():
             _apply_row(row.node, row)
+            kpi_rollup.flush()
         done += row.status == "applied"
     if done:
         log.info("applied %d events kept from before this upgrade", done)
@@ -264,6 +268,7 @@ def _issued(node: Node, e: TicketIssued) -> None:
         priority=e.priority,
         parent=e.parent,
     ).on_conflict_ignore().execute()
+    kpi_rollup.note(e.day)
     if e.parent and e.poli:  # the loket ticket it continues was for this poli (central.kpi)
         Visit.update(poli=e.poli).where(
             (Visit.node == node) & (Visit.ticket_key == e.parent) & Visit.poli.is_null()
@@ -284,6 +289,7 @@ def _called(node: Node, e: TicketCalled) -> None:
 
 def _time(visit: Visit) -> None:
     """Keep the visit's waiting and service seconds (central.kpi.timings) in step with its times."""
+    kpi_rollup.note(visit.day)
     for name, value in kpi.timings(visit).items():
         setattr(visit, name, value)
 

@@ -228,11 +228,20 @@ class Report:
 class _Where:
     """The WHERE clause shared by one report's queries (parameters in the database's style)."""
 
-    def __init__(self, ids: list[int], period: Period, poli: str | None, payer: str | None):
+    def __init__(
+        self,
+        ids: list[int],
+        period: Period,
+        poli: str | None,
+        payer: str | None,
+        ranges: list[tuple[dt.date, dt.date]] | None = None,
+    ):
         ph = database.obj.param
         self.ph = ph
-        parts = [f"v.puskesmas_id IN ({', '.join([ph] * len(ids))})", f"v.day >= {ph}", f"v.day <= {ph}"]
-        params: list = [*ids, period.start.isoformat(), period.end.isoformat()]
+        ranges = ranges if ranges is not None else [(period.start, period.end)]
+        days = " OR ".join([f"(v.day >= {ph} AND v.day <= {ph})"] * len(ranges)) or "1 = 0"
+        parts = [f"v.puskesmas_id IN ({', '.join([ph] * len(ids))})", f"({days})"]
+        params: list = [*ids, *[d.isoformat() for r in ranges for d in r]]
         if poli:
             parts.append(f"v.poli = {ph}")
             params.append(poli)
@@ -268,25 +277,39 @@ def _pct(where: _Where, groups: list[str], column: str, extra: str = "") -> dict
 
     Nearest rank over the seconds, taken from a histogram of the values at the resolution shown
     (tenths of a minute): rounding keeps the order, so the rank's value rounds to the same figure,
-    and the database only counts (a hash aggregate, in parallel on PostgreSQL) instead of sorting
-    every value."""
-    spec = ("pct", tuple(groups), column, extra)
-    if spec in where.cache:
-        hist = where.cache[spec]
-    else:
-        g = ", ".join(groups)
-        cond = f"{where.sql} AND {column} IS NOT NULL{(' AND ' + extra) if extra else ''}"
-        b = tenths(column)
-        sql = f"SELECT {g}, {b}, COUNT(*) FROM visit v WHERE {cond} GROUP BY {g}, {b}"
-        hist = defaultdict(list)
-        for row in _rows(sql, where.params):
-            hist[tuple(row[:-2])].append((int(row[-2]), int(row[-1])))
+    and the database only counts (a hash aggregate) instead of sorting every value. The same
+    histogram summed over days (``central.kpi_rollup``) gives the same figures."""
+    hist = _histogram(where, groups, column, extra)
     out: dict[tuple, tuple] = {}
     for key, pairs in hist.items():
-        pairs.sort()
+        pairs = sorted((b, c) for b, _o, c in pairs)
         n = sum(c for _b, c in pairs)
         out[key] = (n, *[_tenth(_rank_value(pairs, n, p)) for p in PERCENTILES])
     return out
+
+
+def _histogram(where: _Where, groups: list[str], column: str, extra: str = "") -> dict[tuple, list]:
+    """{group values: [(tenths bucket, above its nominal value 0/1, count)]} (see ``_within``)."""
+    for kind in ("pct", "pcto"):
+        spec = (kind, tuple(groups), column, extra)
+        if spec in where.cache:
+            return where.cache[spec]
+    return _query(where, [("pcto", tuple(groups), column, extra)])[0]
+
+
+def _within(hist: dict[tuple, list], key: tuple, menit: int) -> tuple[int, int]:
+    """(n, how many at most ``menit`` minutes) of one group of a histogram with the ``o`` flag.
+
+    A value s has bucket b = round(s / 6), and o = 1 when b is a whole minute's bucket and s > 6 b:
+    below bucket 10 m every value is under m minutes, above it every value is over, and in bucket
+    10 m exactly those with o = 0 are within (s <= 60 m): the count is exact at whole seconds."""
+    limit = 10 * menit
+    n = within = 0
+    for b, o, c in hist.get(key, ()):
+        n += c
+        if b < limit or (b == limit and not o):
+            within += c
+    return n, within
 
 
 def _rank_value(pairs: list[tuple[int, int]], n: int, p: int) -> int:
@@ -308,17 +331,19 @@ def _counts(where: _Where, groups: list[str], extra: str = "") -> dict[tuple, in
     spec = ("count", tuple(groups), None, extra)
     if spec in where.cache:
         return where.cache[spec]
-    g = ", ".join(groups)
-    cond = f"{where.sql}{(' AND ' + extra) if extra else ''}"
-    sql = f"SELECT {g}, COUNT(*) FROM visit v WHERE {cond} GROUP BY {g}"
-    return {tuple(row[:-1]): row[-1] for row in _rows(sql, where.params)}
+    return _query(where, [spec])[0]
 
 
-def _prefetch(where: _Where, specs: list[tuple]) -> None:
-    """Run many ``_pct`` / ``_counts`` at once: the period's rows are read once (a materialised
-    CTE of the columns needed) and each grouping is a branch of one UNION ALL; the answers wait
-    in ``where.cache`` in the shape the two functions give."""
-    width = max(len(groups) for _kind, groups, _column, _extra in specs)
+WIDTH = 4  # the most group values a grouping has (and the rollup's columns g1..g4)
+
+
+def union_sql(where_sql: str, specs: list[tuple]) -> str:
+    """SQL giving every grouping of ``specs`` over the rows matching ``where_sql``, as rows of
+    (q: the spec's index, g1..g4 as text, b: tenths bucket or NULL, o: 0/1, n: count).
+
+    The rows are read once (a CTE of the columns needed: materialised, held in memory by the
+    ``work_mem`` ``report`` sets on PostgreSQL) and each grouping is a branch of one UNION ALL.
+    ``central.kpi_rollup`` stores the same rows per day and month."""
     # what the branches compute is computed once per row in the CTE
     derived = {
         STEP_SQL: "v.step",
@@ -336,42 +361,83 @@ def _prefetch(where: _Where, specs: list[tuple]) -> None:
 
     branches = []
     for i, (kind, groups, column, extra) in enumerate(specs):
-        conds = [fast(c) for c in (extra, f"{column} IS NOT NULL" if kind == "pct" else "") if c]
+        conds = [fast(c) for c in (extra, f"{column} IS NOT NULL" if kind != "count" else "") if c]
         groups = [fast(g) for g in groups]
-        cols = [f"CAST({g} AS TEXT)" for g in groups] + ["CAST(NULL AS TEXT)"] * (width - len(groups))
-        bucket = fast(tenths(column)) if kind == "pct" else "CAST(NULL AS INTEGER)"
-        keys = ", ".join([*groups, *([bucket] if kind == "pct" else [])])
+        cols = [f"CAST({g} AS TEXT)" for g in groups] + ["CAST(NULL AS TEXT)"] * (WIDTH - len(groups))
+        cols = [f"{c} AS g{j}" for j, c in enumerate(cols, 1)]
+        bucket = fast(tenths(column)) if kind != "count" else "CAST(NULL AS INTEGER)"
+        # only a whole minute's bucket needs the flag (``_within``): the others are not split
+        over = (
+            f"CASE WHEN {bucket} = {bucket} / 10 * 10 AND {column} > 6 * {bucket} THEN 1 ELSE 0 END"
+            if kind == "pcto"
+            else "0"
+        )
+        keys = ", ".join([*groups, *([bucket] if kind != "count" else []), *([over] if kind == "pcto" else [])])
         branches.append(
-            f"SELECT {i} AS q, {', '.join(cols)}, {bucket} AS b, COUNT(*) AS n FROM base v"
+            f"SELECT {i} AS q, {', '.join(cols)}, {bucket} AS b, {over} AS o, COUNT(*) AS n FROM base v"
             f"{(' WHERE ' + ' AND '.join(conds)) if conds else ''} GROUP BY {keys}"
         )
     hint = "MATERIALIZED " if _postgres() else ""
-    sql = (
+    return (
         f"WITH base AS {hint}(SELECT v.puskesmas_id, v.day, v.poli, v.payer, v.kind, v.state, v.counter, "
         f"v.called_by, v.wait_s, v.slot_wait_s, v.service_s, {STEP_SQL} AS step, {HOUR_SQL} AS hour, "
         f"CASE WHEN {POLI_Q} THEN 1 ELSE 0 END AS ispoli, CASE WHEN {CALLED} THEN 1 ELSE 0 END AS called, "
         + ", ".join(f"{tenths(c)} AS {c[2:]}_b" for c in ("v.wait_s", "v.slot_wait_s", "v.service_s"))
-        + f" FROM visit v WHERE {where.sql}) "
+        + f" FROM visit v WHERE {where_sql}) "
         + " UNION ALL ".join(branches)
     )
-    results: list[dict] = [defaultdict(list) if kind == "pct" else {} for kind, *_rest in specs]
-    for row in _rows(sql, where.params):
-        i = row[0]
-        kind, groups, _column, _extra = specs[i]
-        key = tuple(_native(g, v) for g, v in zip(groups, row[1 : 1 + len(groups)], strict=True))
-        if kind == "pct":
-            results[i][key].append((int(row[-2]), int(row[-1])))
+
+
+def _prefetch(where: _Where, specs: list[tuple]) -> None:
+    """Run many groupings at once (``union_sql``); the answers wait in ``where.cache`` in the
+    shape ``_counts`` and ``_histogram`` give."""
+    for spec, result in zip(specs, _query(where, specs), strict=True):
+        merge(where.cache, spec, result)
+
+
+def _query(where: _Where, specs: list[tuple]) -> list[dict]:
+    return collect(_rows(union_sql(where.sql, specs), where.params), specs)
+
+
+def collect(rows, specs: list[tuple]) -> list[dict]:
+    """The rows of ``union_sql`` (or of the rollup) as one result per spec: counts
+    {group values: n}, histograms {group values: [(b, o, n)]}."""
+    results: list[dict] = [defaultdict(list) if kind != "count" else {} for kind, *_rest in specs]
+    # per spec: how many group values, and which of them are numbers (the UNION ALL carries text)
+    shapes = [(len(groups), [j for j, g in enumerate(groups) if _numeric(g)]) for _k, groups, _c, _e in specs]
+    for row in rows:
+        i = int(row[0])
+        width, numbers = shapes[i]
+        key = row[1 : 1 + width]
+        if numbers:
+            key = list(key)
+            for j in numbers:
+                if key[j] is not None:
+                    key[j] = int(key[j])
+        key = tuple(key)
+        if specs[i][0] != "count":
+            results[i][key].append((int(row[-3]), int(row[-2]), int(row[-1])))
         else:
-            results[i][key] = int(row[-1])
-    for spec, result in zip(specs, results, strict=True):
-        where.cache[spec] = result
+            results[i][key] = results[i].get(key, 0) + int(row[-1])
+    return results
 
 
-def _native(group: str, value):
-    """A grouping's value as the single queries give it (the UNION ALL carries text)."""
-    if value is not None and (group == "v.puskesmas_id" or group.endswith("THEN 1 ELSE 0 END")):
-        return int(value)
-    return value
+def merge(cache: dict, spec: tuple, result: dict) -> None:
+    """Add one spec's result to what ``cache`` already holds for it (another part of the period)."""
+    have = cache.get(spec)
+    if have is None:
+        cache[spec] = result
+        return
+    for key, value in result.items():
+        if spec[0] == "count":
+            have[key] = have.get(key, 0) + value
+        else:
+            have.setdefault(key, []).extend(value)
+
+
+def _numeric(group: str) -> bool:
+    """Whether a grouping's values are numbers (given back as such)."""
+    return group == "v.puskesmas_id" or group.endswith("THEN 1 ELSE 0 END")
 
 
 def _mins(triple: tuple | None) -> list:
@@ -416,7 +482,7 @@ def report(
         raise KpiError(errors)
     ids = [p.id for p in places]
     where = _Where(ids, period, poli, payer)
-    _prefetch(where, _specs(places))
+    _load(where, ids, period, poli, payer)
     names = _poli_names(ids)
     tables: dict[str, Table] = {}
 
@@ -536,29 +602,9 @@ def report(
         rows,
     )
 
-    # per counter and staff member
-    staff_wait = _pct(where, ["v.counter", "v.called_by"], "v.wait_s")
-    staff_service = _pct(where, ["v.counter", "v.called_by"], "v.service_s")
-    who = _staff_names({k[1] for k in staff_wait} | {k[1] for k in staff_service})
-    keys = sorted(set(staff_wait) | set(staff_service), key=lambda k: (k[0] or "", k[1] or ""))
-    tables["petugas"] = Table(
-        "petugas",
-        "Per loket/ruang dan petugas",
-        [
-            "Loket/ruang",
-            "Petugas",
-            "Dipanggil",
-            "Tunggu p50 (menit)",
-            "Tunggu p90 (menit)",
-            "Selesai dilayani",
-            "Layanan p50 (menit)",
-            "Layanan p90 (menit)",
-        ],
-        [
-            [k[0] or "-", who.get(k[1] or "", k[1] or "-"), *_mins(staff_wait.get(k)), *_mins(staff_service.get(k))]
-            for k in keys
-        ],
-    )
+    # per counter and staff member: a puskesmas's own concern (the kabupaten compares puskesmas)
+    if len(places) == 1:
+        tables["petugas"] = _staff_table(where)
 
     # no-shows among the called, per step
     called = _counts(where, [STEP_SQL, "v.poli", "v.state"], "v.called_at IS NOT NULL")
@@ -584,13 +630,40 @@ def report(
     return Report(places, period, poli, payer, tables)
 
 
+def _staff_table(where: _Where) -> Table:
+    staff_wait = _pct(where, ["v.counter", "v.called_by"], "v.wait_s")
+    staff_service = _pct(where, ["v.counter", "v.called_by"], "v.service_s")
+    who = _staff_names({k[1] for k in staff_wait} | {k[1] for k in staff_service})
+    keys = sorted(set(staff_wait) | set(staff_service), key=lambda k: (k[0] or "", k[1] or ""))
+    return Table(
+        "petugas",
+        "Per loket/ruang dan petugas",
+        [
+            "Loket/ruang",
+            "Petugas",
+            "Dipanggil",
+            "Tunggu p50 (menit)",
+            "Tunggu p90 (menit)",
+            "Selesai dilayani",
+            "Layanan p50 (menit)",
+            "Layanan p90 (menit)",
+        ],
+        [
+            [k[0] or "-", who.get(k[1] or "", k[1] or "-"), *_mins(staff_wait.get(k)), *_mins(staff_service.get(k))]
+            for k in keys
+        ],
+    )
+
+
 REG = "SUBSTR(v.queue, 1, 4) = 'REG-'"
 POLI_Q = "SUBSTR(v.queue, 1, 5) = 'POLI-'"
 CALLED = "v.called_at IS NOT NULL"
 
 
-def _specs(places: list[Puskesmas]) -> list[tuple]:
-    """Every grouping ``report`` asks for, to read the period's rows once (``_prefetch``)."""
+def specs(many: bool) -> list[tuple]:
+    """Every grouping ``report`` asks for (read at once by ``_prefetch``), for one puskesmas or
+    for several (the comparison instead of the per-staff table). The kabupaten's list is what
+    ``central.kpi_rollup`` keeps per day and month: change it, and bump ``ROLLUP_VERSION``."""
     pct = [
         ((STEP_SQL, "v.poli"), "v.wait_s", ""),
         ((STEP_SQL,), "v.wait_s", ""),
@@ -598,19 +671,54 @@ def _specs(places: list[Puskesmas]) -> list[tuple]:
         ((STEP_SQL, "v.poli"), "v.service_s", ""),
         ((STEP_SQL,), "v.service_s", ""),
         ((HOUR_SQL, STEP_SQL), "v.wait_s", ""),
-        (("v.counter", "v.called_by"), "v.wait_s", ""),
-        (("v.counter", "v.called_by"), "v.service_s", ""),
     ]
+    if not many:
+        pct += [(("v.counter", "v.called_by"), "v.wait_s", ""), (("v.counter", "v.called_by"), "v.service_s", "")]
+    # waits per puskesmas with the flag that makes "within m minutes" exact (``_within``): the
+    # quality targets, and the comparison
+    pcto = [(("v.puskesmas_id", STEP_SQL), "v.wait_s", ""), (("v.puskesmas_id",), "v.slot_wait_s", POLI_Q)]
     counts = [
         (("v.puskesmas_id", "v.day", "v.kind", "v.payer"), ARRIVAL),
         (("v.poli", "v.kind", "v.state"), POLI_Q),
         ((STEP_SQL, "v.poli", "v.state"), CALLED),
     ]
-    if len(places) > 1:
-        pct.append((("v.puskesmas_id", STEP_SQL), "v.wait_s", ""))
+    if many:
         counts.append((("v.puskesmas_id", "v.state"), CALLED))
-    counts += [(tuple(g), extra) for g, extra in _target_specs({p.id: targets(p) for p in places}).values()]
-    return [("pct", g, c, e) for g, c, e in pct] + [("count", g, None, e) for g, e in counts]
+    return (
+        [("pct", g, c, e) for g, c, e in pct]
+        + [("pcto", g, c, e) for g, c, e in pcto]
+        + [("count", g, None, e) for g, e in counts]
+    )
+
+
+ROLLUP_VERSION = 1  # of specs(True): a rollup built for another version is built again
+
+
+def _load(where: _Where, ids: list[int], period: Period, poli: str | None, payer: str | None) -> None:
+    """Read every grouping of the report into ``where.cache``: for every puskesmas together
+    without a filter, whatever days and months ``central.kpi_rollup`` holds current come from
+    it, the rest from the visits; otherwise everything from the visits."""
+    many = len(ids) > 1
+    wanted = specs(many)
+    if _postgres():
+        # the period's rows and the hash aggregates over them stay in memory
+        database.execute_sql("SET work_mem = '256MB'")
+    if many and poli is None and payer is None:
+        from central import kpi_rollup
+
+        plan = kpi_rollup.plan(ids, period)
+        if plan is not None:
+            for spec, result in zip(wanted, kpi_rollup.read(plan, wanted), strict=True):
+                merge(where.cache, spec, result)
+            if plan.raw:
+                part = _Where(ids, period, poli, payer, plan.raw)
+                _prefetch(part, wanted)
+                for spec in wanted:
+                    merge(where.cache, spec, part.cache[spec])
+            for spec in wanted:
+                where.cache.setdefault(spec, {} if spec[0] == "count" else defaultdict(list))
+            return
+    _prefetch(where, wanted)
 
 
 def _iso(day) -> str:
@@ -681,29 +789,24 @@ def _reservations(ids: list[int], period: Period, poli: str | None, payer: str |
     )
 
 
-def _target_specs(sets: dict[int, dict]) -> dict[str, tuple[list[str], str]]:
-    """Per step, the ``_counts`` grouping of called tickets by puskesmas and within its target."""
-    measured = {
-        "pendaftaran": ("v.wait_s", "SUBSTR(v.queue, 1, 4) = 'REG-'"),
-        "poli": ("v.wait_s", "SUBSTR(v.queue, 1, 5) = 'POLI-'"),
-        "reservasi": ("v.slot_wait_s", "SUBSTR(v.queue, 1, 5) = 'POLI-'"),
-    }
-    out = {}
-    for step, (column, cond) in measured.items():
-        limits = " ".join(f"WHEN {int(pid)} THEN {int(t[step]['menit']) * 60}" for pid, t in sets.items())
-        inside = f"CASE WHEN {column} <= (CASE v.puskesmas_id {limits} END) THEN 1 ELSE 0 END"
-        out[step] = (["v.puskesmas_id", inside], f"{cond} AND {column} IS NOT NULL AND v.called_at IS NOT NULL")
-    return out
+MEASURED = {  # what each quality target measures: a histogram of ``specs``
+    "pendaftaran": ((("v.puskesmas_id", STEP_SQL), "v.wait_s", ""), "pendaftaran"),
+    "poli": ((("v.puskesmas_id", STEP_SQL), "v.wait_s", ""), "poli"),
+    "reservasi": ((("v.puskesmas_id",), "v.slot_wait_s", POLI_Q), None),
+}
 
 
 def _target_table(places: list[Puskesmas], where: _Where) -> Table:
     """Per step, the called tickets within each puskesmas's own target (summed over them)."""
     sets = {p.id: targets(p) for p in places}
     rows = []
-    for step, (groups, extra) in _target_specs(sets).items():
-        got = _counts(where, groups, extra)
-        n = sum(got.values())
-        within = sum(c for k, c in got.items() if k[1] == 1)
+    for step, ((groups, column, extra), label) in MEASURED.items():
+        hist = _histogram(where, list(groups), column, extra)
+        n = within = 0
+        for pid, t in sets.items():
+            a, b = _within(hist, (pid, label) if label else (pid,), t[step]["menit"])
+            n += a
+            within += b
         texts = {TARGET_TEXT[step].format(**t[step]) for t in sets.values()}
         goal = {t[step]["persen"] for t in sets.values()}
         share = percent(within, n)
@@ -732,13 +835,19 @@ def _target_table(places: list[Puskesmas], where: _Where) -> Table:
 def _comparison(places: list[Puskesmas], where: _Where, arrivals: dict[tuple, int]) -> Table:
     waits = _pct(where, ["v.puskesmas_id", STEP_SQL], "v.wait_s")
     called = _counts(where, ["v.puskesmas_id", "v.state"], "v.called_at IS NOT NULL")
+    # [visits, reservations, BPJS, called, no-shows] per puskesmas, in one pass over each
+    per: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for (pid, _day, kind, pay), count in arrivals.items():
+        row = per[pid]
+        row[0] += count
+        row[1] += count if kind == "reservation" else 0
+        row[2] += count if pay == "BPJS" else 0
+    for (pid, state), count in called.items():
+        per[pid][3] += count
+        per[pid][4] += count if state == "no_show" else 0
     rows = []
     for p in places:
-        n = _sum(arrivals, lambda k, i=p.id: k[0] == i)
-        res = _sum(arrivals, lambda k, i=p.id: k[0] == i and k[2] == "reservation")
-        bpjs = _sum(arrivals, lambda k, i=p.id: k[0] == i and k[3] == "BPJS")
-        c = _sum(called, lambda k, i=p.id: k[0] == i)
-        ns = _sum(called, lambda k, i=p.id: k[0] == i and k[1] == "no_show")
+        n, res, bpjs, c, ns = per[p.id]
         reg = waits.get((p.id, "pendaftaran"))
         pol = waits.get((p.id, "poli"))
         rows.append(

@@ -369,6 +369,43 @@ class SigningKeyRow(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class KpiStamp(BaseModel):
+    """Whether the KPI rollup of a day, month or year (``central.kpi_rollup``) is current: ``gen``
+    grows whenever a visit of that day, or of a day of that month, changes (``central.ingest``);
+    the rollup was built from the visits as they were at ``built``. Current iff ``built == gen``."""
+
+    start = DateField()  # the day, or the month's or the year's first day
+    grain = CharField(max_length=1)  # "d" a day, "m" a month, "y" a year
+    gen = IntegerField(default=0)
+    built = IntegerField(default=-1)
+    version = IntegerField(default=0)  # of the rollup's shape (central.kpi.ROLLUP_VERSION)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("grain", "start"), True),)
+
+
+class KpiCell(BaseModel):
+    """One cell of the KPI rollup for every puskesmas together: the count of visits of a day, month
+    or year in one grouping (``q``, by ``central.kpi`` spec) with its group values (``g1``..``g4``,
+    text) and, for a waiting/service time, its tenth-of-a-minute bucket ``b`` and whether the
+    value lies above the bucket's nominal value (``o``)."""
+
+    start = DateField()
+    grain = CharField(max_length=1)
+    q = IntegerField()
+    g1 = CharField(max_length=40, null=True)
+    g2 = CharField(max_length=40, null=True)
+    g3 = CharField(max_length=40, null=True)
+    g4 = CharField(max_length=40, null=True)
+    b = IntegerField(null=True)
+    o = IntegerField(default=0)
+    n = IntegerField()
+
+    class Meta:
+        indexes = ((("grain", "start"), False),)
+
+
 MODELS = [
     Puskesmas,
     Poli,
@@ -391,4 +428,6 @@ MODELS = [
     EdgeEvent,
     Visit,
     SigningKeyRow,
+    KpiStamp,
+    KpiCell,
 ]

@@ -20,7 +20,7 @@ import time
 from peewee import InterfaceError, OperationalError, fn
 
 from central import db as central_db
-from central import feed, ingest
+from central import feed, ingest, kpi_rollup
 from central.models import Change, Node, database, utcnow
 from infra.config import warn_if_cleartext
 from infra.mqtt import Message, Settings, Transport
@@ -50,6 +50,7 @@ class CentralSync:
     """The worker; ``start()`` connects and runs in background threads until ``close()``."""
 
     POLL_S = 1.0
+    ROLLUP_S = 60.0
 
     def __init__(self, transport: Transport):
         self.transport = transport
@@ -70,6 +71,7 @@ class CentralSync:
         self.connected = threading.Event()
         self.alive_at = time.monotonic()
         self.poller = threading.Thread(target=self._poll, name="central-feed", daemon=True)
+        self.rollup = threading.Thread(target=self._roll_up, name="central-kpi", daemon=True)
 
     def start(self) -> None:
         try:
@@ -80,6 +82,7 @@ class CentralSync:
         self.transport.subscribe(topics.all_up_filter(), qos=1)
         self.transport.start()
         self.poller.start()
+        self.rollup.start()
 
     def problems(self) -> list[str]:
         """What is wrong (empty when healthy), for the systemd watchdog and the health page."""
@@ -221,6 +224,20 @@ class CentralSync:
                 database.close()
             except Exception:
                 log.exception("change-feed poll failed")
+
+    def _roll_up(self) -> None:
+        """Keep the kabupaten's KPI rollup current (``central.kpi_rollup``): at start, then
+        every ``ROLLUP_S``. A report never waits for it (what is not built is read from visits)."""
+        while True:
+            try:
+                kpi_rollup.refresh()
+            except (OperationalError, InterfaceError) as exc:
+                log.error("database error while building the KPI rollup: %s", exc)
+                database.close()
+            except Exception:
+                log.exception("building the KPI rollup failed")
+            if self.stop.wait(self.ROLLUP_S):
+                return
 
     def _push_new_changes(self) -> None:
         heads = dict(Change.select(Change.node, fn.MAX(Change.seq)).group_by(Change.node).tuples())

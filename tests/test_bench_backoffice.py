@@ -99,3 +99,17 @@ def test_reservations_match_their_visits_and_the_kpis_count_them(generated):
     assert sorted(daily) == ["2025-01-02", "2025-01-03", "2025-01-04"]
     assert [row[1] for row in daily.values()] == [2 * 180] * 3
     assert sum(row[2] for row in daily.values()) == len(reserved)
+
+
+def test_the_rollup_of_the_generated_days_gives_the_figures_of_the_visits(generated, monkeypatch):
+    from central import kpi_rollup
+    from central.models import Puskesmas
+
+    ids = [p.id for p in Puskesmas.select()]
+    start, end = generated["start"], generated["end"]
+    raw = kpi.report(ids, start, end).as_dict()
+    built, cells = bench.roll_up(end + dt.timedelta(days=1))
+    assert built["days"] >= 3 and cells > 0
+    plan = kpi_rollup.plan(ids, kpi.Period(start, end))
+    assert plan is not None and plan.days == [start, start + dt.timedelta(days=1), end] and not plan.raw
+    assert kpi.report(ids, start, end).as_dict() == raw
