@@ -7,15 +7,15 @@ from __future__ import annotations
 import re
 from html import unescape
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from central import ingest, staff
 from central.models import Feedback, Node, Puskesmas
 from protocol import events
 from protocol.events import KioskFeedbackGiven
 from protocol.messages import EventBatch, EventRecord
+from tests.central.live import SHOTS, open_tab
 from tests.central.test_feedback import PASSWORD, past_visit, patient_login, send, staff_client, token
-from tests.central.test_pages_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, site  # noqa: F401 - site is a fixture
 
 AT = "2026-11-26T09:15:30.500+07:00"
 
@@ -119,36 +119,28 @@ def test_the_answer_page_shows_the_poli(app, client, ani, ani_data):
         assert token(page.text)
 
 
-def test_the_list_and_its_poli_filter_in_chromium_on_a_laptop_and_a_phone(site):  # noqa: F811
+def test_the_list_and_its_poli_filter_in_chromium_on_a_laptop_and_a_phone(site, chromium):
     node = Node.create(node_id="pkm-cibinong", puskesmas=Puskesmas.get(code="cibinong"))
     ingest.apply_batch(node, EventBatch((kiosk(1, 5, "GIGI"), kiosk(2, 2, "UMUM"), kiosk(3, 4)), "db-1"))
     staff.add("admin.cibinong", "Bu Sari", "admin_puskesmas", "cibinong", "", PASSWORD)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for name, (width, height) in (("laptop", (1280, 900)), ("hp", (360, 740))):
-                context = browser.new_context(
-                    viewport={"width": width, "height": height}, base_url=site, locale="id-ID"
-                )
-                tab = context.new_page()
-                tab.goto("/petugas/masuk")
-                tab.get_by_label("Nama pengguna").fill("admin.cibinong")
-                tab.get_by_label("Kata sandi").fill(PASSWORD)
-                tab.locator("main").get_by_role("button", name="Masuk").click()
-                expect(tab.locator(".nav-staff")).to_be_visible()
-                tab.goto("/petugas/kritik-saran/")
-                cards = tab.locator(".feedback-item")
-                expect(cards).to_have_count(3)
-                expect(tab.locator(".feedback-poli")).to_have_text(["Poli Umum", "Poli Gigi"], ignore_case=False)
-                tab.get_by_label("Poli").select_option(label="Poli Gigi")
-                tab.get_by_role("button", name="Tampilkan").click()
-                expect(cards).to_have_count(1)
-                expect(cards.first.locator(".feedback-poli")).to_have_text("Poli Gigi")
-                expect(tab.get_by_label("Poli")).to_have_value("GIGI")
-                expect(tab.locator(".feedback-summary")).to_contain_text("rata-rata dari 1 penilaian")
-                assert tab.evaluate("document.documentElement.scrollWidth") <= width
-                tab.screenshot(path=str(SHOTS / f"central-kritik-saran-poli-{name}.png"), full_page=True)
-                context.close()
-        finally:
-            browser.close()
+    for name, (width, height) in (("laptop", (1280, 900)), ("hp", (360, 740))):
+        tab = open_tab(chromium, site, (width, height))
+        tab.goto("/petugas/masuk")
+        tab.get_by_label("Nama pengguna").fill("admin.cibinong")
+        tab.get_by_label("Kata sandi").fill(PASSWORD)
+        tab.locator("main").get_by_role("button", name="Masuk").click()
+        expect(tab.locator(".nav-staff")).to_be_visible()
+        tab.goto("/petugas/kritik-saran/")
+        cards = tab.locator(".feedback-item")
+        expect(cards).to_have_count(3)
+        expect(tab.locator(".feedback-poli")).to_have_text(["Poli Umum", "Poli Gigi"])
+        tab.get_by_label("Poli").select_option(label="Poli Gigi")
+        tab.get_by_role("button", name="Tampilkan").click()
+        expect(cards).to_have_count(1)
+        expect(cards.first.locator(".feedback-poli")).to_have_text("Poli Gigi")
+        expect(tab.get_by_label("Poli")).to_have_value("GIGI")
+        expect(tab.locator(".feedback-summary")).to_contain_text("rata-rata dari 1 penilaian")
+        assert tab.evaluate("document.documentElement.scrollWidth") <= width
+        tab.screenshot(path=str(SHOTS / f"kritik-saran-poli-{name}.png"), full_page=True)
+        assert tab.problems == []
+        tab.context.close()

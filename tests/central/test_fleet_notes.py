@@ -11,11 +11,11 @@ import re
 from html import unescape
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from central import fleet, staff
 from central.models import AlertNote, AuditLog, Node, Puskesmas
-from tests.central.test_pages_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, site  # noqa: F401 - site is a fixture
+from tests.central.live import SHOTS, open_tab
 
 PASSWORD = "kata-sandi-rahasia"
 NOTE = "Pak Dedi sudah menelepon puskesmas: listrik padam, genset dinyalakan"
@@ -207,59 +207,48 @@ def test_other_roles_may_not_mark_alerts(app, role):
         assert AlertNote.select().count() == 0
 
 
-def test_the_page_in_chromium_keeps_a_note_being_typed_and_shows_it_marked(site):  # noqa: F811
+def test_the_page_in_chromium_keeps_a_note_being_typed_and_shows_it_marked(site, chromium):
     offline_node()
     since = utcnow() - dt.timedelta(minutes=12)
     Node.create(
         node_id="pkm-ciawi", puskesmas=Puskesmas.get(code="ciawi"), online=False, offline_since=since, last_seen=since
     )
     staff.add("admin.kab", "Bu Rina Marlina", "admin_kabupaten", None, "", PASSWORD)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for name, viewport in (("laptop", (1280, 900)), ("hp", (360, 740))):
-                context = browser.new_context(
-                    viewport={"width": viewport[0], "height": viewport[1]}, base_url=site, locale="id-ID"
-                )
-                tab = context.new_page()
-                problems = []
-                tab.on("pageerror", lambda exc, problems=problems: problems.append(str(exc)))
-                tab.goto("/petugas/masuk")
-                tab.get_by_label("Nama pengguna").fill("admin.kab")
-                tab.get_by_label("Kata sandi").fill(PASSWORD)
-                tab.locator("main").get_by_role("button", name="Masuk").click()
-                expect(tab.locator(".nav-staff")).to_be_visible()
-                tab.clock.install()  # the page's timers run when the test says so
-                tab.goto("/petugas/node/?setiap=1")  # refreshes every second
-                item = tab.locator("li.fleet-alert[data-node='pkm-ciawi']")
-                if name == "laptop":
-                    item.get_by_text("Tandai sedang ditangani").click()
-                    item.get_by_label("Catatan (siapa menangani, apa yang dilakukan)").fill("Sedang dicek teknisi")
-                    # a refresh now would take what she typed: the page waits while she writes
-                    tab.clock.run_for(3500)  # three and a half refresh periods
-                    expect(tab.locator("#fleet-body[data-refreshed]")).to_have_count(0)
-                    expect(item.get_by_label("Catatan (siapa menangani, apa yang dilakukan)")).to_have_value(
-                        "Sedang dicek teknisi"
-                    )
-                    tab.screenshot(path=str(SHOTS / "central-fleet-catatan-laptop.png"))
-                    item.get_by_role("button", name="Simpan").click()
-                    expect(tab.get_by_text("Peringatan ditandai sedang ditangani.")).to_be_visible()
-                    tab.screenshot(path=str(SHOTS / "central-fleet-ditangani-laptop.png"), full_page=True)
-                expect(item.get_by_text("Sedang ditangani", exact=True)).to_be_visible()
-                expect(item).to_contain_text("Sedang dicek teknisi")
-                expect(item).to_contain_text("Bu Rina Marlina")
-                # once nobody is writing, the refresh runs again and keeps the mark
-                # one refresh period: 30 s after saving (the page it goes back to), else 1 s
-                tab.clock.run_for(31000 if name == "laptop" else 1500)
-                expect(tab.locator("#fleet-body[data-refreshed]")).to_be_attached()
-                expect(item).to_contain_text("Sedang dicek teknisi")
-                box = item.bounding_box()
-                assert box["x"] >= 0 and box["x"] + box["width"] <= viewport[0]
-                assert tab.evaluate("document.documentElement.scrollWidth") <= viewport[0]
-                if name == "hp":
-                    tab.screenshot(path=str(SHOTS / "central-fleet-ditangani-hp.png"), full_page=True)
-                assert problems == []
-                context.close()
-        finally:
-            browser.close()
+    for name, viewport in (("laptop", (1280, 900)), ("hp", (360, 740))):
+        tab = open_tab(chromium, site, viewport)
+        tab.goto("/petugas/masuk")
+        tab.get_by_label("Nama pengguna").fill("admin.kab")
+        tab.get_by_label("Kata sandi").fill(PASSWORD)
+        tab.locator("main").get_by_role("button", name="Masuk").click()
+        expect(tab.locator(".nav-staff")).to_be_visible()
+        tab.clock.install()  # the page's timers run when the test says so
+        tab.goto("/petugas/node/?setiap=1")  # refreshes every second
+        item = tab.locator("li.fleet-alert[data-node='pkm-ciawi']")
+        if name == "laptop":
+            item.get_by_text("Tandai sedang ditangani").click()
+            item.get_by_label("Catatan (siapa menangani, apa yang dilakukan)").fill("Sedang dicek teknisi")
+            # a refresh now would take what she typed: the page waits while she writes
+            tab.clock.run_for(3500)  # three and a half refresh periods
+            expect(tab.locator("#fleet-body[data-refreshed]")).to_have_count(0)
+            expect(item.get_by_label("Catatan (siapa menangani, apa yang dilakukan)")).to_have_value(
+                "Sedang dicek teknisi"
+            )
+            tab.screenshot(path=str(SHOTS / "fleet-catatan-laptop.png"))
+            item.get_by_role("button", name="Simpan").click()
+            expect(tab.get_by_text("Peringatan ditandai sedang ditangani.")).to_be_visible()
+            tab.screenshot(path=str(SHOTS / "fleet-ditangani-laptop.png"), full_page=True)
+        expect(item.get_by_text("Sedang ditangani", exact=True)).to_be_visible()
+        expect(item).to_contain_text("Sedang dicek teknisi")
+        expect(item).to_contain_text("Bu Rina Marlina")
+        # once nobody is writing, the refresh runs again and keeps the mark: one refresh period,
+        # 30 s after saving (the page it goes back to), else 1 s
+        tab.clock.run_for(31000 if name == "laptop" else 1500)
+        expect(tab.locator("#fleet-body[data-refreshed]")).to_be_attached()
+        expect(item).to_contain_text("Sedang dicek teknisi")
+        box = item.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport[0]
+        assert tab.evaluate("document.documentElement.scrollWidth") <= viewport[0]
+        if name == "hp":
+            tab.screenshot(path=str(SHOTS / "fleet-ditangani-hp.png"), full_page=True)
+        assert tab.problems == []
+        tab.context.close()

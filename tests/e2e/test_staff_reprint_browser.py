@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from harness import wait_for
 from playwright.sync_api import expect
-from test_pages_browser import browser, shot, sign_in  # noqa: F401 - browser is a fixture
+from test_pages_browser import shot, sign_in
 
 pytestmark = pytest.mark.e2e
 
 DONE = "Tiket A001 dicetak ulang."
 
 
-def test_the_reprint_confirmation_survives_the_reload_on_printed(system_with_printer, days, browser):  # noqa: F811
+def test_the_reprint_confirmation_survives_the_reload_on_printed(system_with_printer, days, browser):
     system = system_with_printer
     kiosk = browser.new_page(viewport={"width": 1280, "height": 800})
     kiosk.goto(system.edge_url + "/kiosk")
