@@ -74,6 +74,20 @@ class KpiError(ValueError):
         self.fields = fields
 
 
+class KpiTooWide(KpiError):
+    """A filtered report of several puskesmas over a longer period than ``FILTERED_MAX_DAYS``."""
+
+
+# A poli or payer filter over several puskesmas reads their visits themselves (the kabupaten's
+# rollup, ``central.kpi_rollup``, holds every visit together): a month of a kabupaten answers in
+# about 2-4 s, a year would take half a minute, so such a report is kept to a month.
+FILTERED_MAX_DAYS = 31
+TOO_WIDE = (
+    "Untuk lebih dari satu puskesmas, saringan poli atau cara bayar dipakai untuk paling lama "
+    f"{FILTERED_MAX_DAYS} hari. Pendekkan periodenya, pilih satu puskesmas, atau hapus saringan."
+)
+
+
 # ---- exact times ---------------------------------------------------------------------------------
 
 
@@ -480,6 +494,8 @@ def report(
         errors["puskesmas"] = "Pilih puskesmas."
     if errors:
         raise KpiError(errors)
+    if len(places) > 1 and (poli or payer) and period.days > FILTERED_MAX_DAYS:
+        raise KpiTooWide({"to": TOO_WIDE}, TOO_WIDE)
     ids = [p.id for p in places]
     where = _Where(ids, period, poli, payer)
     _load(where, ids, period, poli, payer)

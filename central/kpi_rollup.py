@@ -35,6 +35,7 @@ from central.models import KpiCell, KpiStamp, Puskesmas, Visit, database, utcnow
 
 log = logging.getLogger(__name__)
 
+MONTH_IN_DAYS = 4  # a month's cells cost about as much to read as four days' cells
 SETTLE_S = 30.0  # a stamp is at least this old before its day is built (see the module doc)
 
 _pending = threading.local()
@@ -98,6 +99,7 @@ class Plan:
     years: list[dt.date] = field(default_factory=list)
     months: list[dt.date] = field(default_factory=list)
     days: list[dt.date] = field(default_factory=list)
+    less: list[dt.date] = field(default_factory=list)  # days of those months outside the period
     raw: list[tuple[dt.date, dt.date]] = field(default_factory=list)
 
 
@@ -115,7 +117,7 @@ def plan(ids: list[int], period: kpi.Period) -> Plan | None:
         for grain, start in KpiStamp.select(KpiStamp.grain, KpiStamp.start)
         .where(
             (KpiStamp.start >= dt.date(period.start.year, 1, 1))
-            & (KpiStamp.start <= period.end)
+            & (KpiStamp.start <= _month_end(_month(period.end)))
             & (KpiStamp.built == KpiStamp.gen)
             & (KpiStamp.version == kpi.ROLLUP_VERSION)
         )
@@ -138,6 +140,17 @@ def plan(ids: list[int], period: kpi.Period) -> Plan | None:
             out.months.append(first)
             day = last + dt.timedelta(days=1)
             continue
+        if ("m", first) in fresh:
+            # most of a month: the month's cells less those of the days outside the period
+            upto = min(last, period.end)
+            inside = (upto - day).days + 1
+            outside = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+            outside = [d for d in outside if d < day or d > upto]
+            if len(outside) + MONTH_IN_DAYS < inside and all(("d", d) in fresh for d in outside):
+                out.months.append(first)
+                out.less += outside
+                day = upto + dt.timedelta(days=1)
+                continue
         (out.days if ("d", day) in fresh else raw_days).append(day)
         day += dt.timedelta(days=1)
     if not (out.years or out.months or out.days):
@@ -160,12 +173,19 @@ def read(p: Plan, specs: list[tuple]) -> list[dict]:
     if p.months:
         parts.append(f"(c.grain = 'm' AND c.start IN ({', '.join([ph] * len(p.months))}))")
         params += [m.isoformat() for m in p.months]
-    if p.days:
-        parts.append(f"(c.grain = 'd' AND c.start IN ({', '.join([ph] * len(p.days))}))")
-        params += [d.isoformat() for d in p.days]
+    if p.days or p.less:
+        days = p.days + p.less
+        parts.append(f"(c.grain = 'd' AND c.start IN ({', '.join([ph] * len(days))}))")
+        params += [d.isoformat() for d in days]
+    total = "SUM(c.n)"
+    if p.less:  # subtracted: the month's cells count them
+        less = ", ".join([ph] * len(p.less))
+        total = f"SUM(CASE WHEN c.grain = 'd' AND c.start IN ({less}) THEN -c.n ELSE c.n END)"
+        params = [d.isoformat() for d in p.less] + params + [d.isoformat() for d in p.less]
     sql = (
-        "SELECT c.q, c.g1, c.g2, c.g3, c.g4, c.b, c.o, SUM(c.n) FROM kpicell c "
+        f"SELECT c.q, c.g1, c.g2, c.g3, c.g4, c.b, c.o, {total} FROM kpicell c "
         f"WHERE c.q < {len(specs)} AND ({' OR '.join(parts)}) GROUP BY c.q, c.g1, c.g2, c.g3, c.g4, c.b, c.o"
+        + (f" HAVING {total} <> 0" if p.less else "")
     )
     return kpi.collect(database.execute_sql(sql, params).fetchall(), specs)
 

@@ -132,8 +132,17 @@ def index():
     if not any(request.args.get(k) for k in ("from", "to", "poli", "payer", "state")):
         return _page()
     places, f = _filter()
-    summary = {"places": places, "filter": f, "visits": exports.count_visits(f), "tables": _kpi_tables(places, f)}
+    summary = {"places": places, "filter": f, "visits": exports.count_visits(f), "tables": [], "note": ""}
+    try:
+        summary["tables"] = _kpi_tables(places, f)
+    except FormError as e:
+        if TOO_WIDE_KEY not in e.fields:
+            raise
+        summary["note"] = e.fields[TOO_WIDE_KEY]  # the visits can still be downloaded
     return _page(summary=summary)
+
+
+TOO_WIDE_KEY = "kpi"
 
 
 def _kpi_tables(places: list[Puskesmas], f: exports.VisitFilter) -> list:
@@ -144,6 +153,8 @@ def _report(places: list[Puskesmas], f: exports.VisitFilter) -> kpi.Report:
     """The dashboard's KPI tables for the filter (the state filter does not apply to them)."""
     try:
         return kpi.report([p.id for p in places], f.start, f.end, poli=f.poli, payer=f.payer)
+    except kpi.KpiTooWide as e:
+        raise FormError({TOO_WIDE_KEY: e.message}) from None
     except kpi.KpiError as e:
         raise FormError(e.fields) from None
 

@@ -92,6 +92,7 @@ PERIODS = [
     (dt.date(2026, 1, 7), dt.date(2026, 1, 7)),  # one day
     (dt.date(2025, 6, 1), dt.date(2026, 2, 11)),  # from an empty time up to today
     (dt.date(2026, 2, 1), dt.date(2026, 2, 11)),  # this month: days, and today from the visits
+    (dt.date(2026, 1, 12), dt.date(2026, 2, 10)),  # the last 30 days before today
 ]
 
 
@@ -117,8 +118,11 @@ def test_the_rollup_gives_the_very_figures_of_the_visits(kabupaten, monkeypatch)
 
     year = kpi_rollup.plan(ids, kpi.Period(*PERIODS[0]))
     assert year.years == [dt.date(2025, 1, 1)] and not year.months and not year.days and not year.raw
+    # 12 days of December from their own cells; 18 of January as January less its other 13 days
     across = kpi_rollup.plan(ids, kpi.Period(*PERIODS[2]))
-    assert across.months == [] and len(across.days) == 30 and not across.raw
+    assert across.days == [dt.date(2025, 12, d) for d in range(20, 32)] and not across.raw
+    assert across.months == [dt.date(2026, 1, 1)] and across.less == [dt.date(2026, 1, d) for d in range(19, 32)]
+    assert kpi_rollup.plan(ids, kpi.Period(*PERIODS[6])).less == [dt.date(2026, 1, d) for d in range(1, 12)]
     assert kpi_rollup.plan(ids, kpi.Period(*PERIODS[1])).months == [dt.date(2025, 12, 1), dt.date(2026, 1, 1)]
     assert kpi_rollup.plan(ids, kpi.Period(*PERIODS[5])).raw == [(TODAY, TODAY)]
     for period in PERIODS:
@@ -198,3 +202,15 @@ def test_a_rollup_of_another_shape_is_not_used_and_is_built_again(kabupaten, mon
     again = kpi_rollup.refresh(today=TODAY, settle_s=0)
     assert again["months"] == 13 and again["years"] == 1
     assert KpiCell.select().count() == cells  # rebuilt in place, nothing doubled
+
+
+def test_a_filtered_report_of_several_puskesmas_is_kept_to_a_month(kabupaten):
+    ids = kabupaten["ids"]
+    month = kpi.report(ids, dt.date(2026, 1, 1), dt.date(2026, 1, 31), payer="BPJS")
+    assert sum(r[5] for r in month.tables["harian"].rows) == 0  # BPJS only: no Umum visit
+    with pytest.raises(kpi.KpiTooWide) as e:
+        kpi.report(ids, dt.date(2025, 12, 1), dt.date(2026, 1, 31), poli="UMUM")
+    assert "paling lama 31 hari" in e.value.fields["to"]
+    # one puskesmas, or no filter: any period
+    assert kpi.report(ids[:1], dt.date(2025, 1, 1), dt.date(2026, 1, 31), poli="UMUM").tables["harian"].rows
+    assert kpi.report(ids, dt.date(2025, 1, 1), dt.date(2026, 1, 31)).tables["harian"].rows
