@@ -68,9 +68,10 @@ NODE_PREFIX = "riwayat-"  # the synthetic history node of puskesmas <code> is ri
 # events per apply_batch call, each its own transaction: SQLite has one writer, and the demo
 # makes its history while patients and staff already use it, so no write may hold it long
 BATCH = 200
-# seconds between two batches: SQLite's busy handler polls a waiting writer every 100 ms at
-# most, so a pause as long lets a staff sign-in in after at most one batch
-PAUSE = 0.1
+# seconds without a transaction after each batch: SQLite's busy handler retries a waiting
+# writer after 1, 2, 5, 10 ... 50 ms and then every 100 ms, so it needs a gap to find the lock
+# free; with none, a staff sign-in waited for the whole history (measured: docs/benchmarks.md)
+PAUSE = 0.05
 
 # how busy each seeded puskesmas is (patients on an ordinary Monday-Thursday, before noise)
 SIZE = {"cibinong": 260, "cileungsi": 230, "citeureup": 200, "ciawi": 170, "cisarua": 150}
