@@ -70,7 +70,7 @@ NODE_PREFIX = "riwayat-"  # the synthetic history node of puskesmas <code> is ri
 BATCH = 200
 # seconds without a transaction after each batch: SQLite's busy handler retries a waiting
 # writer after 1, 2, 5, 10 ... 50 ms and then every 100 ms, so it needs a gap to find the lock
-# free; with none, a staff sign-in waited for the whole history (measured: docs/benchmarks.md)
+# free; with none, staff sign-ins took 3 to 18 s during the history (docs/benchmarks.md)
 PAUSE = 0.05
 
 # how busy each seeded puskesmas is (patients on an ordinary Monday-Thursday, before noise)
@@ -252,10 +252,10 @@ def seed_history(
 
     today = today or now_wib().date()
     wanted = list(codes) if codes is not None else [item["code"] for item in seed_data.PUSKESMAS]
-    places = [
-        _Place.prepare(place, days, today, seed)
-        for place in Puskesmas.select().where(Puskesmas.code.in_(wanted)).order_by(Puskesmas.id)
-    ]
+    # read to the end before writing: a query still being read keeps its snapshot, and SQLite
+    # refuses that connection the write lock at once (no waiting) if anyone committed since
+    chosen = list(Puskesmas.select().where(Puskesmas.code.in_(wanted)).order_by(Puskesmas.id))
+    places = [_Place.prepare(place, days, today, seed) for place in chosen]
     places = [p for p in places if p.polis]
     added = 0
     for p in places:  # the day each stream stopped in (complete or not) comes first

@@ -9,12 +9,14 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-from central import kpi
+from central import history, kpi
+from central.app import build
 from central.history import PATIENT_FEEDBACK, give_patient_a_visit, history_days, history_node_id, seed_history
 from central.models import EdgeEvent, Feedback, Holiday, Node, NodeStream, Patient, Reservation, Visit
 
@@ -249,3 +251,20 @@ def test_a_history_killed_in_the_middle_of_a_day_and_started_again_is_the_whole_
     assert {v[1] for v in whole["visits"]} == {d.isoformat() for d in (FRIDAY, SATURDAY, MONDAY)}
     assert {v[2] for v in whole["visits"]} <= {"done", "no_show", "transferred", "cancelled"}  # no day left partial
     assert seed_history(days=4, today=TODAY, codes=["cisarua"], pause=0) == 0
+
+
+def test_a_commit_elsewhere_as_the_history_starts_does_not_stop_it(central_config, monkeypatch):
+    """The demo starts its history while central and the edge already write (SQLite)."""
+    build(central_config)
+    path = central_config.database_url.removeprefix("sqlite:///")
+    prepare = history._Place.prepare.__func__
+
+    def prepare_after_a_commit(cls, *args):
+        other = sqlite3.connect(path)  # a staff sign-in, say, commits just then
+        with other:
+            other.execute("UPDATE puskesmas SET address = address || '.' WHERE code = 'cibinong'")
+        other.close()
+        return prepare(cls, *args)
+
+    monkeypatch.setattr(history._Place, "prepare", classmethod(prepare_after_a_commit))
+    assert seed_history(days=2, today=TODAY, codes=["cisarua", "ciawi"], pause=0) > 0
