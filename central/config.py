@@ -29,6 +29,12 @@ def _proxies(v: list) -> str | None:
     return None
 
 
+def _bpjs_credentials(v: str) -> str | None:
+    from central.bpjs_credentials import check
+
+    return check(v)
+
+
 def _port(v: int) -> str | None:
     return None if 0 < v < 65536 else "must be a TCP port (1-65535)"
 
@@ -88,6 +94,12 @@ class CentralConfig:
         "none",
         "where one-time codes go: whatsapp://..., sms+https://... (docs/notifications.md); none: codes only at the "
         "loket; log:// and log:///path.jsonl for demos (they hold the codes)",
+    )
+    bpjs_credentials: str = setting(
+        "",
+        "TOML file (0600) of each puskesmas's BPJS credentials, one table per puskesmas code (docs/bpjs.md); "
+        "empty = BPJS not configured",
+        check=_bpjs_credentials,
     )
     log_level: str = setting("INFO", "logging level", check=log_level)
     clock_start: str = setting(

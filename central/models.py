@@ -210,7 +210,7 @@ class Reservation(BaseModel):
     date = DateField()
     slot = CharField(max_length=11)  # "08:00-09:00"
     payer = CharField(max_length=4)  # "UMUM" or "BPJS"
-    bpjs_no = CharField(max_length=13, null=True)
+    bpjs_no = CharField(max_length=16, null=True)  # card number (13 digits) or NIK (16)
     status = CharField(max_length=12, default="active")  # active, cancelled, checked_in, done
     qr_text = TextField()
     created_at = DateTimeField(default=utcnow)
@@ -220,6 +220,14 @@ class Reservation(BaseModel):
     # "cancelled-then-checked-in": cancelled here while an offline edge checked it in; the
     # check-in stands (the patient was served) and both facts are kept
     conflict = CharField(max_length=40, default="")
+    source = CharField(max_length=12, default="web")  # web, api, mobilejkn
+    # BPJS membership check (central.bpjs_membership): "" (Umum / not checked), aktif,
+    # tidak_aktif, fktp_lain, tidak_terdaftar, tertunda (PCare unreachable: checked again later)
+    bpjs_status = CharField(max_length=16, default="")
+    bpjs_note = CharField(max_length=200, default="")
+    bpjs_checked_at = DateTimeField(null=True)
+    nik = CharField(max_length=16, null=True)  # given for a booking with no Rosma account (Mobile JKN)
+    phone = CharField(max_length=20, null=True)  # likewise
 
     class Meta:
         indexes = ((("puskesmas", "poli", "date", "slot"), False),)
@@ -406,6 +414,54 @@ class KpiCell(BaseModel):
         indexes = ((("grain", "start"), False),)
 
 
+class BpjsMember(BaseModel):
+    """The day's cache of PCare membership answers: one per number (card or NIK), puskesmas and day."""
+
+    number = CharField(max_length=16)
+    puskesmas = ForeignKeyField(Puskesmas, backref="+", on_delete="CASCADE")
+    day = DateField()
+    status = CharField(max_length=16)  # aktif, tidak_aktif, fktp_lain, tidak_terdaftar
+    note = CharField(max_length=200, default="")
+    provider = CharField(max_length=60, default="")  # the FKTP PCare names
+    checked_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bpjsmember"
+        indexes = ((("number", "puskesmas", "day"), True),)
+
+
+class BpjsReport(BaseModel):
+    """The durable Antrean FKTP outbox: one report (add, panggil, batal) per idempotency key."""
+
+    puskesmas = ForeignKeyField(Puskesmas, backref="+", on_delete="CASCADE")
+    kind = CharField(max_length=8)  # add, panggil, batal
+    key = CharField(max_length=80)  # e.g. "<kodebooking>" or "<node>:<ticket>"
+    payload = TextField()  # JSON
+    state = CharField(max_length=10, default="pending")  # pending, sent, failed
+    attempts = IntegerField(default=0)
+    next_at = DateTimeField(null=True)
+    last_error = CharField(max_length=200, default="")
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "bpjsreport"
+        indexes = ((("kind", "key"), True), (("state", "next_at"), False))
+
+
+class MobileJknToken(BaseModel):
+    """A token central issued to the Mobile JKN web service (only its hash is kept)."""
+
+    token_hash = CharField(unique=True, max_length=64)
+    username = CharField(max_length=40)
+    puskesmas = ForeignKeyField(Puskesmas, backref="+", null=True, on_delete="CASCADE")
+    expires_at = DateTimeField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "mobilejkntoken"
+
+
 MODELS = [
     Puskesmas,
     Poli,
@@ -430,4 +486,7 @@ MODELS = [
     SigningKeyRow,
     KpiStamp,
     KpiCell,
+    BpjsMember,
+    BpjsReport,
+    MobileJknToken,
 ]

@@ -12,8 +12,8 @@ import logging
 
 from flask import current_app
 
+from central import bpjs_credentials, keys
 from central import db as central_db
-from central import keys
 from central.config import CentralConfig
 from central.models import Puskesmas
 from infra.notify import open_notifier
@@ -28,6 +28,7 @@ class CentralRuntime:
         self.config = config
         self.db = central_db.connect(config.database_url)
         keys.bind(config.keys_dir)
+        bpjs_credentials.bind(config.bpjs_credentials)
         self.clock = Clock(config.clock_start)
         if self.clock.simulated:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)

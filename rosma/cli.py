@@ -73,6 +73,9 @@ def central_sync(args) -> int:
         db.connect(cfg.database_url)
     except (ConfigError, SchemaError) as exc:
         return _refuse(exc)
+    from central import bpjs_credentials
+
+    bpjs_credentials.bind(cfg.bpjs_credentials)
     sync = CentralSync(PahoTransport(mqtt_settings(cfg)))
     sync.start()
     stop = threading.Event()
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return virtual_main(argv[1:], prog="rosma fake-printer")
     if argv[:1] == ["fake-bpjs"]:
-        from central.bpjs.fake import main as fake_bpjs_main
+        from bpjs.fake import main as fake_bpjs_main
 
         return fake_bpjs_main(argv[1:], prog="rosma fake-bpjs")
     p = argparse.ArgumentParser(prog="rosma", description="Rosma reservation and queue system")

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from central.bpjs import fixtures
-from central.bpjs.antrean import HADIR, TIDAK_HADIR, AntreanBaru, AntreanClient, Dokter, Poli
-from central.bpjs.crypto import authorization, signature
-from central.bpjs.errors import (
+from bpjs import fixtures
+from bpjs.antrean import HADIR, TIDAK_HADIR, AntreanBaru, AntreanClient, Dokter, Poli
+from bpjs.crypto import authorization, signature
+from bpjs.errors import (
     BpjsAuthError,
     BpjsInputError,
     BpjsMalformed,
     BpjsRejected,
     BpjsUnavailable,
 )
-from central.bpjs.fake import FakeBpjs
-from central.bpjs.fake_rules import WIB
-from central.bpjs.pcare import ACTIVE, INACTIVE, OTHER_FKTP, UNKNOWN, PcareClient
-from central.bpjs.transport import BpjsTransport
+from bpjs.fake import FakeBpjs
+from bpjs.fake_rules import WIB
+from bpjs.pcare import ACTIVE, INACTIVE, OTHER_FKTP, UNKNOWN, PcareClient
+from bpjs.transport import BpjsTransport
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_TIMEOUT = 0.3

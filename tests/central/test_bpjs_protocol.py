@@ -9,11 +9,11 @@ import random
 
 import pytest
 
-from central.bpjs import crypto, lzstring
-from central.bpjs.config import BpjsConfig
-from central.bpjs.errors import BpjsAuthError, BpjsError, BpjsMalformed, BpjsUnavailable, mask, mask_numbers
-from central.bpjs.pcare import ACTIVE, INACTIVE, OTHER_FKTP, membership_from
-from central.bpjs.transport import parse_envelope
+from bpjs import crypto, lzstring
+from bpjs.config import BpjsConfig
+from bpjs.errors import BpjsAuthError, BpjsError, BpjsMalformed, BpjsUnavailable, mask, mask_numbers
+from bpjs.pcare import ACTIVE, INACTIVE, OTHER_FKTP, membership_from
+from bpjs.transport import parse_envelope
 
 # --- the reference's test vectors ------------------------------------------------------------
 

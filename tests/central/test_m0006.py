@@ -40,8 +40,16 @@ def empty_url(request, tmp_path):
 
 
 def _insert(db, table: str, **values) -> int:
-    """A row as the previous release wrote it: the models' defaults, no column of migration 6."""
-    return MODEL[table].insert(**values).execute()
+    """A row as the previous release wrote it: the models' defaults, no column of migration 6 (nor
+    of a later migration)."""
+    model = MODEL[table]
+    columns = {c.name for c in db.get_columns(table)}
+    defaults = model._meta.defaults
+    model._meta.defaults = {f: v for f, v in defaults.items() if f.column_name in columns}
+    try:
+        return model.insert(**values).execute()
+    finally:
+        model._meta.defaults = defaults
 
 
 def _release_5(db) -> dict:

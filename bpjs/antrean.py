@@ -16,10 +16,10 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from central.bpjs import errors as e
-from central.bpjs.config import BpjsConfig
-from central.bpjs.pcare import check_card, check_nik, normalise_number
-from central.bpjs.transport import BpjsTransport, Envelope, error_for
+from bpjs import errors as e
+from bpjs.config import BpjsConfig
+from bpjs.pcare import check_card, check_nik, normalise_number
+from bpjs.transport import BpjsTransport, Envelope, error_for
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from central.bpjs.config import BpjsConfig
+from bpjs.config import BpjsConfig
 
 
 @dataclass(frozen=True)

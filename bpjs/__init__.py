@@ -7,6 +7,6 @@
 - ``crypto`` and ``lzstring``: signatures and response decryption; ``transport``: signed HTTP.
 - ``fake.FakeBpjs`` (``rosma fake-bpjs``): a fake service speaking the same protocol.
 
-The wire protocol is described in docs/bpjs.md. This package imports nothing else from central,
-so the edge could use it too if it is moved to a shared package.
+The wire protocol is described in docs/bpjs.md. This package imports nothing from central or edge:
+both use it (central at reservation and for Antrean reports, the edge at the kiosk).
 """

@@ -1,7 +1,7 @@
 """What the fake BPJS checks and answers: signatures and accounts, members, queue reports.
 
 ``FakeRules`` holds the state (the members, the queue of each day and poli) and knows nothing of
-HTTP; ``central.bpjs.fake`` serves it. Messages follow the ones real services are known to send.
+HTTP; ``bpjs.fake`` serves it. Messages follow the ones real services are known to send.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from central.bpjs import fixtures
-from central.bpjs.crypto import authorization, signature
-from central.bpjs.fixtures import FakeConsumer
+from bpjs import fixtures
+from bpjs.crypto import authorization, signature
+from bpjs.fixtures import FakeConsumer
 
 WIB = ZoneInfo("Asia/Jakarta")
 HTML_NOT_FOUND = b"<html><body><h1>404 Not Found</h1></body></html>"

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from central.bpjs import errors as e
-from central.bpjs.config import BpjsConfig
-from central.bpjs.errors import mask
-from central.bpjs.transport import BpjsTransport, Envelope, error_for
+from bpjs import errors as e
+from bpjs.config import BpjsConfig
+from bpjs.errors import mask
+from bpjs.transport import BpjsTransport, Envelope, error_for
 
 log = logging.getLogger(__name__)
 

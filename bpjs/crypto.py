@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from central.bpjs.lzstring import (
+from bpjs.lzstring import (
     LZStringError,
     compress_to_encoded_uri_component,
     decompress_from_encoded_uri_component,

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from central.bpjs import errors as e
-from central.bpjs.config import BpjsConfig
-from central.bpjs.crypto import DecryptError, authorization, ciphertext_bytes, decrypt_payload, signature
-from central.bpjs.errors import mask_numbers
+from bpjs import errors as e
+from bpjs.config import BpjsConfig
+from bpjs.crypto import DecryptError, authorization, ciphertext_bytes, decrypt_payload, signature
+from bpjs.errors import mask_numbers
 
 log = logging.getLogger(__name__)
 

@@ -54,11 +54,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from central.bpjs import fixtures
-from central.bpjs.crypto import encrypt_payload
-from central.bpjs.errors import mask_numbers
-from central.bpjs.fake_rules import HTML_NOT_FOUND, Answer, FakeRules
-from central.bpjs.fixtures import FakeConsumer
+from bpjs import fixtures
+from bpjs.crypto import encrypt_payload
+from bpjs.errors import mask_numbers
+from bpjs.fake_rules import HTML_NOT_FOUND, Answer, FakeRules
+from bpjs.fixtures import FakeConsumer
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up (e.g. after a time-out)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m central.bpjs.fake") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m bpjs.fake") -> int:
     """Run the fake until SIGTERM or SIGINT; prints its address first."""
     parser = argparse.ArgumentParser(
         prog=prog, description="A fake BPJS Kesehatan (PCare peserta, Antrean FKTP) speaking the real protocol."
