@@ -204,7 +204,8 @@ class ThrottleBucket(BaseModel):
 
 class Reservation(BaseModel):
     rid = CharField(unique=True, max_length=32)  # random, opaque; in the QR pass
-    patient = ForeignKeyField(Patient, backref="reservations", on_delete="CASCADE")
+    # NULL: a Mobile JKN booking by someone without a Rosma account (``nik``, ``phone`` below)
+    patient = ForeignKeyField(Patient, backref="reservations", on_delete="CASCADE", null=True)
     puskesmas = ForeignKeyField(Puskesmas, backref="reservations")
     poli = ForeignKeyField(Poli, backref="reservations")
     date = DateField()
