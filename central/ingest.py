@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from peewee import DataError, IntegrityError, fn
 
-from central import kpi, kpi_rollup
+from central import bpjs_reports, kpi, kpi_rollup
 from central.core import reservations as rules
 from central.models import EdgeEvent, Feedback, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
 from protocol import events, messages
@@ -269,6 +269,7 @@ def _issued(node: Node, e: TicketIssued) -> None:
         parent=e.parent,
     ).on_conflict_ignore().execute()
     kpi_rollup.note(e.day)
+    bpjs_reports.on_issued(node, e)  # a BPJS reservation's check-in: Antrean FKTP add, same transaction
     if e.parent and e.poli:  # the loket ticket it continues was for this poli (central.kpi)
         Visit.update(poli=e.poli).where(
             (Visit.node == node) & (Visit.ticket_key == e.parent) & Visit.poli.is_null()
@@ -285,6 +286,7 @@ def _called(node: Node, e: TicketCalled) -> None:
     _advance(visit, "called")
     _time(visit)
     visit.save(only=visit.dirty_fields)  # the columns the event set
+    bpjs_reports.on_called(node, e, visit)
 
 
 def _time(visit: Visit) -> None:
@@ -305,6 +307,7 @@ def _finished(state: str, stamp: str) -> Callable[[Node, Event], None]:
             visit.poli = e.to_poli  # a loket ticket's poli: where it sent the patient (central.kpi)
         _time(visit)
         visit.save(only=visit.dirty_fields)
+        bpjs_reports.on_finished(node, e, visit, state)
         if state == "done" and visit.rid:
             Reservation.update(status=rules.DONE).where(
                 (Reservation.rid == visit.rid)
@@ -348,6 +351,7 @@ def _checked_in(node: Node, e: ReservationCheckedIn) -> None:
     Reservation.update(status=rules.CHECKED_IN, checked_in_at=utcnow(), ticket_label=e.label, conflict=conflict).where(
         Reservation.id == r.id
     ).execute()
+    bpjs_reports.on_checked_in(node, e)
 
 
 def _kiosk_feedback(node: Node, e: KioskFeedbackGiven) -> None:

@@ -19,8 +19,8 @@ import time
 
 from peewee import InterfaceError, OperationalError, fn
 
+from central import bpjs_reports, feed, ingest, kpi_rollup
 from central import db as central_db
-from central import feed, ingest, kpi_rollup
 from central.models import Change, Node, database, utcnow
 from infra.config import warn_if_cleartext
 from infra.mqtt import Message, Settings, Transport
@@ -51,6 +51,7 @@ class CentralSync:
 
     POLL_S = 1.0
     ROLLUP_S = 60.0
+    BPJS_S = 1.0
 
     def __init__(self, transport: Transport):
         self.transport = transport
@@ -72,6 +73,7 @@ class CentralSync:
         self.alive_at = time.monotonic()
         self.poller = threading.Thread(target=self._poll, name="central-feed", daemon=True)
         self.rollup = threading.Thread(target=self._roll_up, name="central-kpi", daemon=True)
+        self.bpjs = threading.Thread(target=self._report_bpjs, name="central-bpjs", daemon=True)
 
     def start(self) -> None:
         try:
@@ -83,6 +85,7 @@ class CentralSync:
         self.transport.start()
         self.poller.start()
         self.rollup.start()
+        self.bpjs.start()
 
     def problems(self) -> list[str]:
         """What is wrong (empty when healthy), for the systemd watchdog and the health page."""
@@ -238,6 +241,18 @@ class CentralSync:
                 log.exception("building the KPI rollup failed")
             if self.stop.wait(self.ROLLUP_S):
                 return
+
+    def _report_bpjs(self) -> None:
+        """Send the due Antrean FKTP reports (``central.bpjs_reports``) every ``BPJS_S``; BPJS
+        being down or slow only delays them (each row keeps its own retry time)."""
+        while not self.stop.wait(self.BPJS_S):
+            try:
+                bpjs_reports.send_due()
+            except (OperationalError, InterfaceError) as exc:
+                log.error("database error while sending BPJS reports: %s", exc)
+                database.close()
+            except Exception:
+                log.exception("sending BPJS reports failed")
 
     def _push_new_changes(self) -> None:
         heads = dict(Change.select(Change.node, fn.MAX(Change.seq)).group_by(Change.node).tuples())
