@@ -9,6 +9,7 @@ from central.web import (
     auth,
     backoffice,
     booking,
+    bpjs,
     csrf,
     dashboard,
     feedback,
@@ -41,3 +42,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(fleet.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(feedback.admin_bp)
+    app.register_blueprint(bpjs.bp)

@@ -36,6 +36,7 @@ ENTITIES = {
     "targets": "Target mutu",
     "feedback": "Kritik & saran",
     "alert": "Peringatan node",
+    "bpjs_report": "Laporan BPJS",
 }
 ACTIONS = {"create": "Tambah", "update": "Ubah", "delete": "Hapus"}
 FIELDS = {

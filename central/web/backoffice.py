@@ -25,6 +25,7 @@ MENU = (
     ("feedback_admin.index", "Kritik & saran", VIEWERS),
     ("admin.index", "Pengaturan", ADMINS),
     ("holidays.index", "Hari libur", ADMINS),
+    ("bpjs_antrean.index", "Laporan BPJS", ADMINS),
     ("fleet.index", "Node", KABUPATEN),
 )
 

@@ -18,8 +18,8 @@ PASSWORD = "kata-sandi-rahasia"
 
 # what each role's menu shows (and so may open), in menu order
 MENUS = {
-    "admin_kabupaten": ["Dasbor", "Laporan", "Kritik & saran", "Pengaturan", "Hari libur", "Node"],
-    "admin_puskesmas": ["Dasbor", "Laporan", "Kritik & saran", "Pengaturan", "Hari libur"],
+    "admin_kabupaten": ["Dasbor", "Laporan", "Kritik & saran", "Pengaturan", "Hari libur", "Laporan BPJS", "Node"],
+    "admin_puskesmas": ["Dasbor", "Laporan", "Kritik & saran", "Pengaturan", "Hari libur", "Laporan BPJS"],
     "kepala_puskesmas": ["Dasbor", "Laporan", "Kritik & saran"],
     "petugas_loket": [],
     "petugas_poli": [],
@@ -27,6 +27,7 @@ MENUS = {
 PAGES = {
     "Pengaturan": "/petugas/admin/cibinong",
     "Hari libur": "/petugas/libur/",
+    "Laporan BPJS": "/petugas/bpjs/",
     "Node": "/petugas/node/",
     "Dasbor": "/petugas/dasbor/",
     "Laporan": "/petugas/laporan/",
