@@ -8,8 +8,9 @@ key being the reservation id, or ``<node>:<ticket>``) and nothing is doubled.
 What is reported, for a BPJS patient of a puskesmas with BPJS credentials only:
 
 - ``add`` (``antrean/add``): a BPJS reservation checked in at the kiosk (its card number, the
-  patient's NIK and phone, the poli, the day, the ticket's number). A BPJS walk-in from the kiosk
-  carries no card number yet: nothing to report.
+  patient's NIK and phone, the poli, the day, the ticket's number). A reservation booked with a
+  NIK instead of a card number gets its card number from PCare when the report is sent (``panggil``
+  and ``batal`` need it). A BPJS walk-in from the kiosk carries no number yet: nothing to report.
 - ``panggil`` (``antrean/panggil`` status 1, hadir): the ticket is called.
 - ``absen`` (``antrean/panggil`` status 2, tidak hadir): called and did not come, or taken off the
   queue after a call (BPJS refuses to cancel a patient reported present).
@@ -44,6 +45,7 @@ from peewee import fn
 from bpjs import antrean
 from bpjs.antrean import AntreanBaru, AntreanClient
 from bpjs.errors import BpjsError
+from bpjs.pcare import PcareClient
 from central import bpjs_credentials
 from central.models import BpjsReport, Node, Puskesmas, Reservation, Visit, database, utcnow
 
@@ -102,7 +104,8 @@ def _add_for_reservation(node: Node, rid: str | None, label: str, number: int, d
     if not rid or not label:
         return
     r = Reservation.get_or_none((Reservation.rid == rid) & (Reservation.puskesmas == node.puskesmas_id))
-    if r is None or r.payer != "BPJS" or not _CARD.fullmatch(r.bpjs_no or ""):
+    given = (r.bpjs_no or "") if r is not None else ""  # a card number or a NIK
+    if r is None or r.payer != "BPJS" or not (_CARD.fullmatch(given) or _NIK.fullmatch(given)):
         return
     if (r.bpjs_status or "") in SKIP_STATUSES:
         return
@@ -111,13 +114,13 @@ def _add_for_reservation(node: Node, rid: str | None, label: str, number: int, d
     if not _configured(node.puskesmas_id):
         return
     patient = r.patient if r.patient_id is not None else None
-    nik = patient.nik if patient is not None else (r.nik or "")
+    nik = given if _NIK.fullmatch(given) else patient.nik if patient is not None else (r.nik or "")
     phone = patient.phone if patient is not None else (r.phone or "")
     payload = {
         "tanggal": day or r.date.isoformat(),
         "poli": r.poli.code,
         "poli_nama": r.poli.name,
-        "kartu": r.bpjs_no,
+        "kartu": given if _CARD.fullmatch(given) else "",  # "": learned from PCare when sent
         "nik": nik if _NIK.fullmatch(nik or "") else "",
         "hp": _phone(phone),
         "label": label,
@@ -155,6 +158,7 @@ def _add_of(node: Node, visit: Visit) -> BpjsReport | None:
 def _follow_up(add: BpjsReport, kind: str, **extra) -> None:
     p = json.loads(add.payload)
     payload = {"tanggal": p["tanggal"], "poli": p["poli"], "poli_nama": p["poli_nama"], "kartu": p["kartu"]}
+    payload["nik"] = p.get("nik", "")
     payload["label"] = p.get("label", "")
     payload.update(extra)
     _enqueue(add.puskesmas_id, kind, add.key, payload)
@@ -193,6 +197,7 @@ class _Pass:
     """What one run of ``send_due`` learns once: clients and BPJS's reference lists."""
 
     clients: dict = field(default_factory=dict)
+    pcare: dict = field(default_factory=dict)
     polis: dict = field(default_factory=dict)
     doctors: dict = field(default_factory=dict)
 
@@ -201,6 +206,28 @@ class _Pass:
             config = for_puskesmas(code)
             self.clients[code] = AntreanClient(config) if config is not None else None
         return self.clients[code]
+
+
+def _card(run: _Pass, code: str, row: BpjsReport, p: dict) -> str:
+    """The report's card number: its own, or PCare's for its NIK (kept on every report of the key)."""
+    if p.get("kartu"):
+        return p["kartu"]
+    if not p.get("nik"):
+        raise _NotSendable("Nomor kartu BPJS dan NIK pasien tidak ada; laporan tidak dapat dikirim.")
+    if code not in run.pcare:
+        run.pcare[code] = PcareClient(run.client(code).config)
+    member = run.pcare[code].peserta(p["nik"])
+    if not _CARD.fullmatch(member.card_number or ""):
+        raise _NotSendable(f"NIK pasien tidak ditemukan sebagai peserta BPJS: {member.message}"[:200])
+    with database.atomic():
+        for other in BpjsReport.select().where((BpjsReport.key == row.key) & (BpjsReport.state != "sent")):
+            data = json.loads(other.payload)
+            data["kartu"] = member.card_number
+            BpjsReport.update(payload=json.dumps(data, ensure_ascii=False, sort_keys=True)).where(
+                BpjsReport.id == other.id
+            ).execute()
+    p["kartu"] = member.card_number
+    return member.card_number
 
 
 def _norm(text: str) -> list[str]:
@@ -246,13 +273,14 @@ def _doctor(run: _Pass, client: AntreanClient, code: str, poli: antrean.Poli, p:
 
 def _send(run: _Pass, client: AntreanClient, code: str, row: BpjsReport) -> antrean.Outcome:
     p = json.loads(row.payload)
+    card = _card(run, code, row, p)
     poli = _poli(run, client, code, p)
     day = dt.date.fromisoformat(p["tanggal"])
     if row.kind == "add":
         doctor = _doctor(run, client, code, poli, p)
         return client.add(
             AntreanBaru(
-                nomorkartu=p["kartu"],
+                nomorkartu=card,
                 nik=p.get("nik", ""),
                 nohp=p.get("hp", ""),
                 kodepoli=poli.kodepoli,
@@ -268,9 +296,9 @@ def _send(run: _Pass, client: AntreanClient, code: str, row: BpjsReport) -> antr
         )
     if row.kind in ("panggil", "absen"):
         when = dt.datetime.fromisoformat(p["waktu"])
-        return client.panggil(day, poli.kodepoli, p["kartu"], int(p["status"]), when)
+        return client.panggil(day, poli.kodepoli, card, int(p["status"]), when)
     if row.kind == "batal":
-        return client.batal(day, poli.kodepoli, p["kartu"], p.get("alasan") or ALASAN_BATAL)
+        return client.batal(day, poli.kodepoli, card, p.get("alasan") or ALASAN_BATAL)
     raise _NotSendable(f"Jenis laporan {row.kind!r} tidak dikenal.")
 
 
@@ -280,11 +308,11 @@ def backoff(attempts: int) -> float:
 
 
 def _lease_s(client: AntreanClient | None) -> float:
-    """Longer than one report can take (up to three requests, each connect + read)."""
+    """Longer than one report can take (up to four requests, each connect + read)."""
     if client is None:
         return 60.0
     c = client.config
-    return 3 * (c.connect_timeout + c.read_timeout) + 30.0
+    return 4 * (c.connect_timeout + c.read_timeout) + 30.0
 
 
 def due(now: dt.datetime | None = None, limit: int = BATCH) -> list[BpjsReport]:

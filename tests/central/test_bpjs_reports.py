@@ -177,6 +177,23 @@ def test_a_bpjs_reservation_checked_in_and_called_is_reported_add_then_panggil(n
     assert bpjs_reports.send_due(later(60)) == 0  # nothing is sent twice
 
 
+def test_a_reservation_booked_with_a_nik_is_reported_with_the_card_number_pcare_gives(node, configured):
+    fake = configured
+    reservation("rid-n", card=NIK)  # booked with her NIK instead of the card number
+    reservation("rid-u", card="3201011201000009")  # a NIK BPJS does not know
+    apply_batch(
+        node,
+        batch(check_in(1, "rid-n", "t1", "U001", 1), call(3, "t1", "U001"), check_in(4, "rid-u", "t2", "U002", 2)),
+    )
+    bpjs_reports.send_due()
+    add = fake.accepted("add")[0]["body"]
+    assert (add["nomorkartu"], add["nik"]) == (CARD, NIK)
+    assert fake.accepted("panggil")[0]["body"]["nomorkartu"] == CARD
+    unknown = BpjsReport.get(BpjsReport.key == "rid-u")
+    assert unknown.state == "failed" and unknown.last_error.startswith("NIK pasien tidak ditemukan sebagai peserta")
+    assert "3201011201000009" not in unknown.last_error
+
+
 def test_a_poli_is_matched_to_the_bpjs_poli_of_its_name(node, configured):
     reservation("rid-g", poli="GIGI")
     apply_batch(node, batch(check_in(1, "rid-g", "t1", "G001", 1, poli="GIGI")))
