@@ -319,8 +319,11 @@ def due(now: dt.datetime | None = None, limit: int = BATCH) -> list[BpjsReport]:
     """Pending rows whose time has come and whose earlier reports (same key) are all sent."""
     now = now or utcnow()
     prior = BpjsReport.alias()
-    blocked = prior.select(prior.id).where(
-        (prior.key == BpjsReport.key) & (prior.id < BpjsReport.id) & (prior.state != "sent")
+    blocked = prior.select(prior.id).where(  # every kind named, so the (kind, key) index finds them
+        prior.kind.in_(tuple(KINDS))
+        & (prior.key == BpjsReport.key)
+        & (prior.id < BpjsReport.id)
+        & (prior.state != "sent")
     )
     return list(
         BpjsReport.select(BpjsReport, Puskesmas)
