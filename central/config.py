@@ -35,6 +35,12 @@ def _bpjs_credentials(v: str) -> str | None:
     return check(v)
 
 
+def _mobilejkn_accounts(v: str) -> str | None:
+    from central.mobilejkn import check
+
+    return check(v)
+
+
 def _port(v: int) -> str | None:
     return None if 0 < v < 65536 else "must be a TCP port (1-65535)"
 
@@ -100,6 +106,12 @@ class CentralConfig:
         "TOML file (0600) of each puskesmas's BPJS credentials, one table per puskesmas code (docs/bpjs.md); "
         "empty = BPJS not configured",
         check=_bpjs_credentials,
+    )
+    mobilejkn_accounts: str = setting(
+        "",
+        "TOML file (0600) of the account each puskesmas gave BPJS for its Mobile JKN web service, one table per "
+        "puskesmas code (docs/bpjs.md); empty = the web service refuses every call",
+        check=_mobilejkn_accounts,
     )
     log_level: str = setting("INFO", "logging level", check=log_level)
     clock_start: str = setting(

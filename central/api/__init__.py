@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from central.api import backoffice
+from central.api import backoffice, mobilejkn
 from central.api.views import bp
 
 
@@ -12,3 +12,4 @@ def init_app(app: Flask) -> None:
     """Register the API blueprint."""
     app.register_blueprint(bp)
     app.register_blueprint(backoffice.bp)
+    app.register_blueprint(mobilejkn.bp)
