@@ -299,48 +299,78 @@ class QueueService:
         except qrpass.PassError as exc:
             log.warning("QR pass refused: %s", exc.code)
             raise CheckinRefused(exc.code, str(exc)) from None
-        closed = self.closed_on(p.date)
+        return self._admit(p.rid, p.poli, p.date, p.slot, p.payer, actor, now)
+
+    def check_in_code(self, code: str, actor: Actor) -> Ticket:
+        """Check a reservation in by its kode booking, for today, as its QR would (a Mobile JKN
+        booking has no QR; a patient may have lost the phone). Staff at the loket do this.
+
+        Raises CheckinRefused: format, unknown-code (not in the change feed yet, or a mistyped
+        code), not-today, and the QR's closed, poli-closed, unknown-poli, again, cancelled.
+        """
+        text = "".join(ch for ch in str(code or "") if ch not in " -.")[:33]
+        if not text or len(text) > 32 or not text.isascii() or not text.isalnum():
+            raise CheckinRefused("format", "Masukkan kode booking (huruf dan angka, tanpa spasi).")
+        now = self._now()
+        with self.unit():
+            r = Reservation.get_or_none(Reservation.rid.in_({text, text.upper(), text.lower()}))
+            if r is None:
+                raise CheckinRefused(
+                    "unknown-code",
+                    "Kode booking tidak ditemukan. Periksa kembali kodenya; reservasi yang baru dibuat "
+                    "belum sampai bila puskesmas sedang tidak terhubung ke pusat.",
+                )
+            if r.date != now.date().isoformat():
+                day = dt.date.fromisoformat(r.date).strftime("%d-%m-%Y")
+                raise CheckinRefused("not-today", f"Kode booking ini untuk tanggal {day}, bukan hari ini.")
+            t = self._admit(r.rid, r.poli, r.date, r.slot, r.payer, actor, now)
+        log.info("reservation checked in by kode booking as %s", t.label)
+        return t
+
+    def _admit(self, rid: str, poli_code: str, day: str, slot: str, payer: str, actor: Actor, now) -> Ticket:
+        """Queue a reservation (already known to be this puskesmas's, for today) at its poli, once."""
+        closed = self.closed_on(day)
         if closed:
             raise CheckinRefused(
                 "closed",
                 f"Hari ini puskesmas tutup ({closed}); reservasi tidak dapat dipakai. "
                 "Bila darurat, silakan ke petugas loket.",
             )
-        poli = self.poli(p.poli)
+        poli = self.poli(poli_code)
         if poli is None:
-            if self.poli(p.poli, inactive=True) is not None:
+            if self.poli(poli_code, inactive=True) is not None:
                 raise CheckinRefused(
                     "poli-closed", "Poli pada reservasi ini tidak menerima antrean baru. Silakan ke petugas loket."
                 )
             raise CheckinRefused("unknown-poli", "Poli pada reservasi ini tidak tersedia di puskesmas ini.")
         # A pass that was used is "used", even if central cancelled the booking afterwards: the
         # check-in is a fact, and the patient holds that ticket.
-        self._refuse_if_used(p.rid)
-        known = Reservation.get_or_none(Reservation.rid == p.rid)
+        self._refuse_if_used(rid)
+        known = Reservation.get_or_none(Reservation.rid == rid)
         if known is not None and known.status == "cancelled":
             raise CheckinRefused("cancelled", "Reservasi ini sudah dibatalkan.")
         if known is None:  # booked after the last sync: the signature is enough to admit
             log.info("checking in a reservation not yet synced to this node")
-        start = q.slot_start(dt.date.fromisoformat(p.date), p.slot, WIB)
+        start = q.slot_start(dt.date.fromisoformat(day), slot, WIB)
         t = self._issue(
-            q.poli_queue(p.poli),
+            q.poli_queue(poli_code),
             "reservation",
-            p.payer,
+            payer,
             actor,
             prefix=poli["prefix"],
-            poli=p.poli,
-            rid=p.rid,
-            slot=p.slot,
+            poli=poli_code,
+            rid=rid,
+            slot=slot,
             sort_time=q.reservation_sort_time(start, now),
-            note=f"Reservasi {p.slot}",
+            note=f"Reservasi {slot}",
         )
         try:
             with database.atomic():
-                CheckIn.create(rid=p.rid, ticket_key=t.key, at=t.issued_at)
+                CheckIn.create(rid=rid, ticket_key=t.key, at=t.issued_at)
         except IntegrityError:  # a second scan of the same pass in the same instant
-            self._refuse_if_used(p.rid)
+            self._refuse_if_used(rid)
             raise
-        self._record(None, ReservationCheckedIn(rid=p.rid, ticket=t.key, label=t.label, at=t.issued_at, actor=actor))
+        self._record(None, ReservationCheckedIn(rid=rid, ticket=t.key, label=t.label, at=t.issued_at, actor=actor))
         return t
 
     @staticmethod

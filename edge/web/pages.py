@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from edge.core import queue as q
 from edge.models import Ticket
-from edge.services import QueueError
+from edge.services import CheckinRefused, QueueError
 from edge.web import auth
 from protocol.events import Actor
 
@@ -206,6 +206,21 @@ def staff_priority(counter_id):
         t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True, actor=_actor(counter_id))
         flash(f"Nomor prioritas {t.label} dibuat dan dicetak.")
     except QueueError as exc:
+        flash(str(exc))
+    return _back(counter_id)
+
+
+@bp.post("/staff/<counter_id>/checkin")
+@auth.staff_required("counter_id", act=True)
+def staff_checkin(counter_id):
+    """Check a reservation in by its kode booking (Mobile JKN bookings have no QR), at a loket."""
+    if not counter_id.startswith("loket-"):
+        abort(404)
+    svc = rt().service
+    try:
+        t = svc.check_in_code(request.form.get("kode", ""), actor=_actor(counter_id))
+        flash(f"Check-in berhasil: nomor antrean {t.label}, {svc.queue_name(t.queue)}. Tiket dicetak.")
+    except CheckinRefused as exc:
         flash(str(exc))
     return _back(counter_id)
 
