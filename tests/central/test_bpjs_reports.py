@@ -236,6 +236,21 @@ def test_each_fault_is_retried_and_the_report_reaches_bpjs_exactly_once(node, co
         assert BpjsReport.get(BpjsReport.kind == "add").last_error == "Sudah tercatat di BPJS sebelumnya."
 
 
+def test_a_report_claimed_by_a_worker_that_died_mid_request_is_sent_later_once(node, configured):
+    fake = configured
+    reservation("rid-1")
+    apply_batch(node, batch(check_in(1, "rid-1", "t1", "U001", 1)))
+    fake.set_fault("/antreanfktp/antrean/add", "timeout", times=1, delay=5)  # BPJS stores it, answers late
+    row = BpjsReport.get()
+    moment = bpjs_reports.utcnow()
+    assert bpjs_reports._claim(row, moment, 60)  # a worker took it ...
+    assert bpjs_reports.send_due(moment) == 0  # ... so another leaves it alone
+    assert fake.reported == []
+    assert bpjs_reports.send_due(moment + dt.timedelta(seconds=61)) == 0  # the lease is over: tried, timed out
+    assert bpjs_reports.send_due(later(5)) == 1  # BPJS already holds it: sent, once
+    assert BpjsReport.get().state == "sent" and len(fake.accepted("add")) == 1
+
+
 def test_bpjs_down_for_long_fails_the_report_with_its_reason_and_kirim_ulang_sends_it(node, configured):
     fake = configured
     reservation("rid-1")
