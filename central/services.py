@@ -213,8 +213,13 @@ def reserve(
     days: int = 7,
     now: dt.datetime | None = None,
     client: str = "",
+    source: str = "web",
 ) -> Reservation:
     """Book a slot and sign its QR pass; the reservation and its feed rows commit together.
+
+    A BPJS booking's card number or NIK is checked with PCare first (``central.bpjs_membership``):
+    an inactive, elsewhere-registered or unknown member is refused with ``BpjsRefused``; PCare
+    unreachable books it as "tertunda", checked again later.
 
     Raises ValidationError for invalid fields; ConflictError when the slot's quota is full, the
     patient already has an active reservation there that day or ``MAX_ACTIVE`` upcoming ones, or
@@ -253,6 +258,11 @@ def reserve(
     day = parse_date(date)
     payer = payer.strip().upper()
     number = rules.normalise_bpjs(bpjs_no) if payer == "BPJS" else None
+    membership = None
+    if number:
+        from central import bpjs_membership
+
+        membership = bpjs_membership.check_for_booking(patient.id, place, number, day=today, client=client)
     # the booking counts before it is made (atomically: parallel requests cannot all pass the
     # check), and is given back if it is then refused (full slot, already booked, ...)
     counted: list[tuple[limits.Limit, str]] = []
@@ -268,14 +278,17 @@ def reserve(
             f"Terlalu banyak reservasi dalam waktu singkat. Coba lagi dalam {exc.minutes} menit."
         ) from None
     try:
-        return _book(patient, place, poli, day, slot, payer, number, today)
+        reservation = _book(patient, place, poli, day, slot, payer, number, today, source)
+        if membership is not None:
+            bpjs_membership.record(reservation, membership)
+        return reservation
     except BaseException:
         for limit, who in counted:
             limits.release(limit, who)
         raise
 
 
-def _book(patient, place, poli, day, slot, payer, number, today) -> Reservation:
+def _book(patient, place, poli, day, slot, payer, number, today, source="web") -> Reservation:
     with _write_transaction():
         _lock(Patient, patient.id)
         _lock(Poli, poli.id)
@@ -350,6 +363,7 @@ def _book(patient, place, poli, day, slot, payer, number, today) -> Reservation:
             payer=payer,
             bpjs_no=number,
             qr_text=qr_text,
+            source=source,
         )
         feed.publish_reservation(reservation)
     log.info("reservation %s created patient=%s puskesmas=%s poli=%s", rid, patient.id, place.code, poli.code)

@@ -19,7 +19,7 @@ import time
 
 from peewee import InterfaceError, OperationalError, fn
 
-from central import bpjs_reports, feed, ingest, kpi_rollup
+from central import bpjs_membership, bpjs_reports, feed, ingest, kpi_rollup, services
 from central import db as central_db
 from central.models import Change, Node, database, utcnow
 from infra.config import warn_if_cleartext
@@ -52,6 +52,7 @@ class CentralSync:
     POLL_S = 1.0
     ROLLUP_S = 60.0
     BPJS_S = 1.0
+    MEMBERSHIP_S = 15.0
 
     def __init__(self, transport: Transport):
         self.transport = transport
@@ -74,6 +75,7 @@ class CentralSync:
         self.poller = threading.Thread(target=self._poll, name="central-feed", daemon=True)
         self.rollup = threading.Thread(target=self._roll_up, name="central-kpi", daemon=True)
         self.bpjs = threading.Thread(target=self._report_bpjs, name="central-bpjs", daemon=True)
+        self.membership = threading.Thread(target=self._recheck_membership, name="central-peserta", daemon=True)
 
     def start(self) -> None:
         try:
@@ -86,6 +88,7 @@ class CentralSync:
         self.poller.start()
         self.rollup.start()
         self.bpjs.start()
+        self.membership.start()
 
     def problems(self) -> list[str]:
         """What is wrong (empty when healthy), for the systemd watchdog and the health page."""
@@ -253,6 +256,18 @@ class CentralSync:
                 database.close()
             except Exception:
                 log.exception("sending BPJS reports failed")
+
+    def _recheck_membership(self) -> None:
+        """Settle the BPJS bookings made while PCare could not be reached ("tertunda",
+        ``central.bpjs_membership``): every ``MEMBERSHIP_S``, each at most once a minute."""
+        while not self.stop.wait(self.MEMBERSHIP_S):
+            try:
+                bpjs_membership.recheck_pending(services.now_wib())
+            except (OperationalError, InterfaceError) as exc:
+                log.error("database error while checking BPJS memberships again: %s", exc)
+                database.close()
+            except Exception:
+                log.exception("checking BPJS memberships again failed")
 
     def _push_new_changes(self) -> None:
         heads = dict(Change.select(Change.node, fn.MAX(Change.seq)).group_by(Change.node).tuples())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 
-from central import runtime
+from central import bpjs_membership, runtime
 from central.core import reservations as rules
 from central.models import Patient, Puskesmas, Reservation
 from protocol import nik as nikrules
@@ -60,6 +60,7 @@ def reservation(r: Reservation, with_qr: bool = False) -> dict:
         "slot": r.slot,
         "payer": r.payer,
         "bpjs_no": ("*" * 9 + r.bpjs_no[-4:]) if r.bpjs_no else None,
+        "bpjs": bpjs.as_json() if (bpjs := bpjs_membership.outcome_of(r)) else None,
         "created_at": r.created_at.isoformat(timespec="seconds") + "Z",
         "qr_png_url": url_for("api.reservation_qr", rid=r.rid),
     }

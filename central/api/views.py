@@ -19,7 +19,11 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.errorhandler(services.ServiceError)
 def _service_error(e: services.ServiceError):
-    return jsonify({"error": e.message, "fields": e.fields}), e.status
+    body = {"error": e.message, "fields": e.fields}
+    outcome = getattr(e, "outcome", None)  # a BPJS booking refused for the membership BPJS reported
+    if outcome is not None:
+        body["bpjs"] = outcome.as_json()
+    return jsonify(body), e.status
 
 
 def _json_body() -> dict:
@@ -173,6 +177,7 @@ def reservation_create():
         days=_days(),
         now=runtime.now(),
         client=request.remote_addr or "",
+        source="api",
     )
     return jsonify({"reservation": schema.reservation(r, with_qr=True)}), 201
 

@@ -26,7 +26,7 @@ DONE = "done"
 # Statuses that still occupy a place in a slot's quota.
 HOLDING = (ACTIVE, CHECKED_IN, DONE)
 
-_BPJS_RE = re.compile(r"^\d{13}$")
+_BPJS_RE = re.compile(r"^(\d{13}|\d{16})$")  # card number, or NIK
 _STATUS_LABELS = {
     ACTIVE: "Aktif",
     CANCELLED: "Dibatalkan",
@@ -150,7 +150,7 @@ def validate_request(
         if not number:
             errors["bpjs_no"] = "Nomor peserta BPJS wajib diisi untuk cara bayar BPJS."
         elif not _BPJS_RE.match(number):
-            errors["bpjs_no"] = "Nomor peserta BPJS harus 13 digit angka."
+            errors["bpjs_no"] = "Nomor kartu BPJS harus 13 digit angka (atau NIK 16 digit)."
     return errors
 
 

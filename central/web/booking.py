@@ -6,7 +6,7 @@ import base64
 
 from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 
-from central import runtime, services
+from central import bpjs_membership, runtime, services
 from central.core import reservations as rules
 from central.core import schedule
 from central.core.calendar import format_date
@@ -62,6 +62,7 @@ def new():
     values["puskesmas"] = request.args.get("puskesmas", "").strip().lower()
     errors: dict[str, str] = {}
     error = None
+    bpjs = None  # a refused BPJS check: what BPJS said, and the offer to book as Umum
     status = 200
     if request.method == "POST":
         values = {name: request.form.get(name, "").strip() for name in FIELDS}
@@ -81,13 +82,18 @@ def new():
                 )
             except services.ValidationError as e:
                 errors, status = e.errors, 400
+                bpjs = getattr(e, "outcome", None)
+                error = e.message if bpjs else None
             except services.ServiceError as e:
                 error, status = e.message, e.status
             else:
                 flash("Reservasi berhasil dibuat.", "ok")
                 return redirect(url_for("booking.detail", rid=reservation.rid))
     context = _form_context(values)
-    return render_template("reservation_new.html", values=values, errors=errors, error=error, **context), status
+    return (
+        render_template("reservation_new.html", values=values, errors=errors, error=error, bpjs=bpjs, **context),
+        status,
+    )
 
 
 @bp.route("/reservasi/<rid>")
@@ -100,6 +106,7 @@ def detail(rid: str):
     return render_template(
         "reservation.html",
         r=reservation,
+        bpjs=bpjs_membership.outcome_of(reservation),
         qr_data=qr_data,
         can_cancel=rules.can_cancel(reservation.status, reservation.date, today),
         show_qr=reservation.status == rules.ACTIVE and reservation.date >= today,
@@ -136,4 +143,6 @@ def cancel(rid: str):
 @login_required
 def history():
     """Every booking of the patient, latest first."""
-    return render_template("history.html", reservations=services.history(g.patient))
+    reservations = services.history(g.patient)
+    bpjs = {r.id: bpjs_membership.outcome_of(r) for r in reservations}
+    return render_template("history.html", reservations=reservations, bpjs=bpjs)
