@@ -47,6 +47,11 @@ LABELS = {
     UNCHECKED: "Diperiksa di loket",
 }
 KELAS = {ACTIVE: "ok", INACTIVE: "bad", OTHER_FKTP: "bad", UNKNOWN: "bad", PENDING: "warn", UNCHECKED: "info"}
+FIELD_NOTE = {  # under the number field; the whole answer is in ``outcome``
+    INACTIVE: "Kepesertaan BPJS nomor ini tidak aktif.",
+    OTHER_FKTP: "Nomor ini terdaftar di FKTP lain.",
+    UNKNOWN: "Nomor ini tidak terdaftar di BPJS. Periksa kembali nomornya.",
+}
 ADVICE = {INACTIVE: ADVICE_INACTIVE, OTHER_FKTP: ADVICE_OTHER_FKTP, UNKNOWN: ADVICE_UNKNOWN}
 MSG_ACTIVE = "Kepesertaan BPJS Kesehatan aktif."
 MSG_PENDING = (
@@ -94,12 +99,12 @@ class Outcome:
 
 
 class BpjsRefused(services.ValidationError):
-    """A BPJS booking refused for the membership BPJS reported: ``errors["bpjs_no"]`` says what and
-    what to do; ``outcome`` is the check's result."""
+    """A BPJS booking refused for the membership BPJS reported: ``errors["bpjs_no"]`` says so in
+    short; ``outcome`` is the check's result (what BPJS said, what to do)."""
 
     def __init__(self, outcome: Outcome):
         super().__init__(
-            {"bpjs_no": f"{outcome.message} {outcome.advice}".strip()},
+            {"bpjs_no": FIELD_NOTE.get(outcome.status, outcome.message)},
             message="Reservasi dengan BPJS tidak dapat dibuat. Anda dapat memesan sebagai pasien Umum.",
         )
         self.outcome = outcome

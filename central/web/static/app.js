@@ -90,7 +90,7 @@
   function toggleBpjs() {
     bpjsField.hidden = payer() !== "BPJS";
     if (bpjsHint) {
-      bpjsHint.textContent = "13 digit angka di kartu JKN / KIS.";
+      bpjsHint.textContent = "13 digit angka di kartu JKN / KIS, atau NIK 16 digit.";
     }
   }
 
