@@ -70,13 +70,12 @@ def _fault(e: Exception):
 
 @bp.url_value_preprocessor
 def _place(_endpoint, values):
-    code = str((values or {}).pop("puskesmas", "") or "").strip().lower()[:32]
-    g.mjkn_place = Puskesmas.get_or_none(Puskesmas.code == code) if code else None
+    g.mjkn_code = str((values or {}).pop("puskesmas", "") or "").strip().lower()[:32]
 
 
 def _context():
     """The puskesmas and its Mobile JKN account; raises MobileJknError when either is missing."""
-    place = g.mjkn_place
+    place = Puskesmas.get_or_none(Puskesmas.code == g.mjkn_code) if g.get("mjkn_code") else None
     if place is None:
         raise MobileJknError("Puskesmas tidak ditemukan.")
     acct = service.account(current_app.extensions["rosma.config"].mobilejkn_accounts, place.code)

@@ -394,3 +394,12 @@ def test_feed_carries_no_personal_data(bpjs, day, node):
     for change in Change.select().where(Change.node == node):
         assert NIK not in change.data and CARD not in change.data and "0812" not in change.data
     assert feed.reservation_change(Reservation.get()).payer == "BPJS"
+
+
+def test_central_refuses_to_start_with_an_accounts_file_others_can_read(tmp_path):
+    from central.config import from_dict
+    from infra.config import ConfigError
+
+    open_file = write_accounts(tmp_path / "open.toml", mode=0o640)
+    with pytest.raises(ConfigError, match="mobilejkn_accounts.*chmod 600"):
+        from_dict({"secret_key": "x" * 40, "mobilejkn_accounts": open_file})
