@@ -57,8 +57,8 @@ def run_demo(base: Path, puskesmas: str) -> int:
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)
     rosma = [sys.executable, "-m", "rosma.cli"]
-    central_port, edge_port, mqtt_port, printer_port = 8080, 8081, 18830, 19100
-    for port in (central_port, edge_port, mqtt_port, printer_port):
+    central_port, edge_port, mqtt_port, printer_port, bpjs_port = 8080, 8081, 18830, 19100, 18090
+    for port in (central_port, edge_port, mqtt_port, printer_port, bpjs_port):
         if not _port_free(port):
             print(f"port {port} is in use; stop whatever uses it (an earlier demo?) and try again", file=sys.stderr)
             return 1
@@ -83,8 +83,16 @@ def run_demo(base: Path, puskesmas: str) -> int:
     _set_toml_key(central_cfg, "clock_start", clock_start)
     import tomllib
 
+    from central import bpjs_credentials
+
+    # the fake BPJS's credentials for the seed puskesmas (cibinong, ciawi), 0600
+    bpjs_file = bpjs_credentials.write_fake(base / "bpjs.toml", f"http://127.0.0.1:{bpjs_port}")
     present = tomllib.loads(central_cfg.read_text())
-    for key, value in (("keys_dir", str(base / "keys")), ("notify_uri", f"log://{base / 'notifications.jsonl'}")):
+    for key, value in (
+        ("keys_dir", str(base / "keys")),
+        ("notify_uri", f"log://{base / 'notifications.jsonl'}"),
+        ("bpjs_credentials", str(bpjs_file)),
+    ):
         if key not in present:  # a demo directory from an earlier release
             _set_toml_key(central_cfg, key, value)
     from central import config as cconfig
@@ -171,6 +179,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 logs / "printer.log",
             )
         )
+        procs.append(_spawn([*rosma, "fake-bpjs", "--port", str(bpjs_port)], env, logs / "fake-bpjs.log"))
         procs.append(_spawn([*rosma, "central", "run", "--config", str(central_cfg)], env, logs / "central.log"))
         wait_http(f"http://127.0.0.1:{central_port}/", procs[-1])
         print("==> starting the edge node for", puskesmas)
@@ -194,6 +203,7 @@ Rosma demo is running (Ctrl-C to stop).
   Announcements (WAV)      : {base / "audio"}/
   Logs                     : {logs}/
   Codes sent to phones     : {base / "notifications.jsonl"}   (Lupa PIN)
+  Fake BPJS (PCare)        : http://127.0.0.1:{bpjs_port}/   cards: {DEMO_CARDS}
 
 {accounts}
 {clock_note(clock_start)}""",
@@ -220,6 +230,8 @@ Rosma demo is running (Ctrl-C to stop).
                 p.kill()
         broker.stop()
 
+
+DEMO_CARDS = "0001234500001 aktif, 0001234500003 tidak aktif, 0001234500005 FKTP lain (Ciawi)"
 
 DEMO_STAFF = (
     # username, name, role, polis; the puskesmas is the demo's (admin kabupaten: every one)
