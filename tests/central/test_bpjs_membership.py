@@ -245,16 +245,48 @@ def test_a_number_is_asked_of_pcare_once_a_day_per_puskesmas(client, auth_header
     assert fake.requests == asked + 1
 
 
-def test_without_credentials_a_bpjs_booking_is_kept_for_the_loket(db_config, web_login, visit_date):
+@pytest.fixture
+def plain_client(db_config):
+    """The seeded app with no BPJS credentials."""
     application = build(db_config)
     application.config["TESTING"] = True
     register(ANI)
-    client = application.test_client()
-    token = web_login(client, ANI)
-    response = client.post("/reservasi/baru", data=_form(token, visit_date, ACTIVE_CARD))
+    yield application.test_client()
+    application.extensions["rosma.db"].close()
+
+
+def test_without_credentials_a_bpjs_booking_is_kept_for_the_loket(plain_client, web_login, visit_date):
+    token = web_login(plain_client, ANI)
+    response = plain_client.post("/reservasi/baru", data=_form(token, visit_date, ACTIVE_CARD))
     assert response.status_code == 302
-    page = _text(client.get(response.headers["Location"]).text)
+    page = _text(plain_client.get(response.headers["Location"]).text)
     assert "Kepesertaan BPJS Diperiksa di loket" in page
     assert "Kepesertaan BPJS akan diperiksa petugas di loket pendaftaran." in page
     assert Reservation.get().bpjs_status == ""
-    application.extensions["rosma.db"].close()
+
+
+def test_checking_many_numbers_is_limited_per_account(client, auth_header, visit_date, fake, monkeypatch):
+    monkeypatch.setattr(bpjs_membership, "CHECK_ACCOUNT", dataclasses.replace(bpjs_membership.CHECK_ACCOUNT, allowed=2))
+    headers = auth_header(client, ANI)
+    for number in (UNKNOWN_CARD, INACTIVE_CARD):
+        assert _book(client, headers, visit_date, number).status_code == 400
+    asked = fake.requests
+    again = _book(client, headers, visit_date, INACTIVE_CARD)  # already in today's cache: not counted
+    assert again.status_code == 400 and again.json["bpjs"]["status"] == "tidak_aktif"
+    third = _book(client, headers, visit_date, LAPSED_CARD)
+    assert third.status_code == 429 and "Terlalu banyak pemeriksaan nomor BPJS" in third.json["error"]
+    assert fake.requests == asked
+    assert _book(client, headers, visit_date, None, payer="UMUM").status_code == 201
+
+
+def test_a_pending_booking_cancelled_before_bpjs_answers_is_left_for_the_loket(client, auth_header, visit_date, fake):
+    fake.set_fault(PESERTA, "http500")
+    headers = auth_header(client, ANI)
+    rid = _book(client, headers, visit_date, ACTIVE_CARD).json["reservation"]["rid"]
+    client.post(f"/api/v1/reservations/{rid}/cancel", headers=headers)
+    fake.clear_faults()
+    asked = fake.requests
+    assert bpjs_membership.recheck_pending(services.now_wib(), every_s=0) == 0
+    got = client.get(f"/api/v1/reservations/{rid}", headers=headers).json["reservation"]
+    assert got["bpjs"]["status"] == "" and "Petugas loket memeriksanya" in got["bpjs"]["message"]
+    assert fake.requests == asked
