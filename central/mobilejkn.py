@@ -143,6 +143,24 @@ def account(path: str, code: str) -> Account | None:
         return None
 
 
+DEMO_USERNAME = "mobilejkn-demo"
+DEMO_PASSWORD = "demo-mobile-jkn-2026"
+
+
+def write_demo(path: str | os.PathLike[str], codes: tuple[str, ...] = ("cibinong", "ciawi")) -> Path:
+    """An accounts file (0600) giving BPJS the demo account at ``codes``: demos only, not a real secret."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Mobile JKN accounts for the demo (rosma demo): demo values, not real ones\n\n" + "".join(
+        f'[{code}]\nusername = "{DEMO_USERNAME}"\npassword = "{DEMO_PASSWORD}"\n\n' for code in codes
+    )
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(p, 0o600)
+    return p
+
+
 # ---- tokens --------------------------------------------------------------------------------------
 
 

@@ -87,11 +87,15 @@ def run_demo(base: Path, puskesmas: str) -> int:
 
     # the fake BPJS's credentials for the seed puskesmas (cibinong, ciawi), 0600
     bpjs_file = bpjs_credentials.write_fake(base / "bpjs.toml", f"http://127.0.0.1:{bpjs_port}")
+    from central import mobilejkn
+
+    mobilejkn_file = mobilejkn.write_demo(base / "mobilejkn.toml")  # BPJS's demo account, 0600
     present = tomllib.loads(central_cfg.read_text())
     for key, value in (
         ("keys_dir", str(base / "keys")),
         ("notify_uri", f"log://{base / 'notifications.jsonl'}"),
         ("bpjs_credentials", str(bpjs_file)),
+        ("mobilejkn_accounts", str(mobilejkn_file)),
     ):
         if key not in present:  # a demo directory from an earlier release
             _set_toml_key(central_cfg, key, value)
@@ -185,6 +189,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
         print("==> starting the edge node for", puskesmas)
         procs.append(_spawn([*rosma, "edge", "run", "--config", str(edge_cfg)], env, logs / "edge.log"))
         wait_http(f"http://127.0.0.1:{edge_port}/api/status", procs[-1])
+        mobilejkn_login = f"x-username {mobilejkn.DEMO_USERNAME}, x-password {mobilejkn.DEMO_PASSWORD}"
         print(
             f"""
 Rosma demo is running (Ctrl-C to stop).
@@ -204,6 +209,7 @@ Rosma demo is running (Ctrl-C to stop).
   Logs                     : {logs}/
   Codes sent to phones     : {base / "notifications.jsonl"}   (Lupa PIN)
   Fake BPJS (PCare)        : http://127.0.0.1:{bpjs_port}/   cards: {DEMO_CARDS}
+  Mobile JKN web service   : http://127.0.0.1:{central_port}/api/mobilejkn/cibinong   ({mobilejkn_login})
 
 {accounts}
 {clock_note(clock_start)}""",

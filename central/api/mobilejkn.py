@@ -71,6 +71,9 @@ def _fault(e: Exception):
 @bp.url_value_preprocessor
 def _place(_endpoint, values):
     g.mjkn_code = str((values or {}).pop("puskesmas", "") or "").strip().lower()[:32]
+    # keep the raw body before anything parses it as a form: clients of BPJS's services send
+    # JSON text labelled application/x-www-form-urlencoded
+    request.get_data(cache=True)
 
 
 def _context():

@@ -324,6 +324,13 @@ def test_the_token_needs_the_right_account_and_wrong_tries_are_limited(bpjs):
     refused(bpjs.login(), "Terlalu banyak percobaan")
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "Application/JSON"])
+def test_the_json_body_is_read_whatever_its_content_type(bpjs, day, content_type):
+    headers = {"x-token": bpjs.token, "x-username": USER, "Content-Type": content_type}
+    answer = bpjs.call("POST", "/antrean", raw=json.dumps(booking(day)).encode(), headers=headers)
+    assert answer["metadata"]["code"] == 200, answer
+
+
 def test_header_names_in_any_case(bpjs, day):
     answer = bpjs.call("GET", f"/antrean/status/001/{day}", headers={"X-Token": bpjs.token, "X-USERNAME": USER})
     assert answer["metadata"]["code"] == 200
@@ -403,3 +410,10 @@ def test_central_refuses_to_start_with_an_accounts_file_others_can_read(tmp_path
     open_file = write_accounts(tmp_path / "open.toml", mode=0o640)
     with pytest.raises(ConfigError, match="mobilejkn_accounts.*chmod 600"):
         from_dict({"secret_key": "x" * 40, "mobilejkn_accounts": open_file})
+
+
+def test_the_demo_account_file_is_private_and_valid(tmp_path):
+    path = mobilejkn.write_demo(tmp_path / "demo" / "mobilejkn.toml")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert check_accounts(str(path)) is None
+    assert mobilejkn.parse(path)["ciawi"].username == mobilejkn.DEMO_USERNAME
