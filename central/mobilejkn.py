@@ -298,10 +298,18 @@ def _find(place: Puskesmas, poli: Poli, day: dt.date, number: str, statuses) -> 
 
 def sisa(place: Puskesmas, poli: Poli, number: str, day: dt.date, today: dt.date) -> dict:
     """A member's place in the poli's queue on ``day``; raises MobileJknError when they hold none."""
-    r = _find(place, poli, day, number, (rules.ACTIVE, rules.CHECKED_IN))
+    r = _find(place, poli, day, number, rules.HOLDING)
     if r is None:
         raise MobileJknError("Peserta tidak memiliki antrean pada tanggal dan poli tersebut.")
     overall = status(place, poli, day, today)
+    if r.status == rules.DONE:
+        return {
+            "nomorantrean": r.ticket_label or r.rid,
+            "namapoli": poli.name,
+            "sisaantrean": 0,
+            "antreanpanggil": overall["antreanpanggil"],
+            "keterangan": "Sudah selesai dilayani.",
+        }
     if r.status == rules.CHECKED_IN and r.ticket_label:
         live = queue_view.live_queue(place, today, r.ticket_label) if day == today else {}
         mine = live.get("mine") or {}

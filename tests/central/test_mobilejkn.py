@@ -238,6 +238,9 @@ def test_a_checked_in_booking_cannot_be_cancelled(bpjs, day):
         bpjs.call("PUT", "/antrean/batal", {"nomorkartu": CARD, "kodepoli": "001", "tanggalperiksa": day}),
         "Pasien Sudah Dilayani",
     )
+    Reservation.update(status="done").where(Reservation.rid == code).execute()
+    done = bpjs.call("GET", f"/antrean/sisapeserta/{CARD}/001/{day}")["response"]
+    assert (done["nomorantrean"], done["sisaantrean"], done["keterangan"]) == ("U003", 0, "Sudah selesai dilayani.")
 
 
 @pytest.mark.parametrize(
