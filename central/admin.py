@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from peewee import fn
 
-from central import audit, feed
+from central import audit, feed, services
 from central import staff as staff_accounts
 from central.core import reservations as rules
-from central.core.calendar import WIB, format_date_short
+from central.core.calendar import format_date_short
 from central.core.patients import _hidden
 from central.identity import ROLES, IdentityError
 from central.models import Poli, Puskesmas, Reservation, Staff, StaffToken, WebSession, database, utcnow
@@ -56,7 +56,8 @@ class AdminError(Exception):
 
 
 def today() -> dt.date:
-    return dt.datetime.now(WIB).date()
+    """Today in WIB, on the clock ``services.now_wib`` reads (the system's; a test sets its own)."""
+    return services.now_wib().date()
 
 
 def _text(form: dict, name: str, errors: dict, label: str, limit: int, required: bool = True) -> str:

@@ -1,5 +1,11 @@
-"""Fixtures for central: an app on SQLite and on a real PostgreSQL, clients, patients, and the
-app under a real HTTP server with a real Chromium to open it."""
+"""Fixtures for central: a clock the tests control, an app on SQLite and on a real PostgreSQL,
+clients, patients, and the app under a real HTTP server with a real Chromium to open it.
+
+``ROSMA_TEST_CLOCK`` (an ISO date, 08.00 WIB, or a datetime with its zone) starts central's clock
+there for every test, e.g. ``ROSMA_TEST_CLOCK=2026-03-18`` runs the suite during Idulfitri's
+closed days; unset, the clock is the system's. Either way no test may assume that today is an
+ordinary weekday: a fixture that needs open days asks the booking window for them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from central import identity, services
 from central.app import build
 from central.config import CentralConfig, from_dict
 from central.models import Patient
+from protocol.clock import Clock
 from tests.central.live import CHROMIUM, CHROMIUM_ARGS, SHOTS, serving
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -43,6 +50,23 @@ BUDI = {
 }
 
 
+@pytest.fixture
+def clock_start() -> str:
+    """The moment central's clock starts at in this test: ROSMA_TEST_CLOCK's ("" = the system
+    clock). A module whose data is of set days overrides this fixture with a moment after them."""
+    value = os.environ.get("ROSMA_TEST_CLOCK", "").strip()
+    return f"{value}T08:00:00+07:00" if len(value) == 10 else value
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch, clock_start) -> Clock:
+    """The clock central's code reads in this test, outside a request (``services.now_wib``) and in
+    it (the app's, from ``clock_start`` in the configs below)."""
+    test_clock = Clock(clock_start)
+    monkeypatch.setattr(services, "SYSTEM_CLOCK", test_clock)
+    return test_clock
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -56,7 +80,7 @@ def _with_db(url: str, name: str) -> str:
 
 
 @pytest.fixture
-def central_config(tmp_path) -> CentralConfig:
+def central_config(tmp_path, clock_start) -> CentralConfig:
     """A config on a fresh SQLite file, with the seed puskesmas."""
     return from_dict(
         {
@@ -65,6 +89,7 @@ def central_config(tmp_path) -> CentralConfig:
             "seed": True,
             "keys_dir": str(tmp_path / "keys"),
             "notify_uri": "log://",
+            "clock_start": clock_start,
         }
     )
 
@@ -110,7 +135,7 @@ def _truncate(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_config(request, tmp_path) -> CentralConfig:
+def db_config(request, tmp_path, clock_start) -> CentralConfig:
     """The same config on SQLite and on PostgreSQL (emptied before each test)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/central.db"
@@ -124,6 +149,7 @@ def db_config(request, tmp_path) -> CentralConfig:
             "seed": True,
             "keys_dir": str(tmp_path / "keys"),
             "notify_uri": "log://",
+            "clock_start": clock_start,
         }
     )
 
@@ -145,9 +171,14 @@ def client(app):
 
 
 @pytest.fixture
-def visit_date():
-    """An open day in the booking window that is not today (so no slot is over yet)."""
-    return services.booking_window(7)[1]
+def visit_date(clock):
+    """The first open day after today in the booking window (so no slot is over yet), as a patient
+    could book it whatever day the clock says: a Sunday, a holiday, the last day of a year."""
+    today = clock.today()
+    ahead = [day for day in services.booking_window(7) if day > today]
+    if not ahead:
+        pytest.fail(f"no open day after {today} in the 7-day booking window (closed days all week)", pytrace=False)
+    return ahead[0]
 
 
 @pytest.fixture

@@ -27,6 +27,12 @@ PASSWORD = "kata-sandi-rahasia"
 NEW_PASSWORD = "sandi-baru-yang-panjang"
 
 
+@pytest.fixture
+def clock_start() -> str:
+    """Central's clock in these tests: after the visits of 26-27 November 2026 they report on."""
+    return "2026-12-02T08:00:00+07:00"
+
+
 def token(page) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 

@@ -29,6 +29,12 @@ PASSWORD = "kata-sandi-rahasia"
 PERIOD = "from=2026-11-26&to=2026-11-27"
 
 
+@pytest.fixture
+def clock_start() -> str:
+    """Central's clock in these tests: after the visits of 26-27 November 2026 they report on."""
+    return "2026-12-02T08:00:00+07:00"
+
+
 def accounts() -> None:
     staff.add("kepala.cibinong", "dr. Siti Rahma", "kepala_puskesmas", "cibinong", "", PASSWORD)
     staff.add("admin.ciawi", "Asep", "admin_puskesmas", "ciawi", "", PASSWORD)
