@@ -44,14 +44,18 @@ def pg_database():
 
 
 def open_days_after_today() -> list[str]:
-    """Days after today (WIB) within the booking window that the seeded puskesmas is open, as the
-    product picks them: without Sundays and without the closed days a fresh database holds (the
-    national holidays and cuti bersama of migration 5), so a run before a holiday books an open day."""
-    today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    """Two open days after today (WIB; ROSMA_TEST_CLOCK's date when set) as the product picks them:
+    without Sundays and without the closed days a fresh database holds (the national holidays and
+    cuti bersama of migration 5). The first is the first open day after today (however long the closed
+    days before it, as in Idulfitri's week) whose booking window holds another: the second."""
+    start = os.environ.get("ROSMA_TEST_CLOCK", "").strip()
+    today = dt.date.fromisoformat(start[:10]) if start else dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
     closed = {dt.date.fromisoformat(day): name for day, name, _kind in HOLIDAYS_2026}
-    days = [d.isoformat() for d in available_dates(today, 7, closed=closed) if d > today]
-    assert len(days) >= 2, f"fewer than two open days in the week after {today}: {days}"
-    return days
+    for first in available_dates(today + dt.timedelta(days=1), 30, closed=closed):
+        days = [d.isoformat() for d in available_dates(first, 7, closed=closed)]
+        if len(days) >= 2:
+            return days
+    raise AssertionError(f"no two open days in a week in the month after {today}")
 
 
 @pytest.fixture
