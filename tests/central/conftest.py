@@ -173,11 +173,13 @@ def client(app):
 @pytest.fixture
 def visit_date(clock):
     """The first open day after today in the booking window (so no slot is over yet), as a patient
-    could book it whatever day the clock says: a Sunday, a holiday, the last day of a year."""
+    could book it whatever day the clock says: a Sunday, a holiday, the last day of a year. When
+    every day after today in the window is closed (the day before Idulfitri's week), today."""
     today = clock.today()
-    ahead = [day for day in services.booking_window(7) if day > today]
+    window = services.booking_window(7)
+    ahead = [day for day in window if day > today] or window
     if not ahead:
-        pytest.fail(f"no open day after {today} in the 7-day booking window (closed days all week)", pytrace=False)
+        pytest.fail(f"no open day in the booking window from {today}", pytrace=False)
     return ahead[0]
 
 
