@@ -36,7 +36,7 @@ def test_the_reprint_confirmation_survives_the_reload_on_printed(system_with_pri
 
     system.set_printer("ready")
     wait_for(lambda: len(system.tickets_printed()) == 2, 15, "the reprint")
-    staff.wait_for_function("window.pageBeforeThePrint === undefined", timeout=15000)  # it reloaded itself
+    staff.wait_for_function("() => window.pageBeforeThePrint === undefined", timeout=15000)  # it reloaded itself
     staff.wait_for_load_state("load")
     expect(staff.locator("#flash")).to_have_text(DONE)
     expect(staff.locator("#device-alerts .alert")).to_have_count(0, timeout=10000)
