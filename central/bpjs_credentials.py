@@ -40,27 +40,34 @@ class CredentialsError(ValueError):
     """The credentials file is unsafe or broken; ``str(e)`` says which and what to do (no secrets)."""
 
 
-def parse(path: str | os.PathLike[str]) -> dict[str, BpjsConfig]:
-    """Read and check the file: {puskesmas code: BpjsConfig}. Raises CredentialsError."""
+def read_secret_toml(path: str | os.PathLike[str], holds: str, error: type[Exception]) -> dict:
+    """A TOML file of secrets (it ``holds`` them, as the message says), refused with ``error``
+    when it is missing, not a file, readable by group or others, or not valid TOML; no message
+    shows a value."""
     p = Path(path)
     try:
         st = p.stat()
     except OSError:
-        raise CredentialsError(f"no such file: {p}") from None
+        raise error(f"no such file: {p}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise CredentialsError(f"{p} is not a file")
+        raise error(f"{p} is not a file")
     if st.st_mode & 0o077:
-        raise CredentialsError(
-            f"{p} can be read by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"it holds BPJS secrets: chmod 600 {p}"
+        raise error(
+            f"{p} can be read by group or others (mode {stat.S_IMODE(st.st_mode):04o}); it holds {holds}: chmod 600 {p}"
         )
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError:
-        raise CredentialsError(f"cannot read {p}") from None
+        raise error(f"cannot read {p}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         # the decoder's message names a line and column, never the values
-        raise CredentialsError(f"{p} is not valid TOML: {str(exc).splitlines()[0]}") from None
+        raise error(f"{p} is not valid TOML: {str(exc).splitlines()[0]}") from None
+
+
+def parse(path: str | os.PathLike[str]) -> dict[str, BpjsConfig]:
+    """Read and check the file: {puskesmas code: BpjsConfig}. Raises CredentialsError."""
+    p = Path(path)
+    data = read_secret_toml(p, "BPJS secrets", CredentialsError)
     out: dict[str, BpjsConfig] = {}
     for code, table in data.items():
         if not isinstance(table, dict):

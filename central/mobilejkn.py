@@ -26,14 +26,12 @@ import logging
 import os
 import re
 import secrets
-import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from peewee import IntegrityError, fn
 
-from central import feed, keys, queue_view, services
+from central import bpjs_credentials, feed, keys, queue_view, services
 from central.core import reservations as rules
 from central.core.calendar import end_of_day_ts, format_date
 from central.models import MobileJknToken, Patient, Poli, Puskesmas, Reservation, Visit, database, utcnow
@@ -80,23 +78,7 @@ class Account:
 def parse(path: str | os.PathLike[str]) -> dict[str, Account]:
     """Read and check the accounts file: {puskesmas code: Account}. Raises AccountsError."""
     p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        raise AccountsError(f"no such file: {p}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise AccountsError(f"{p} is not a file")
-    if st.st_mode & 0o077:
-        raise AccountsError(
-            f"{p} can be read by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"it holds the Mobile JKN passwords: chmod 600 {p}"
-        )
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError:
-        raise AccountsError(f"cannot read {p}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise AccountsError(f"{p} is not valid TOML: {str(exc).splitlines()[0]}") from None
+    data = bpjs_credentials.read_secret_toml(p, "the Mobile JKN passwords", AccountsError)
     out: dict[str, Account] = {}
     for code, table in data.items():
         where = f"{p} [{code}]"
