@@ -6,50 +6,17 @@ Screenshots of every page go to var/screenshots/central-*.png for a human to loo
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
-from waitress.server import create_server
 
-from central.app import build
 from devices.scanner.image import read_qr_codes
+from tests.central.live import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def site(central_config):
-    """The app under waitress on a free port, on SQLite; yields its base URL."""
-    app = build(central_config)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def run():  # the loop thread closes the server itself: closing it from here raced its poll (EBADF)
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.2, map=server._map, count=1)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
-
-    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["rosma.db"].close()
-
 
 ANDROID_AGENT = (
     "Mozilla/5.0 (Linux; Android 10; SM-A105F) AppleWebKit/537.36 (KHTML, like Gecko) "
