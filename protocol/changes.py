@@ -4,7 +4,7 @@ The same rules as ``protocol.events``: a stable ``NAME``, a ``VERSION``, one ser
 (``to_data``), decode by name (``from_data``), unknown fields ignored. An edge that gets a change
 it does not know (central was upgraded first) keeps it, moves its checkpoint on and applies it
 after its own upgrade, so the feed never stalls. Changes hold no name, NIK, birth date or BPJS
-number.
+number (a reservation's ``idents`` are keyed hashes, ``protocol.idents``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class ReservationChanged(Change):
     slot: str  # "08:00-09:00"
     payer: str  # UMUM, BPJS
     status: str  # active, cancelled, checked_in, done
+    # keyed hashes of the NIK and BPJS card number it was made with (``protocol.idents``), so the
+    # kiosk and the loket can check a patient in by her number without the number being here
+    idents: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

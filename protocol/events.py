@@ -5,7 +5,8 @@ from the same object and publishes it on the edge's bus; central applies it thro
 handlers keyed by type. KPIs (waiting and service times), BPJS Antrean reporting and SATUSEHAT
 encounters are computed from them, so each carries who did it (``actor``) and the exact time
 (``at``, ISO 8601 with milliseconds and the +07:00 offset). Payloads carry ids, ticket numbers,
-room names and codes; never NIK, name, date of birth or BPJS number.
+room names and codes; never NIK, name, date of birth or BPJS number, with one exception kept
+off every topic and stream: ``BpjsMembershipChecked``, which central needs for Antrean FKTP.
 
 One serialiser: ``to_data(event)`` gives the JSON-ready dict stored in the outbox and sent up;
 ``from_data(name, data, version)`` decodes by name and checks every field's type.
@@ -62,6 +63,11 @@ LIMITS = {
     "hours": 200,
     "code": 16,
     "prefix": 2,
+    "idents": 100,
+    "number": 16,
+    "kartu": 13,
+    "nik": 16,
+    "membership": 16,
 }
 
 
@@ -201,6 +207,25 @@ class KioskFeedbackGiven(Event):
     poli: str = ""  # poli code, "" when not chosen
 
 
+@dataclass(frozen=True, kw_only=True)
+class BpjsMembershipChecked(TicketEvent):
+    """A BPJS patient at the kiosk or loket gave her card number or NIK for ``ticket`` and the edge
+    checked it with PCare (or could not: ``membership`` tertunda, or "" without BPJS settings).
+
+    The one event that holds such numbers: central needs them to report the ticket to Antrean
+    FKTP. It travels only inside the edge's encrypted link and central's database; it is never on
+    a topic, a screen's event stream or in a log. A later check of the same ticket (staff pressed
+    "Periksa ulang") is another such event; the newest ``at`` stands.
+    """
+
+    NAME: ClassVar[str] = "bpjs.checked"
+
+    kartu: str = ""  # the 13-digit card number: as given, or PCare's for a NIK; "" when unknown
+    nik: str = ""  # the 16-digit NIK, when she gave it (or PCare returned it)
+    membership: str = ""  # aktif, tidak_aktif, fktp_lain, tidak_terdaftar, tertunda, "" (not checked)
+    note: str = ""  # what PCare said, for the loket (Indonesian)
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     TicketIssued,
     TicketCalled,
@@ -211,6 +236,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TicketTransferred,
     ReservationCheckedIn,
     KioskFeedbackGiven,
+    BpjsMembershipChecked,
 )
 BY_NAME: dict[str, type[Event]] = {cls.NAME: cls for cls in EVENT_TYPES}
 
