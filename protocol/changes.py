@@ -37,6 +37,8 @@ class ReservationChanged(Change):
     # keyed hashes of the NIK and BPJS card number it was made with (``protocol.idents``), so the
     # kiosk and the loket can check a patient in by her number without the number being here
     idents: str = ""
+    # a BPJS booking's membership as PCare answered (``central.bpjs_membership``), for the staff page
+    membership: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
