@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bpjs import config_file
 from infra import config as typed
 from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, setting
 from protocol import qrpass, topics
@@ -32,6 +33,17 @@ LOG_LEVELS = (
     "ERROR",
     "CRITICAL",
 )  # a poli name is announced and shown as the destination (40 characters stored)
+
+
+def bpjs_file(v: str) -> str | None:
+    """Rule: empty, or a 0600 BPJS credentials file that parses (``bpjs.config_file``)."""
+    if not v:
+        return None
+    try:
+        config_file.parse(v)
+    except config_file.CredentialsError as exc:
+        return str(exc)
+    return None
 
 
 def _node_id(v: str) -> str | None:
@@ -138,6 +150,12 @@ class EdgeConfig:
         "", "training/testing only: ISO datetime the clock starts at; empty = system clock", check=clock_start
     )
     log_level: str = setting("INFO", "logging level", check=log_level)
+    bpjs_credentials: str = setting(
+        "",
+        "this puskesmas's BPJS credentials (TOML, 0600, a table named after puskesmas_code), for the kiosk's "
+        "membership check; empty = the loket checks BPJS membership",
+        check=bpjs_file,
+    )
 
     def validate(self) -> None:
         if self.mqtt_username and self.mqtt_username != self.node_id:
@@ -145,6 +163,10 @@ class EdgeConfig:
         problem = mqtt_tls(self)
         if problem:
             raise ConfigError(problem)
+        if self.bpjs_credentials and self.puskesmas_code not in config_file.parse(self.bpjs_credentials):
+            raise ConfigError(
+                f"config field bpjs_credentials: the file has no table [{self.puskesmas_code}] for this puskesmas"
+            )
 
     def poli(self, code: str) -> dict | None:
         """A poli of the config (provisioning's list; the node uses ``QueueService.poli``)."""

@@ -78,6 +78,23 @@ class Reservation(BaseModel):
     slot = CharField(max_length=11)
     payer = CharField(max_length=4)
     status = CharField(max_length=12)
+    idents = CharField(max_length=100, default="")  # keyed hashes of its NIK / card number (protocol.idents)
+    membership = CharField(max_length=16, default="")  # a BPJS booking's membership as central checked it
+
+
+class BpjsCheck(BaseModel):
+    """The membership check of a BPJS ticket issued here (the kiosk's "Pasien BPJS", a card scan or
+    a loket check), for the staff page. Staff see the number's kind (kartu or NIK) and its last
+    four digits; the whole number is kept for the day only, so the loket can ask PCare again
+    ("Periksa ulang") for a check that was tertunda (``QueueService`` blanks older days')."""
+
+    ticket_key = CharField(unique=True, max_length=32)
+    membership = CharField(max_length=16, default="")  # aktif, tidak_aktif, fktp_lain, tidak_terdaftar, tertunda, ""
+    note = CharField(max_length=200, default="")
+    number = CharField(max_length=16, default="")  # today only; blanked the next day
+    number_hint = CharField(max_length=20, default="")  # e.g. "•••• 0001"
+    number_kind = CharField(max_length=5, default="")  # kartu, nik
+    checked_at = CharField(max_length=40)
 
 
 class Outbox(BaseModel):
@@ -222,6 +239,7 @@ MODELS = [
     QueueCounter,
     CheckIn,
     Reservation,
+    BpjsCheck,
     Outbox,
     KeyValue,
     DeferredChange,

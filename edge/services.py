@@ -21,11 +21,14 @@ from collections.abc import Iterator
 
 from peewee import IntegrityError
 
+from edge import bpjs_check
+from edge.bpjs_check import Checked, MembershipChecker
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.core import queue as q
 from edge.models import (
     Announcement,
+    BpjsCheck,
     CheckIn,
     ClosedDay,
     Outbox,
@@ -40,7 +43,7 @@ from edge.models import (
     database,
 )
 from edge.notices import PrintQueued, ScanRecorded
-from protocol import events, qrpass
+from protocol import events, idents, qrpass
 from protocol.clock import WIB, Clock
 from protocol.events import Actor, Event, ReservationCheckedIn, TicketCalled, TicketIssued, TicketServing
 
@@ -64,6 +67,7 @@ class QueueService:
         self.bus = bus
         self.clock = clock
         self.public_keys = qrpass.load_public_keys(config.qr_public_keys)
+        self.bpjs = MembershipChecker(config, clock)
         self._local = threading.local()
 
     # ---- transactions --------------------------------------------------------------------
@@ -239,6 +243,157 @@ class QueueService:
         log.info("issued walk-in ticket %s", t.label)
         return t
 
+    # ---- BPJS patients without a QR: card number or NIK ------------------------------------
+    def reservation_for_number(self, number: str) -> Reservation | None:
+        """Today's active booking made with this NIK or card number (normalised) and not yet
+        checked in, the earliest slot first; None when there is none."""
+        today = self._now().date().isoformat()
+        rows = (
+            Reservation.select()
+            .where((Reservation.date == today) & (Reservation.status == "active") & (Reservation.idents != ""))
+            .order_by(Reservation.slot, Reservation.id)
+        )
+        found = [r for r in rows if idents.matches(r.rid, r.idents, number)]
+        if not found:
+            return None
+        used = {c.rid for c in CheckIn.select(CheckIn.rid).where(CheckIn.rid.in_([r.rid for r in found]))}
+        return next((r for r in found if r.rid not in used), found[0])
+
+    def check_in_number(self, number: str, actor: Actor) -> Ticket | None:
+        """Check in today's booking made with this NIK or card number (a Mobile JKN booking, a
+        lost phone), as its QR would; None when there is no such booking. Raises CheckinRefused
+        as ``check_in_code`` (``again`` when it was checked in already)."""
+        with self.unit():
+            r = self.reservation_for_number(number)
+            if r is None:
+                return None
+            t = self._admit(r.rid, r.poli, r.date, r.slot, r.payer, actor, self._now())
+        log.info("reservation checked in by NIK / card number as %s", t.label)
+        return t
+
+    def scan_number(self, number: str, actor: Actor = events.SCANNER) -> Ticket | None:
+        """A BPJS card's barcode (or a NIK) read by the kiosk's scanner: today's booking made with
+        it is checked in, otherwise a BPJS walk-in ticket is issued with its membership checked
+        (an inactive one too: the loket settles it, the screen does not say it). The outcome shows
+        on the kiosk as any scan's (``ScanLog``), without the number or the membership."""
+        try:
+            t = self.check_in_number(number, actor)
+        except CheckinRefused as exc:
+            self._log_scan(False, exc.code, str(exc), exc.ticket)
+            raise
+        if t is not None:
+            self._log_scan(
+                True, "ok", f"Reservasi ditemukan. Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t
+            )
+            return t
+        t = self.issue_bpjs_walkin(number, self.bpjs.check(number), actor)
+        self._log_scan(True, "ok", f"Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t)
+        return t
+
+    def issue_bpjs_walkin(self, number: str, checked: Checked, actor: Actor = events.KIOSK) -> Ticket:
+        """A BPJS walk-in registration ticket (B) for the patient who gave ``number``, with its
+        membership check kept for the loket and sent to central (``bpjs.checked``) in the same
+        transaction. The ticket and the TV never show the membership."""
+        with self.unit():
+            t = self._issue(q.REG_BPJS, "walkin", "BPJS", actor, prefix=q.REG_PREFIX[q.REG_BPJS])
+            self._bpjs_checked(t, number, checked, actor)
+        log.info("issued BPJS walk-in ticket %s (%s)", t.label, checked.membership or "unchecked")
+        return t
+
+    def check_bpjs(self, ticket_key: str, number: str = "", actor: Actor | None = None) -> tuple[Ticket, Checked]:
+        """The loket checks a BPJS ticket's membership (again): with the number she gives now, or
+        the one given at the kiosk today. Asks PCare afresh; raises QueueError."""
+        t = Ticket.get_or_none(Ticket.key == ticket_key)
+        if t is None or t.day != self._now().date().isoformat():
+            raise QueueError("Antrean hari ini tidak ditemukan.")
+        if t.payer != "BPJS":
+            raise QueueError(f"{t.label} bukan pasien BPJS.")
+        given = idents.normalise(number) if number else ""
+        if number and not given:
+            raise QueueError("Masukkan nomor kartu BPJS (13 digit) atau NIK (16 digit).")
+        if not given:
+            row = BpjsCheck.get_or_none(BpjsCheck.ticket_key == self._root_key(t))
+            given = row.number if row is not None else ""
+        if not given:
+            raise QueueError("Nomor kartu BPJS atau NIK pasien ini belum ada: masukkan nomornya.")
+        checked = self.bpjs.check(given, fresh=True)  # outside any transaction: PCare may be slow
+        root = Ticket.get(Ticket.key == self._root_key(t))
+        with self.unit():
+            self._bpjs_checked(root, given, checked, actor or Actor(t.counter or ""))
+        return t, checked
+
+    def _root_key(self, t: Ticket) -> str:
+        """The loket ticket a poli ticket was sent on from (its BPJS check is that ticket's)."""
+        seen = 0
+        while t.parent and seen < 10:
+            parent = Ticket.get_or_none(Ticket.key == t.parent)
+            if parent is None:
+                break
+            t, seen = parent, seen + 1
+        return t.key
+
+    def _bpjs_checked(self, t: Ticket, number: str, checked: Checked, actor: Actor) -> None:
+        at = self._at()
+        self._record(
+            None,
+            events.BpjsMembershipChecked(
+                ticket=t.key,
+                kartu=checked.kartu,
+                nik=checked.nik,
+                membership=checked.membership,
+                note=checked.message[:200],
+                at=at,
+                actor=actor,
+            ),
+        )
+        kind, shown = bpjs_check.hint(number)
+        fields = {
+            "membership": checked.membership,
+            "note": checked.message[:200],
+            "number": number,
+            "number_kind": kind,
+            "number_hint": shown,
+            "checked_at": at,
+        }
+        BpjsCheck.insert(ticket_key=t.key, **fields).on_conflict(
+            conflict_target=[BpjsCheck.ticket_key], update=fields
+        ).execute()
+        # a number is kept for its day only
+        BpjsCheck.update(number="").where((BpjsCheck.number != "") & (BpjsCheck.checked_at < at[:10])).execute()
+
+    def bpjs_statuses(self, tickets: list[Ticket]) -> dict[str, dict]:
+        """Ticket key -> the BPJS membership staff see (label, kelas, note, hint, whether it can be
+        checked again) for the BPJS tickets among ``tickets``: a walk-in's (or its loket ticket's)
+        check here, or a booking's as central checked it."""
+        out: dict[str, dict] = {}
+        bpjs = [t for t in tickets if t.payer == "BPJS"]
+        if not bpjs:
+            return out
+        roots = {t.key: self._root_key(t) for t in bpjs}
+        wanted = list(set(roots.values()))
+        checks = {c.ticket_key: c for c in BpjsCheck.select().where(BpjsCheck.ticket_key.in_(wanted))}
+        rids = [t.rid for t in bpjs if t.rid]
+        booked = {r.rid: r.membership for r in Reservation.select().where(Reservation.rid.in_(rids))} if rids else {}
+        for t in bpjs:
+            c = checks.get(roots[t.key])
+            if c is not None:
+                status, note, shown, again = c.membership, c.note, c.number_hint, bool(c.number)
+            elif t.rid:
+                status = booked.get(t.rid, "")
+                note = "Diperiksa saat reservasi." if status else "Kepesertaan belum diperiksa."
+                shown, again = "", False
+            else:
+                status, note, shown, again = "", "Nomor kartu BPJS belum diberikan: periksa di loket.", "", False
+            out[t.key] = {
+                "status": status,
+                "label": bpjs_check.LABELS.get(status, status),
+                "kelas": bpjs_check.KELAS.get(status, "info"),
+                "note": note,
+                "hint": shown,
+                "again": again,
+            }
+        return out
+
     RATINGS = {1: "Sangat buruk", 2: "Buruk", 3: "Cukup", 4: "Baik", 5: "Sangat baik"}
 
     def give_feedback(self, rating, poli: str = "", actor: Actor = events.KIOSK) -> events.KioskFeedbackGiven:
@@ -302,15 +457,30 @@ class QueueService:
         return self._admit(p.rid, p.poli, p.date, p.slot, p.payer, actor, now)
 
     def check_in_code(self, code: str, actor: Actor) -> Ticket:
-        """Check a reservation in by its kode booking, for today, as its QR would (a Mobile JKN
-        booking has no QR; a patient may have lost the phone). Staff at the loket do this.
+        """Check a reservation in by its kode booking, or by the NIK or card number it was made
+        with, for today, as its QR would (a Mobile JKN booking has no QR; a patient may have lost
+        the phone). Staff at the loket and patients at the kiosk do this.
 
         Raises CheckinRefused: format, unknown-code (not in the change feed yet, or a mistyped
-        code), not-today, and the QR's closed, poli-closed, unknown-poli, again, cancelled.
+        code), unknown-number, not-today, and the QR's closed, poli-closed, unknown-poli, again,
+        cancelled.
         """
         text = "".join(ch for ch in str(code or "") if ch not in " -.")[:33]
         if not text or len(text) > 32 or not text.isascii() or not text.isalnum():
-            raise CheckinRefused("format", "Masukkan kode booking (huruf dan angka, tanpa spasi).")
+            raise CheckinRefused(
+                "format", "Masukkan kode booking (huruf dan angka, tanpa spasi), NIK atau nomor kartu BPJS."
+            )
+        number = idents.normalise(text)
+        if number:
+            t = self.check_in_number(number, actor)
+            if t is not None:
+                return t
+            if not Reservation.select().where(Reservation.rid.in_({text, text.lower(), text.upper()})).exists():
+                raise CheckinRefused(
+                    "unknown-number",
+                    "Tidak ada reservasi hari ini dengan NIK atau nomor kartu BPJS ini. Periksa kembali nomornya, "
+                    "atau ambil antrean sebagai pasien baru.",
+                )
         now = self._now()
         with self.unit():
             r = Reservation.get_or_none(Reservation.rid.in_({text, text.upper(), text.lower()}))
@@ -568,6 +738,7 @@ class QueueService:
         if keys:
             for job in PrintJob.select().where(PrintJob.ticket_key.in_(keys)).order_by(PrintJob.id):
                 jobs[job.ticket_key] = job.status
+        memberships = self.bpjs_statuses(rows)
         return [
             {
                 "key": t.key,
@@ -576,6 +747,8 @@ class QueueService:
                 "state": t.state,
                 "issued": t.issued_at[11:16],
                 "print": jobs.get(t.key, "none"),
+                "payer": t.payer,
+                "bpjs": memberships.get(t.key),
             }
             for t in rows
         ]

@@ -249,6 +249,8 @@ class SyncClient:
             "slot": change.slot,
             "payer": change.payer,
             "status": change.status,
+            "idents": change.idents,
+            "membership": change.membership,
         }
         if change.status == "cancelled" and CheckIn.select().where(CheckIn.rid == change.rid).exists():
             log.info("a reservation checked in here was cancelled at central; the check-in stands")

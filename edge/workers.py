@@ -29,6 +29,7 @@ from edge.core import speech
 from edge.models import Announcement, PrintJob, Ticket, database
 from edge.notices import Announced, AnnouncementFailed, DeviceChanged, PrintFailed, PrintQueued, TicketPrinted
 from edge.services import CheckinRefused, QueueService
+from protocol import idents
 from protocol.clock import WIB
 from protocol.events import TicketCalled
 
@@ -316,7 +317,11 @@ class ScannerWorker(Worker):
     def _on_scan(self, text: str) -> None:
         self.beat()
         with contextlib.suppress(CheckinRefused):  # already logged and shown on the kiosk by the service
-            self.service.check_in(text)
+            number = idents.normalise(text)  # a BPJS card's barcode, or a NIK: not a QR pass
+            if number:
+                self.service.scan_number(number)
+            else:
+                self.service.check_in(text)
 
 
 class ClockWatch(Worker):

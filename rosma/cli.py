@@ -11,6 +11,9 @@ from pathlib import Path
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # peewee logs every statement with its parameters at DEBUG: NIKs, card numbers, names. Even at
+    # log_level DEBUG those stay out of the log.
+    logging.getLogger("peewee").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def _refuse(exc: Exception) -> int:

@@ -6,10 +6,13 @@ import logging
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
+from edge import bpjs_check
+from edge.bpjs_check import Checked
 from edge.core import queue as q
 from edge.models import Ticket
 from edge.services import CheckinRefused, QueueError
 from edge.web import auth
+from protocol import events, idents
 from protocol.events import Actor
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,7 @@ def _printer_ok() -> bool:
     return state is None or state[0]
 
 
-def _ticket_page(t: Ticket) -> str:
+def _ticket_page(t: Ticket, *, bpjs: Checked | None = None, checkin_note: str = "") -> str:
     svc = rt().service
     print_state = svc.print_state(t.key)
     not_printed = print_state in ("failed", "expired") or (print_state == "pending" and not _printer_ok())
@@ -81,7 +84,19 @@ def _ticket_page(t: Ticket) -> str:
         queue_name=svc.queue_name(t.queue),
         ahead=svc.waiting_ahead(t),
         not_printed=not_printed,
+        bpjs=bpjs,
+        bpjs_message=_kiosk_bpjs_message(bpjs) if bpjs is not None else "",
+        checkin_note=checkin_note,
     )
+
+
+def _kiosk_bpjs_message(c: Checked) -> str:
+    """What the patient reads about her membership under her number (never printed, never on the TV)."""
+    if c.refused:
+        return "Sampaikan ke petugas loket saat dipanggil: kepesertaan BPJS Anda perlu diurus."
+    if c.membership == bpjs_check.PENDING:
+        return "Nomor antrean tetap dibuat; petugas loket memeriksa kepesertaan Anda saat dipanggil."
+    return c.message
 
 
 @bp.post("/kiosk/ambil")
@@ -100,6 +115,119 @@ def kiosk_take():
             page = _ticket_page(t)
     except QueueError as exc:
         return render_template("kiosk_result.html", error=str(exc)), 400
+    return page
+
+
+BPJS_HINT = "Ketik nomor kartu BPJS (13 digit) atau NIK (16 digit) di bawah, atau pindai barcode kartu BPJS."
+BPJS_BAD_NUMBER = "Nomor kartu BPJS harus 13 digit, NIK 16 digit. Periksa kembali nomornya."
+CODE_HINT = (
+    "Untuk pasien yang sudah reservasi (di Rosma atau Mobile JKN) tetapi tidak membawa QR: ketik kode booking, "
+    "NIK, atau nomor kartu BPJS."
+)
+CHECKIN_BY_NUMBER = "Reservasi Anda hari ini ditemukan; check-in berhasil."
+
+
+def _bpjs_form(error: str = "", value: str = "", status: int = 200):
+    return render_template(
+        "kiosk_keypad.html",
+        title="Pasien BPJS",
+        hint=BPJS_HINT,
+        field_label="Nomor kartu BPJS atau NIK",
+        placeholder="Nomor kartu / NIK",
+        action=url_for("pages.kiosk_bpjs"),
+        submit="Lanjut",
+        letters=False,
+        error=error,
+        value=value,
+        note="Sudah reservasi hari ini? Nomor yang sama juga menemukan reservasi Anda.",
+    ), status
+
+
+def _code_form(error: str = "", value: str = "", status: int = 200):
+    return render_template(
+        "kiosk_keypad.html",
+        title="Check-in tanpa QR",
+        hint=CODE_HINT,
+        field_label="Kode booking, NIK atau nomor kartu BPJS",
+        placeholder="Kode booking / NIK",
+        action=url_for("pages.kiosk_code"),
+        submit="Check-in",
+        letters=True,
+        error=error,
+        value=value,
+        note="",
+    ), status
+
+
+def _too_many():
+    return render_template("kiosk_result.html", error="Terlalu banyak tiket dalam satu menit. Tunggu sebentar."), 429
+
+
+@bp.get("/kiosk/bpjs")
+@auth.kiosk_required
+def kiosk_bpjs_form():
+    """The kiosk's "Pasien BPJS": the card number or NIK on a large keypad."""
+    return _bpjs_form()
+
+
+@bp.post("/kiosk/bpjs")
+@auth.kiosk_required
+def kiosk_bpjs():
+    """A BPJS patient gave her card number or NIK: today's booking made with it is checked in;
+    otherwise PCare is asked (when this node can reach it) and a B ticket is issued. An inactive
+    membership is told first, with the choice of Umum or the loket's help (``lanjut=bpjs``)."""
+    svc = rt().service
+    raw = request.form.get("nomor", "")
+    number = idents.normalise(raw)
+    if not number:
+        kept = "".join(ch for ch in str(raw) if ch.isascii() and ch.isdigit())[:19]
+        return _bpjs_form(BPJS_BAD_NUMBER, kept, 400)
+    if not auth.kiosk_may_issue():
+        return _too_many()
+    try:
+        with svc.unit():
+            t = svc.check_in_number(number, events.KIOSK)
+            if t is not None:
+                return _ticket_page(t, checkin_note=CHECKIN_BY_NUMBER)
+    except CheckinRefused as exc:
+        return render_template("kiosk_result.html", error=str(exc)), 409 if exc.code == "again" else 422
+    checked = svc.bpjs.check(number)  # not inside a transaction: PCare may take seconds
+    if checked.refused and request.form.get("lanjut") != "bpjs":
+        return render_template("kiosk_bpjs_refused.html", checked=checked, number=number)
+    try:
+        with svc.unit():
+            t = svc.issue_bpjs_walkin(number, checked, events.KIOSK)
+            page = _ticket_page(t, bpjs=checked)
+    except QueueError as exc:
+        return render_template("kiosk_result.html", error=str(exc)), 400
+    return page
+
+
+@bp.get("/kiosk/kode")
+@auth.kiosk_required
+def kiosk_code_form():
+    """Check-in without a QR: the kode booking, NIK or BPJS card number on a keypad."""
+    return _code_form()
+
+
+@bp.post("/kiosk/kode")
+@auth.kiosk_required
+def kiosk_code():
+    svc = rt().service
+    raw = str(request.form.get("nomor", ""))
+    kept = "".join(ch for ch in raw if ch.isascii() and ch.isalnum())[:32].upper()
+    if not kept:
+        return _code_form("Masukkan kode booking, NIK atau nomor kartu BPJS.", "", 400)
+    if not auth.kiosk_may_issue():
+        return _too_many()
+    try:
+        with svc.unit():
+            t = svc.check_in_code(raw, events.KIOSK)
+            page = _ticket_page(t, checkin_note="Check-in berhasil.")
+    except CheckinRefused as exc:
+        if exc.code in ("format", "unknown-code", "unknown-number"):
+            return _code_form(str(exc), kept, 422)
+        return render_template("kiosk_result.html", error=str(exc)), 409 if exc.code == "again" else 422
     return page
 
 
@@ -162,10 +290,12 @@ def staff_counter(counter_id):
     board = svc.board()
     waiting = {name: board["queues"][name] for name in counter["queues"]}
     number = request.args.get("nomor", "").strip()[:8]
+    current = svc.current(counter_id)
     return render_template(
         "staff.html",
         counter=counter,
-        current=svc.current(counter_id),
+        current=current,
+        current_bpjs=svc.bpjs_statuses([current]).get(current.key) if current is not None else None,
         waiting=waiting,
         polis=rt().service.polis(),
         is_loket=counter_id.startswith("loket-"),
@@ -228,7 +358,7 @@ def staff_checkin(counter_id):
 @bp.post("/staff/<counter_id>/<key>/<action>")
 @auth.staff_required("counter_id", act=True)
 def staff_act(counter_id, key, action):
-    if action not in ("recall", "serve", "finish", "no_show", "transfer", "reprint"):
+    if action not in ("recall", "serve", "finish", "no_show", "transfer", "reprint", "bpjs"):
         abort(404)
     svc = rt().service
     actor = _actor(counter_id)
@@ -243,6 +373,9 @@ def staff_act(counter_id, key, action):
         if action == "reprint":
             t = svc.reprint(key)
             flash(f"Tiket {t.label} dicetak ulang.")
+        elif action == "bpjs":
+            t, checked = svc.check_bpjs(key, request.form.get("nomor", ""), actor=actor)
+            flash(f"{t.label}: {checked.label}. {checked.message}")
         else:
             t = svc.act(key, action, to_poli=request.form.get("poli"), actor=actor)
             if action == "transfer":
