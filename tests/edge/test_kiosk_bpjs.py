@@ -21,7 +21,7 @@ from bpjs.fake import FakeBpjs
 from central import bpjs_credentials
 from edge.app import Runtime, create_app
 from edge.config import from_dict
-from edge.models import BpjsCheck, Outbox, PrintJob, Reservation, ScanLog, Ticket
+from edge.models import BpjsCheck, Outbox, PrintJob, ScanLog, Ticket
 from edge.sync import SyncClient
 from edge.web.api import STREAMED, notice
 from protocol import events, idents, passwords
