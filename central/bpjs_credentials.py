@@ -115,12 +115,17 @@ def fake_credentials(base_url: str) -> str:
     return "\n".join(lines)
 
 
-def write_fake(path: str | os.PathLike[str], base_url: str) -> Path:
-    """Write ``fake_credentials(base_url)`` to ``path``, mode 0600 (demos and tests)."""
+def write_fake(path: str | os.PathLike[str], base_url: str, only: str = "") -> Path:
+    """Write ``fake_credentials(base_url)`` to ``path``, mode 0600 (demos and tests); ``only``: just
+    that puskesmas's table (an edge's own file)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    text = fake_credentials(base_url)
+    if only:
+        head, *tables = text.split("\n[")
+        text = head + "".join("\n[" + t for t in tables if t.startswith(f"{only}]"))
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(fake_credentials(base_url))
+        f.write(text)
     os.chmod(p, 0o600)
     return p

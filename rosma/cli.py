@@ -272,6 +272,7 @@ def provision(args) -> int:
             "mqtt_ca",
             "mqtt_cert",
             "mqtt_key",
+            "bpjs_credentials",
         )
         and v is not None
     }
@@ -371,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--mqtt-ca", help="CA certificate of the broker, at this path on the node too (TLS)")
     pv.add_argument("--mqtt-cert", help="the node's client certificate (brokers that identify nodes by certificate)")
     pv.add_argument("--mqtt-key", help="private key of --mqtt-cert")
+    pv.add_argument(
+        "--bpjs-credentials",
+        help="this puskesmas's BPJS credentials (0600 TOML, one table) for the kiosk's membership check",
+    )
     pv.add_argument("--lokets", type=int, default=2)
     pv.add_argument("--out", required=True, help="edge config file to write")
     for opt in ("--printer-uri", "--scanner-uri", "--audio-uri", "--data-dir", "--http-host"):

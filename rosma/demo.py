@@ -87,6 +87,8 @@ def run_demo(base: Path, puskesmas: str) -> int:
 
     # the fake BPJS's credentials for the seed puskesmas (cibinong, ciawi), 0600
     bpjs_file = bpjs_credentials.write_fake(base / "bpjs.toml", f"http://127.0.0.1:{bpjs_port}")
+    # the edge's own file holds only its puskesmas's table (the kiosk checks membership itself)
+    edge_bpjs = bpjs_credentials.write_fake(base / "edge-bpjs.toml", f"http://127.0.0.1:{bpjs_port}", only=puskesmas)
     from central import mobilejkn
 
     mobilejkn_file = mobilejkn.write_demo(base / "mobilejkn.toml")  # BPJS's demo account, 0600
@@ -140,6 +142,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 printer_uri=printer_uri,
                 clock_start=clock_start,
                 mqtt_ca=str(broker.ca_path),
+                bpjs_credentials=str(edge_bpjs),
             )
             edge_config.write(edge_cfg, edge)
         else:
@@ -158,6 +161,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 data_dir=str(base / "edge"),
                 clock_start=clock_start,
                 mqtt_ca=str(broker.ca_path),
+                bpjs_credentials=str(edge_bpjs),
             )
         accounts = demo_accounts(base, puskesmas)
         (base / "printer").mkdir(exist_ok=True)

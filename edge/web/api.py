@@ -24,7 +24,7 @@ from edge.notices import (
 from edge.services import CheckinRefused, QueueError
 from edge.web import auth
 from infra.config import is_loopback
-from protocol import events
+from protocol import events, idents
 from protocol.events import Actor, TicketCalled
 
 log = logging.getLogger(__name__)
@@ -254,6 +254,45 @@ def walkin():
             # never a priority number: those are given by staff at the loket (who see the patient)
             t = svc.issue_walkin(str(body.get("payer", "")))
             answer = ticket_json(t)
+    except QueueError as exc:
+        return error(str(exc))
+    return jsonify(answer), 201
+
+
+@bp.post("/kiosk/bpjs")
+@auth.kiosk_required
+def kiosk_bpjs():
+    """The kiosk's "Pasien BPJS" as JSON: ``{"nomor": card number or NIK, "lanjut": "bpjs"}``.
+
+    201 with the ticket and ``membership`` (status, label, message; ``checked_in`` when today's
+    booking made with the number was checked in instead). A refused membership without
+    ``lanjut`` gives 409 with what BPJS said and what to do, and issues nothing.
+    """
+    body = _json_body()
+    svc = rt().service
+    number = idents.normalise(str(body.get("nomor", "")))
+    if not number:
+        return error(
+            "Nomor kartu BPJS harus 13 digit, NIK 16 digit. Periksa kembali nomornya.",
+            fields={"nomor": "13 atau 16 digit"},
+        )
+    if not auth.kiosk_may_issue():
+        return error("Terlalu banyak tiket dalam satu menit. Tunggu sebentar.", 429)
+    try:
+        with svc.unit():
+            t = svc.check_in_number(number, events.KIOSK)
+            if t is not None:
+                return jsonify({**ticket_json(t), "checked_in": True}), 201
+    except CheckinRefused as exc:
+        return error(str(exc), 409 if exc.code == "again" else 422, code=exc.code)
+    checked = svc.bpjs.check(number)
+    membership = {"status": checked.membership, "label": checked.label, "message": checked.message}
+    if checked.refused and body.get("lanjut") != "bpjs":
+        return error(checked.message, 409, code="membership", membership={**membership, "advice": checked.advice})
+    try:
+        with svc.unit():
+            t = svc.issue_bpjs_walkin(number, checked, events.KIOSK)
+            answer = {**ticket_json(t), "checked_in": False, "membership": membership}
     except QueueError as exc:
         return error(str(exc))
     return jsonify(answer), 201

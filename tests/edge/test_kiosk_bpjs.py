@@ -288,3 +288,22 @@ def test_a_scanned_card_barcode_issues_a_bpjs_ticket_shown_without_the_membershi
     scan = ScanLog.get()
     assert scan.ok and "B001" in scan.message and "aktif" not in scan.message and INACTIVE_CARD not in scan.message
     assert checked_events()[0]["membership"] == "tidak_aktif"
+
+
+def test_the_kiosk_api_takes_a_bpjs_number_too(app, kiosk, fake):
+    token = token_of(kiosk.get("/kiosk", environ_base=LAN))
+    headers = {"X-CSRF-Token": token}
+
+    def call(**body):
+        return kiosk.post("/api/kiosk/bpjs", json=body, headers=headers, environ_base=LAN)
+
+    bad = call(nomor="123")
+    assert bad.status_code == 400 and "13 digit" in bad.json["error"]
+    refused = call(nomor=INACTIVE_CARD)
+    assert refused.status_code == 409 and refused.json["membership"]["status"] == "tidak_aktif"
+    assert "Mobile JKN" in refused.json["membership"]["advice"] and Ticket.select().count() == 0
+    kept = call(nomor=INACTIVE_CARD, lanjut="bpjs")
+    assert kept.status_code == 201 and kept.json["label"] == "B001" and kept.json["membership"]["status"] == "tidak_aktif"
+    ok = call(nomor=ACTIVE_CARD)
+    assert ok.status_code == 201 and ok.json["membership"]["label"] == "BPJS aktif"
+    assert INACTIVE_CARD not in kept.text and ACTIVE_CARD not in ok.text
