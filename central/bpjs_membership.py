@@ -25,7 +25,7 @@ from peewee import IntegrityError
 
 from bpjs.errors import BpjsError, mask
 from bpjs.pcare import ADVICE_INACTIVE, ADVICE_OTHER_FKTP, ADVICE_UNKNOWN, PcareClient
-from central import bpjs_credentials, limits, services
+from central import bpjs_credentials, feed, limits, services
 from central.models import BpjsMember, Puskesmas, Reservation, database, utcnow
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ def check_for_booking(patient_id, place: Puskesmas, number: str, *, day: dt.date
 
 
 def record(reservation: Reservation, outcome: Outcome) -> Reservation:
-    """Store ``outcome`` on the booking just made (and on the object)."""
+    """Store ``outcome`` on the booking just made (and on the object); called in the booking's
+    transaction before it is published to the edge, so the edge gets the status with it."""
     checked_at = None if outcome.status in (PENDING, UNCHECKED) else utcnow()
     note = outcome.message[:200]
     Reservation.update(bpjs_status=outcome.status, bpjs_note=note, bpjs_checked_at=checked_at).where(
@@ -219,12 +220,15 @@ def recheck_pending(now: dt.datetime, *, every_s: float = RECHECK_EVERY_S, batch
 
     ``now`` is the local (WIB) time. Each is tried at most every ``every_s`` (``bpjs_note`` keeps
     its message; ``bpjs_checked_at`` marks the last try while pending). A pending booking whose day
-    has passed, or that is no longer active, is left for the loket with a note.
+    has passed, or that is no longer active, is left for the loket with a note. Each booking whose
+    status changes is sent to its edge again in the same transaction.
     """
     today = now.date()
-    Reservation.update(bpjs_status=UNCHECKED, bpjs_note=MSG_PENDING_LATE).where(
+    late = Reservation.select(Reservation.id).where(
         (Reservation.bpjs_status == PENDING) & ((Reservation.date < today) | (Reservation.status != "active"))
-    ).execute()
+    )
+    for (rid,) in list(late.tuples()):
+        _settle(rid, bpjs_status=UNCHECKED, bpjs_note=MSG_PENDING_LATE)
     due = utcnow() - dt.timedelta(seconds=every_s)
     rows = list(
         Reservation.select(Reservation, Puskesmas)
@@ -246,9 +250,21 @@ def recheck_pending(now: dt.datetime, *, every_s: float = RECHECK_EVERY_S, batch
             continue
         if outcome.status == UNCHECKED:  # credentials removed meanwhile: the loket checks it
             outcome = Outcome(UNCHECKED, MSG_PENDING_LATE)
-        Reservation.update(bpjs_status=outcome.status, bpjs_note=outcome.message[:200], bpjs_checked_at=utcnow()).where(
-            (Reservation.id == r.id) & (Reservation.bpjs_status == PENDING)
-        ).execute()
-        log.info("BPJS membership of reservation %s settled: %s", r.rid, outcome.status or "-")
-        settled += 1
+        if _settle(r.id, bpjs_status=outcome.status, bpjs_note=outcome.message[:200], bpjs_checked_at=utcnow()):
+            log.info("BPJS membership of reservation %s settled: %s", r.rid, outcome.status or "-")
+            settled += 1
     return settled
+
+
+def _settle(reservation_id: int, **values) -> bool:
+    """A pending booking's outcome, stored and sent to its edge (``feed.publish_reservation``) in one
+    transaction, so the staff page there shows it; False when it was no longer pending."""
+    with database.atomic():
+        changed = (
+            Reservation.update(**values)
+            .where((Reservation.id == reservation_id) & (Reservation.bpjs_status == PENDING))
+            .execute()
+        )
+        if changed:
+            feed.publish_reservation(Reservation.get_by_id(reservation_id))
+    return bool(changed)

@@ -8,7 +8,7 @@ import json
 from peewee import IntegrityError, fn
 
 from central.models import Change, Holiday, Node, Poli, Puskesmas, Reservation, SigningKeyRow, Staff, database
-from protocol import changes
+from protocol import changes, idents
 from protocol.changes import HolidayChanged, PoliChanged, QrKeyChanged, ReservationChanged, SiteChanged, StaffChanged
 
 
@@ -36,9 +36,20 @@ def _append_to(node: Node, change: changes.Change) -> None:
 
 
 def reservation_change(r: Reservation) -> ReservationChanged:
-    """What an edge needs of a reservation: no name, NIK, birth date or BPJS number."""
+    """What an edge needs of a reservation: no name, NIK, birth date or BPJS number. The numbers it
+    was made with (the account's NIK, a Mobile JKN booking's NIK, the card number or NIK given for
+    BPJS) only as keyed hashes (``protocol.idents``), to check her in by the number she types; a
+    BPJS booking's membership as PCare answered, for the staff page."""
+    patient_nik = r.patient.nik if r.patient_id is not None else ""
     return ReservationChanged(
-        rid=r.rid, poli=r.poli.code, date=r.date.isoformat(), slot=r.slot, payer=r.payer, status=r.status
+        rid=r.rid,
+        poli=r.poli.code,
+        date=r.date.isoformat(),
+        slot=r.slot,
+        payer=r.payer,
+        status=r.status,
+        idents=idents.idents(r.rid, [patient_nik, r.nik, r.bpjs_no]),
+        membership=(r.bpjs_status or "") if r.payer == "BPJS" else "",
     )
 
 

@@ -373,8 +373,8 @@ def ambil(place: Puskesmas, poli: Poli, body: dict, days: int, now: dt.datetime)
         raise MobileJknError(f"Jam pelayanan {poli.name} pada {format_date(day)} sudah lewat.")
     payer = "BPJS" if b.nomorkartu else "UMUM"
     patient = Patient.get_or_none(Patient.nik == b.nik)
-    with services._write_transaction():
-        services._lock(Poli, poli.id)
+    with services.write_transaction():
+        services.lock_row(Poli, poli.id)
         same = (Reservation.nik == b.nik) | (Reservation.bpjs_no == (b.nomorkartu or b.nik))
         if patient is not None:
             same = same | (Reservation.patient == patient)
@@ -388,7 +388,7 @@ def ambil(place: Puskesmas, poli: Poli, body: dict, days: int, now: dt.datetime)
             raise MobileJknError("Nomor Antrean Hanya Dapat Diambil 1 Kali Pada Tanggal dan Poli Yang Sama.")
         if held.exists():
             raise MobileJknError("Pasien sudah punya reservasi di puskesmas ini pada tanggal tersebut.")
-        taken = services._taken(poli, day)
+        taken = services.places_taken(poli, day)
         slot = next((s for s in slots if taken.get(s, 0) < poli.slot_quota), None)
         if slot is None:
             log.info("Mobile JKN booking refused puskesmas=%s poli=%s: quota full", place.code, poli.code)
@@ -468,8 +468,8 @@ def batal(place: Puskesmas, poli: Poli, number: str, day: dt.date, now: dt.datet
             return services.cancel(r.patient, r.rid, now=now)
         except services.ServiceError as exc:
             raise MobileJknError(exc.message) from None
-    with services._write_transaction():
-        services._lock(Reservation, r.id)
+    with services.write_transaction():
+        services.lock_row(Reservation, r.id)
         r = Reservation.get_by_id(r.id)
         if not rules.can_cancel(r.status, r.date, now.date()):
             raise MobileJknError("Antrean ini tidak dapat dibatalkan lagi.")

@@ -142,7 +142,7 @@ def get_puskesmas(code: str) -> Puskesmas:
     return place
 
 
-def _taken(poli: Poli, day: dt.date) -> dict[str, int]:
+def places_taken(poli: Poli, day: dt.date) -> dict[str, int]:
     """Places taken per slot of a poli on a day."""
     query = (
         Reservation.select(Reservation.slot, fn.COUNT(Reservation.id))
@@ -167,7 +167,7 @@ def slot_availability(code: str, poli_code: str, day_text: str, days: int, now: 
     today = now.date()
     if day is None or day < today or day > today + dt.timedelta(days=days):
         raise ValidationError({"date": f"Tanggal harus antara hari ini dan {days} hari ke depan."})
-    taken = _taken(poli, day)
+    taken = places_taken(poli, day)
     hours = poli_hours(poli)
     holiday = closed_days(place, day, day).get(day)
     bookable = rules.open_slots(day, today, now.time(), hours)
@@ -188,15 +188,18 @@ def slot_availability(code: str, poli_code: str, day_text: str, days: int, now: 
     return answer
 
 
-def _write_transaction() -> AbstractContextManager:
-    # SQLite: take the write lock at BEGIN so two bookings cannot both count the same free place.
+def write_transaction() -> AbstractContextManager:
+    """A transaction for a booking or a cancellation (here and in ``central.mobilejkn``).
+
+    SQLite: the write lock is taken at BEGIN so two bookings cannot both count the same free place."""
     if isinstance(database.obj, SqliteDatabase):
         return database.atomic("IMMEDIATE")
     return database.atomic()
 
 
-def _lock(model, row_id: int) -> None:
-    # PostgreSQL: serialise bookings per patient and per poli with row locks (taken in that order).
+def lock_row(model, row_id: int) -> None:
+    """PostgreSQL: serialise bookings per patient and per poli with row locks (taken in that order,
+    inside ``write_transaction``); SQLite's write lock already does."""
     if database.for_update:
         model.select(model.id).where(model.id == row_id).for_update().execute()
 
@@ -278,20 +281,17 @@ def reserve(
             f"Terlalu banyak reservasi dalam waktu singkat. Coba lagi dalam {exc.minutes} menit."
         ) from None
     try:
-        reservation = _book(patient, place, poli, day, slot, payer, number, today, source)
-        if membership is not None:
-            bpjs_membership.record(reservation, membership)
-        return reservation
+        return _book(patient, place, poli, day, slot, payer, number, today, source, membership)
     except BaseException:
         for limit, who in counted:
             limits.release(limit, who)
         raise
 
 
-def _book(patient, place, poli, day, slot, payer, number, today, source="web") -> Reservation:
-    with _write_transaction():
-        _lock(Patient, patient.id)
-        _lock(Poli, poli.id)
+def _book(patient, place, poli, day, slot, payer, number, today, source="web", membership=None) -> Reservation:
+    with write_transaction():
+        lock_row(Patient, patient.id)
+        lock_row(Poli, poli.id)
         upcoming = Reservation.select().where(
             (Reservation.patient == patient) & (Reservation.date >= today) & (Reservation.status == rules.ACTIVE)
         )
@@ -365,6 +365,10 @@ def _book(patient, place, poli, day, slot, payer, number, today, source="web") -
             qr_text=qr_text,
             source=source,
         )
+        if membership is not None:  # the edge gets the booking with its BPJS status
+            from central import bpjs_membership
+
+            bpjs_membership.record(reservation, membership)
         feed.publish_reservation(reservation)
     log.info("reservation %s created patient=%s puskesmas=%s poli=%s", rid, patient.id, place.code, poli.code)
     return reservation
@@ -391,9 +395,9 @@ def cancel(patient: Patient, rid: str, now: dt.datetime | None = None) -> Reserv
     Raises NotFoundError (not theirs) or ConflictError (already cancelled, checked in or past).
     """
     today = (now or now_wib()).date()
-    with _write_transaction():
+    with write_transaction():
         reservation = get_reservation(patient, rid)
-        _lock(Reservation, reservation.id)
+        lock_row(Reservation, reservation.id)
         reservation = Reservation.get_by_id(reservation.id)
         if reservation.status == rules.CANCELLED:
             raise ConflictError("Reservasi ini sudah dibatalkan.")

@@ -18,6 +18,7 @@ from central import feed, mobilejkn, services
 from central.app import build
 from central.mobilejkn import check as check_accounts
 from central.models import Change, Holiday, MobileJknToken, Node, Poli, Puskesmas, Reservation, Visit
+from protocol import idents
 from tests.central.conftest import register
 
 USER = "bpjs-cibinong"
@@ -159,14 +160,20 @@ def test_a_mobile_jkn_booking_is_a_reservation_the_edge_hears_of(bpjs, day, node
     )
     assert (r.poli.code, r.date.isoformat(), r.slot, r.status) == ("UMUM", day, "08:00-09:00", "active")
     sent = [json.loads(c.data) for c in Change.select().where(Change.node == node) if c.type == "reservation.upsert"]
-    assert {
+    (upsert,) = [c for c in sent if c["rid"] == code]
+    hashed = upsert.pop("idents")
+    assert upsert == {
         "rid": code,
         "poli": "UMUM",
         "date": day,
         "slot": "08:00-09:00",
         "payer": "BPJS",
         "status": "active",
-    } in sent
+        "membership": "",
+    }
+    # the edge can check her in by the NIK or the card number she gives, which the feed does not hold
+    assert idents.matches(code, hashed, NIK) and idents.matches(code, hashed, CARD)
+    assert NIK not in hashed and CARD not in hashed
 
     status = bpjs.call("GET", f"/antrean/status/001/{day}")["response"]
     assert (status["totalantrean"], status["sisaantrean"]) == (1, 1)
