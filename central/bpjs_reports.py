@@ -10,13 +10,22 @@ What is reported, for a BPJS patient of a puskesmas with BPJS credentials only:
 - ``add`` (``antrean/add``): a BPJS reservation checked in at the kiosk (its card number, the
   patient's NIK and phone, the poli, the day, the ticket's number). A reservation booked with a
   NIK instead of a card number gets its card number from PCare when the report is sent (``panggil``
-  and ``batal`` need it). A BPJS walk-in from the kiosk carries no number yet: nothing to report.
-- ``panggil`` (``antrean/panggil`` status 1, hadir): the ticket is called.
+  and ``batal`` need it).
+- ``add`` for a BPJS walk-in: when the loket sends her registration ticket (REG-B) on to a poli
+  (a ``transfer`` ticket), from the number she gave at the kiosk and PCare's answer there
+  (``BpjsWalkin``, the edge's ``bpjs.checked`` event), keyed ``<node>:<registration ticket>``: the
+  poli, the day and the ticket's label, no phone unless a Rosma account has her NIK, no practice
+  hour. A check that arrives after the transfer (staff checked again) reports it then. Nothing
+  for a walk-in who gave no number or whom PCare found inactive or unknown; a second transfer
+  adds nothing.
+- ``panggil`` (``antrean/panggil`` status 1, hadir): the ticket is called (for a walk-in, at the
+  poli: the loket's call comes before the add).
 - ``absen`` (``antrean/panggil`` status 2, tidak hadir): called and did not come, or taken off the
   queue after a call (BPJS refuses to cancel a patient reported present).
 - ``batal`` (``antrean/batal``): taken off the queue before a call.
 
-A report other than ``add`` is only made for a key that has an ``add``. A reservation is
+A report other than ``add`` is only made for a key that has an ``add``: the one of the ticket, or
+of any ticket it continues (``Visit.parent``, up to the registration ticket). A reservation is
 cancelled at central only before its check-in, when BPJS has not heard of it: nothing to cancel.
 
 ``send_due`` (a thread of central's sync worker) sends the due rows in their order per key (a
@@ -47,7 +56,18 @@ from bpjs.antrean import AntreanBaru, AntreanClient
 from bpjs.errors import BpjsError
 from bpjs.pcare import PcareClient
 from central import bpjs_credentials
-from central.models import BpjsReport, Node, Puskesmas, Reservation, Visit, database, utcnow
+from central.models import (
+    BpjsReport,
+    BpjsWalkin,
+    Node,
+    Patient,
+    Poli,
+    Puskesmas,
+    Reservation,
+    Visit,
+    database,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +82,7 @@ ALASAN_BATAL = "Antrean dibatalkan di puskesmas"
 _CARD = re.compile(r"[0-9]{13}")
 _NIK = re.compile(r"[0-9]{16}")
 _WORDS = re.compile(r"[A-Z0-9]+")
+MAX_CHAIN = 20  # transfers one ticket can have been through (a loop in bad data ends here)
 
 
 def for_puskesmas(code: str):
@@ -130,10 +151,99 @@ def _add_for_reservation(node: Node, rid: str | None, label: str, number: int, d
     _enqueue(node.puskesmas_id, "add", rid, payload)
 
 
+def _chain(node: Node, visit: Visit) -> list[Visit]:
+    """The visit and the tickets it continues (``parent``), itself first, its registration ticket last."""
+    chain = [visit]
+    seen = {visit.ticket_key}
+    while chain[-1].parent and chain[-1].parent not in seen and len(chain) < MAX_CHAIN:
+        parent = Visit.get_or_none((Visit.node == node) & (Visit.ticket_key == chain[-1].parent))
+        if parent is None:
+            break
+        seen.add(parent.ticket_key)
+        chain.append(parent)
+    return chain
+
+
+def walkin_key(node: Node, ticket_key: str) -> str:
+    """The idempotency key of a walk-in's reports: its node and its registration ticket."""
+    return f"{node.node_id}:{ticket_key}"
+
+
+def _add_for_walkin(node: Node, root_key: str, label: str, poli_code: str | None, day: str) -> bool:
+    """Enqueue the ``add`` of the walk-in whose registration ticket is ``root_key``, now at
+    ``poli_code`` with ticket ``label``; True when there is one (new or already stored)."""
+    if not poli_code or not label:
+        return False
+    w = BpjsWalkin.get_or_none((BpjsWalkin.node == node) & (BpjsWalkin.ticket_key == root_key))
+    if w is None or not (_CARD.fullmatch(w.kartu) or _NIK.fullmatch(w.nik)) or w.membership in SKIP_STATUSES:
+        return False
+    key = walkin_key(node, root_key)
+    if BpjsReport.select().where((BpjsReport.kind == "add") & (BpjsReport.key == key)).exists():
+        return True  # a resent event, or a second transfer
+    if not _configured(node.puskesmas_id):
+        return False
+    poli = Poli.get_or_none((Poli.puskesmas == node.puskesmas_id) & (Poli.code == poli_code))
+    patient = Patient.get_or_none(Patient.nik == w.nik) if w.nik else None
+    payload = {
+        "tanggal": day,
+        "poli": poli_code,
+        "poli_nama": poli.name if poli is not None else poli_code,
+        "kartu": w.kartu,  # "": learned from PCare when sent
+        "nik": w.nik,
+        "hp": _phone(patient.phone) if patient is not None else "",
+        "label": label,
+        "angka": _number(label),
+        "jam": "",  # a walk-in has no reserved hour
+    }
+    _enqueue(node.puskesmas_id, "add", key, payload)
+    return True
+
+
 def on_issued(node: Node, e) -> None:
-    """A ticket was issued: a BPJS reservation's check-in ticket is reported (``add``)."""
+    """A ticket was issued: a BPJS reservation's check-in ticket, or the poli ticket a BPJS
+    walk-in is sent on with from the loket, is reported (``add``)."""
     if e.payer == "BPJS" and e.rid and e.kind == "reservation":
         _add_for_reservation(node, e.rid, e.label, e.number, e.day)
+    elif e.payer == "BPJS" and e.kind == "transfer" and e.parent and e.poli:
+        visit = Visit.get_or_none((Visit.node == node) & (Visit.ticket_key == e.ticket))
+        if visit is None:
+            return
+        root = _chain(node, visit)[-1]
+        if root.rid is None:  # a reservation's ticket sent on to another poli has its add already
+            _add_for_walkin(node, root.parent or root.ticket_key, e.label, e.poli, e.day)
+
+
+def on_walkin_checked(node: Node, ticket_key: str) -> None:
+    """A walk-in's membership was (again) checked: if her ticket is already at a poli, the ``add``
+    that its transfer could not make then is made now, with the call and no-show since."""
+    sent_on = (
+        Visit.select()
+        .where(
+            (Visit.node == node)
+            & (Visit.parent == ticket_key)
+            & (Visit.kind == "transfer")
+            & (Visit.payer == "BPJS")
+            & Visit.poli.is_null(False)
+        )
+        .order_by(Visit.id)
+        .first()
+    )
+    if sent_on is None or _add_of(node, sent_on) is not None:
+        return
+    if not _add_for_walkin(node, ticket_key, sent_on.label, sent_on.poli, sent_on.day.isoformat()):
+        return
+    add = _add_of(node, sent_on)
+    if add is None:
+        return
+    if sent_on.called_at:
+        _follow_up(add, "panggil", status=antrean.HADIR, waktu=sent_on.called_at)
+    if sent_on.state == "no_show" and sent_on.done_at:
+        _follow_up(add, "absen", status=antrean.TIDAK_HADIR, waktu=sent_on.done_at)
+    elif sent_on.state == "cancelled" and sent_on.done_at:
+        if sent_on.called_at:
+            _follow_up(add, "absen", status=antrean.TIDAK_HADIR, waktu=sent_on.done_at)
+        else:
+            _follow_up(add, "batal", alasan=ALASAN_BATAL)
 
 
 def on_checked_in(node: Node, e) -> None:
@@ -143,14 +253,17 @@ def on_checked_in(node: Node, e) -> None:
 
 
 def _add_of(node: Node, visit: Visit) -> BpjsReport | None:
+    """The ``add`` of the visit, or of a ticket it continues (a walk-in's is her registration ticket's)."""
     if visit.payer != "BPJS":
         return None
-    keys = [k for k in (visit.rid, f"{node.node_id}:{visit.ticket_key}") if k]
-    if visit.parent:
-        keys.append(f"{node.node_id}:{visit.parent}")
+    chain = _chain(node, visit)
+    keys = [k for v in chain for k in (v.rid, walkin_key(node, v.ticket_key)) if k]
+    if chain[-1].parent:  # a ticket it continues that central does not hold
+        keys.append(walkin_key(node, chain[-1].parent))
     return (
         BpjsReport.select()
         .where((BpjsReport.kind == "add") & BpjsReport.key.in_(keys) & (BpjsReport.puskesmas == node.puskesmas_id))
+        .order_by(BpjsReport.id)
         .first()
     )
 

@@ -16,15 +16,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable
 
 from peewee import DataError, IntegrityError, fn
 
 from central import bpjs_reports, kpi, kpi_rollup
 from central.core import reservations as rules
-from central.models import EdgeEvent, Feedback, Node, NodeAlert, NodeStream, Reservation, Visit, database, utcnow
+from central.models import (
+    BpjsWalkin,
+    EdgeEvent,
+    Feedback,
+    Node,
+    NodeAlert,
+    NodeStream,
+    Reservation,
+    Visit,
+    database,
+    utcnow,
+)
 from protocol import events, messages
 from protocol.events import (
+    BpjsMembershipChecked,
     Event,
     KioskFeedbackGiven,
     ReservationCheckedIn,
@@ -41,6 +54,9 @@ log = logging.getLogger(__name__)
 
 CONFLICT_CANCELLED = "cancelled-then-checked-in"
 CONFLICT_OVER_QUOTA = "cancelled-then-checked-in-over-quota"
+MEMBERSHIPS = frozenset({"aktif", "tidak_aktif", "fktp_lain", "tidak_terdaftar", "tertunda", ""})
+_CARD = re.compile(r"[0-9]{13}")
+_NIK = re.compile(r"[0-9]{16}")
 
 
 def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = None) -> int:
@@ -269,7 +285,7 @@ def _issued(node: Node, e: TicketIssued) -> None:
         parent=e.parent,
     ).on_conflict_ignore().execute()
     kpi_rollup.note(e.day)
-    bpjs_reports.on_issued(node, e)  # a BPJS reservation's check-in: Antrean FKTP add, same transaction
+    bpjs_reports.on_issued(node, e)  # a BPJS check-in or walk-in sent to a poli: Antrean FKTP add, same transaction
     if e.parent and e.poli:  # the loket ticket it continues was for this poli (central.kpi)
         Visit.update(poli=e.poli).where(
             (Visit.node == node) & (Visit.ticket_key == e.parent) & Visit.poli.is_null()
@@ -371,6 +387,28 @@ def _kiosk_feedback(node: Node, e: KioskFeedbackGiven) -> None:
     )
 
 
+def _bpjs_checked(node: Node, e: BpjsMembershipChecked) -> None:
+    """A BPJS walk-in's number and PCare's answer, for the ticket's Antrean FKTP report: one row per
+    ticket, the newest check (by ``at``) standing. A ticket already sent on to a poli is reported
+    now. The numbers are refused when malformed, and never named in an error or a log."""
+    if e.kartu and not _CARD.fullmatch(e.kartu):
+        raise ValueError("kartu is not a 13-digit card number")
+    if e.nik and not _NIK.fullmatch(e.nik):
+        raise ValueError("nik is not a 16-digit NIK")
+    if e.membership not in MEMBERSHIPS:
+        raise ValueError("membership is not one of PCare's answers")
+    _visit(node, e.ticket)  # its ticket first (kept for later until central has it)
+    values = {"kartu": e.kartu, "nik": e.nik, "membership": e.membership, "note": e.note[:200], "checked_at": e.at}
+    row = BpjsWalkin.get_or_none((BpjsWalkin.node == node) & (BpjsWalkin.ticket_key == e.ticket))
+    if row is None:
+        BpjsWalkin.insert(node=node, ticket_key=e.ticket, created_at=utcnow(), **values).execute()
+    elif e.at_datetime < dt.datetime.fromisoformat(row.checked_at):
+        return  # an older check, applied late: the newer one stands
+    else:
+        BpjsWalkin.update(**values).where(BpjsWalkin.id == row.id).execute()
+    bpjs_reports.on_walkin_checked(node, e.ticket)
+
+
 HANDLERS: dict[type[Event], Callable[[Node, Event], None]] = {
     TicketIssued: _issued,
     TicketCalled: _called,
@@ -381,4 +419,5 @@ HANDLERS: dict[type[Event], Callable[[Node, Event], None]] = {
     TicketTransferred: _finished("transferred", "done_at"),
     ReservationCheckedIn: _checked_in,
     KioskFeedbackGiven: _kiosk_feedback,
+    BpjsMembershipChecked: _bpjs_checked,
 }

@@ -450,6 +450,25 @@ class BpjsReport(BaseModel):
         indexes = ((("kind", "key"), True), (("state", "next_at"), False))
 
 
+class BpjsWalkin(BaseModel):
+    """A BPJS walk-in's membership check at the edge (``bpjs.checked``): the number she gave and
+    PCare's answer, for its Antrean FKTP report once the ticket reaches a poli. One per ticket;
+    the check with the newest ``at`` stands (staff may check again)."""
+
+    node = ForeignKeyField(Node, backref="+", on_delete="CASCADE")
+    ticket_key = CharField(max_length=40)  # the walk-in (REG-B) ticket
+    kartu = CharField(max_length=13, default="")  # 13-digit card number, "" when not known
+    nik = CharField(max_length=16, default="")  # 16-digit NIK, "" when not given
+    membership = CharField(max_length=16, default="")  # aktif, tidak_aktif, fktp_lain, tidak_terdaftar, tertunda, ""
+    note = CharField(max_length=200, default="")  # what PCare said
+    checked_at = CharField(max_length=40)  # the event's ``at`` (ISO with offset)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bpjswalkin"
+        indexes = ((("node", "ticket_key"), True),)
+
+
 class MobileJknToken(BaseModel):
     """A token central issued to the Mobile JKN web service (only its hash is kept)."""
 
@@ -489,5 +508,6 @@ MODELS = [
     KpiCell,
     BpjsMember,
     BpjsReport,
+    BpjsWalkin,
     MobileJknToken,
 ]
