@@ -16,8 +16,8 @@ What is reported, for a BPJS patient of a puskesmas with BPJS credentials only:
   (``BpjsWalkin``, the edge's ``bpjs.checked`` event), keyed ``<node>:<registration ticket>``: the
   poli, the day and the ticket's label, no phone unless a Rosma account has her NIK, no practice
   hour. A check that arrives after the transfer (staff checked again) reports it then. Nothing
-  for a walk-in who gave no number or whom PCare found inactive or unknown; a second transfer
-  adds nothing.
+  for a walk-in who gave no number or whom PCare found inactive, unknown or registered at another
+  FKTP; a second transfer adds nothing.
 - ``panggil`` (``antrean/panggil`` status 1, hadir): the ticket is called (for a walk-in, at the
   poli: the loket's call comes before the add).
 - ``absen`` (``antrean/panggil`` status 2, tidak hadir): called and did not come, or taken off the
@@ -77,7 +77,7 @@ BACKOFF_S = 30.0  # the first retry; doubled for each further one
 BACKOFF_CAP_S = 1800.0
 BATCH = 50
 # BPJS's view of these members makes an add pointless (PCare said so at the reservation)
-SKIP_STATUSES = frozenset({"tidak_aktif", "tidak_terdaftar"})
+SKIP_STATUSES = frozenset({"tidak_aktif", "tidak_terdaftar", "fktp_lain"})
 ALASAN_BATAL = "Antrean dibatalkan di puskesmas"
 _CARD = re.compile(r"[0-9]{13}")
 _NIK = re.compile(r"[0-9]{16}")

@@ -521,6 +521,8 @@ class QueueService:
             raise CheckinRefused("cancelled", "Reservasi ini sudah dibatalkan.")
         if known is None:  # booked after the last sync: the signature is enough to admit
             log.info("checking in a reservation not yet synced to this node")
+        elif known.payer in ("UMUM", "BPJS"):
+            payer = known.payer  # central's word: the patient may have switched to Umum after her QR was made
         start = q.slot_start(dt.date.fromisoformat(day), slot, WIB)
         t = self._issue(
             q.poli_queue(poli_code),

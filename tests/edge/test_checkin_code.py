@@ -115,3 +115,13 @@ def test_only_staff_who_act_at_a_loket_may_check_in(app):
     rina, _r, token = sign_in(app, "rina")
     assert post(rina, "/staff/poli-UMUM/checkin", token, kode="K7M3QX9A").status_code in (403, 404)
     assert Ticket.select().count() == 0
+
+
+def test_a_qr_made_for_bpjs_checks_in_as_umum_after_the_patient_switched(svc):
+    """Central's feed says the booking is Umum now (the patient switched after BPJS said her
+    membership is inactive): her QR, signed while it was BPJS, gives an Umum ticket."""
+    Reservation.create(rid="r1", poli="UMUM", date=DAY, slot="09:00-10:00", payer="UMUM", status="active")
+    t = svc.check_in(qr(rid="r1"))
+    assert t.payer == "UMUM"
+    issued = [o for o in Outbox.select() if o.type == TicketIssued.NAME]
+    assert '"payer": "UMUM"' in issued[0].data
