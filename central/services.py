@@ -411,6 +411,56 @@ def cancel(patient: Patient, rid: str, now: dt.datetime | None = None) -> Reserv
     return get_reservation(patient, rid)
 
 
+def switch_to_umum(patient: Patient, rid: str, now: dt.datetime | None = None) -> Reservation:
+    """The patient's BPJS booking becomes Umum (BPJS said her membership is inactive, she is
+    registered elsewhere, or she simply prefers): same poli, day and hour, a new QR saying Umum,
+    and her puskesmas' edge told in the same transaction (an old QR still checks in, as Umum).
+
+    Raises NotFoundError (not hers) or ConflictError (not BPJS, not active, or past).
+    """
+    today = (now or now_wib()).date()
+    with write_transaction():
+        reservation = get_reservation(patient, rid)
+        lock_row(Reservation, reservation.id)
+        reservation = Reservation.get_by_id(reservation.id)
+        if reservation.payer != "BPJS":
+            raise ConflictError("Reservasi ini sudah dengan cara bayar Umum.")
+        if reservation.status != rules.ACTIVE or reservation.date < today:
+            raise ConflictError("Cara bayar hanya dapat diganti untuk reservasi yang masih aktif.")
+        place = Puskesmas.get_by_id(reservation.puskesmas_id)
+        poli = Poli.get_by_id(reservation.poli_id)
+        reservation.qr_text = qrpass.sign(
+            qrpass.Pass(
+                rid=reservation.rid,
+                puskesmas=place.code,
+                poli=poli.code,
+                date=reservation.date.isoformat(),
+                slot=reservation.slot,
+                payer="UMUM",
+                exp=end_of_day_ts(reservation.date),
+            ),
+            keys.active_key(),
+        )
+        reservation.payer = "UMUM"
+        reservation.bpjs_no = None
+        reservation.bpjs_status = ""
+        reservation.bpjs_note = ""
+        reservation.bpjs_checked_at = None
+        reservation.save(
+            only=[
+                Reservation.qr_text,
+                Reservation.payer,
+                Reservation.bpjs_no,
+                Reservation.bpjs_status,
+                Reservation.bpjs_note,
+                Reservation.bpjs_checked_at,
+            ]
+        )
+        feed.publish_reservation(reservation)
+    log.info("reservation %s switched to Umum patient=%s", reservation.rid, patient.id)
+    return get_reservation(patient, rid)
+
+
 def history(patient: Patient) -> list[Reservation]:
     """The patient's reservations, latest date first."""
     return list(

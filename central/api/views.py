@@ -213,6 +213,13 @@ def reservation_cancel(rid: str):
     return jsonify({"reservation": schema.reservation(services.cancel(g.patient, rid, now=runtime.now()))})
 
 
+@bp.post("/reservations/<rid>/umum")
+@token_required
+def reservation_umum(rid: str):
+    """Book one of the patient's BPJS reservations as Umum instead (a new QR; same place and hour)."""
+    return jsonify({"reservation": schema.reservation(services.switch_to_umum(g.patient, rid, now=runtime.now()))})
+
+
 # ---- kritik & saran (central.feedback) -----------------------------------------------------------
 @bp.post("/feedback")
 @token_required

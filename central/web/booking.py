@@ -139,6 +139,20 @@ def cancel(rid: str):
     return redirect(url_for("booking.detail", rid=rid))
 
 
+@bp.route("/reservasi/<rid>/umum", methods=["POST"])
+@login_required
+def to_umum(rid: str):
+    """Book the same visit as Umum instead of BPJS, and go back to it (with its new QR)."""
+    _own(rid)
+    try:
+        services.switch_to_umum(g.patient, rid, now=runtime.now())
+    except services.ServiceError as e:
+        flash(e.message, "error")
+    else:
+        flash("Cara bayar diganti ke Umum. Gunakan QR di bawah ini.", "ok")
+    return redirect(url_for("booking.detail", rid=rid))
+
+
 @bp.route("/riwayat")
 @login_required
 def history():

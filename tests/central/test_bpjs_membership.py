@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import threading
 
 import pytest
 
 from bpjs.fake import FakeBpjs
-from central import bpjs_credentials, bpjs_membership, services
+from central import bpjs_credentials, bpjs_membership, feed, services
 from central.app import build
 from central.models import BpjsMember, Puskesmas, Reservation
 from central.sync import CentralSync
 from infra.mqtt import Settings
 from infra.mqtt.memory import MemoryBroker
+from protocol import base45, qrpass
 from tests.central.conftest import ANI, BUDI, register
 
 ACTIVE_CARD = "0001234500001"  # Ani Lestari, registered at Puskesmas Cibinong
@@ -182,7 +184,9 @@ def test_pcare_down_books_as_tertunda_and_the_re_check_settles_it_later(
     assert ACTIVE_CARD not in caplog.text
 
 
-def test_a_pending_booking_found_inactive_later_tells_the_patient_what_to_do(client, web_login, visit_date, fake):
+def test_a_pending_booking_found_inactive_later_tells_the_patient_what_to_do(
+    client, web_login, visit_date, fake, monkeypatch
+):
     fake.set_fault(PESERTA, "http500")
     token = web_login(client, ANI)
     response = client.post("/reservasi/baru", data=_form(token, visit_date, INACTIVE_CARD))
@@ -194,6 +198,42 @@ def test_a_pending_booking_found_inactive_later_tells_the_patient_what_to_do(cli
     page = _text(client.get(detail).text)
     assert "BPJS tidak aktif" in page and "Segera urus ke kantor BPJS Kesehatan atau aplikasi Mobile JKN." in page
     assert "BPJS tidak aktif" in _text(client.get("/riwayat").text)
+
+    # she books the same visit as Umum: a new QR saying so, and her puskesmas' edge is told
+    html = client.get(detail).text
+    assert 'id="switch-umum"' in html
+    rid = detail.rstrip("/").rsplit("/", 1)[-1]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    old_qr = Reservation.get(Reservation.rid == rid).qr_text
+    published = []
+    monkeypatch.setattr(feed, "publish_reservation", lambda r: published.append((r.rid, r.payer)))
+    switched = client.post(f"/reservasi/{rid}/umum", data={"csrf_token": token})
+    assert switched.status_code == 302
+    page = _text(client.get(detail).text)
+    assert "Cara bayar diganti ke Umum" in page and "BPJS tidak aktif" not in page
+    r = Reservation.get(Reservation.rid == rid)
+    assert (r.payer, r.bpjs_no, r.bpjs_status) == ("UMUM", None, "")
+    assert r.qr_text != old_qr and _qr_payer(r.qr_text) == "UMUM"
+    assert published == [(rid, "UMUM")]  # the edge is told
+    again = client.post(f"/reservasi/{rid}/umum", data={"csrf_token": token}, follow_redirects=True)
+    assert "sudah dengan cara bayar Umum" in _text(again.text)
+
+
+def _qr_payer(text: str) -> str:
+    """The payer a QR pass names (the pass's JSON between its key id and its signature)."""
+    body = base45.decode(text[len(qrpass.PREFIX) :])
+    return json.loads(body[9:-64])["payer"]
+
+
+def test_the_api_switches_a_bpjs_booking_to_umum(client, auth_header, visit_date, fake):
+    fake.set_fault(PESERTA, "http500")
+    headers = auth_header(client, ANI)
+    r = _book(client, headers, visit_date, ACTIVE_CARD).json["reservation"]
+    switched = client.post(f"/api/v1/reservations/{r['rid']}/umum", headers=headers)
+    assert switched.status_code == 200 and switched.json["reservation"]["payer"] == "UMUM"
+    assert switched.json["reservation"]["bpjs"] is None
+    assert client.post(f"/api/v1/reservations/{r['rid']}/umum", headers=headers).status_code == 409
+    assert client.post("/api/v1/reservations/ffffffffffffffff/umum", headers=headers).status_code == 404
 
 
 def test_the_sync_worker_re_checks_pending_bookings_by_itself(client, auth_header, visit_date, fake, monkeypatch):
