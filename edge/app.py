@@ -76,6 +76,8 @@ class Runtime:
         if self.clock.simulated:
             log.warning("clock starts at %s (training/testing setting)", config.clock_start)
         self.service = QueueService(config, self.bus, self.clock)
+        with self.service.unit():  # yesterday's BPJS numbers are not kept on the node
+            self.service.forget_old_numbers()
         self.status = DeviceStatus(self.bus)
         self.stop = threading.Event()
         # event streams hold a web thread each; keep threads free for kiosk and staff requests

@@ -358,8 +358,25 @@ class QueueService:
         BpjsCheck.insert(ticket_key=t.key, **fields).on_conflict(
             conflict_target=[BpjsCheck.ticket_key], update=fields
         ).execute()
-        # a number is kept for its day only
-        BpjsCheck.update(number="").where((BpjsCheck.number != "") & (BpjsCheck.checked_at < at[:10])).execute()
+        self.forget_old_numbers(at[:10])
+
+    def forget_old_numbers(self, today: str | None = None) -> int:
+        """Blank the BPJS card numbers and NIKs of days before ``today`` (ISO): the loket's copy
+        in ``bpjscheck`` and the ``bpjs.checked`` events central has acknowledged (Antrean FKTP
+        is reported the same day). Returns how many outbox rows were blanked."""
+        today = today or self._now().date().isoformat()
+        BpjsCheck.update(number="").where((BpjsCheck.number != "") & (BpjsCheck.checked_at < today)).execute()
+        done = 0
+        old = Outbox.select().where(
+            (Outbox.type == events.BpjsMembershipChecked.NAME) & Outbox.delivered & (Outbox.at < today)
+        )
+        for row in old:
+            data = json.loads(row.data)
+            if data.get("kartu") or data.get("nik"):
+                data["kartu"], data["nik"] = "", ""
+                Outbox.update(data=json.dumps(data)).where(Outbox.seq == row.seq).execute()
+                done += 1
+        return done
 
     def bpjs_statuses(self, tickets: list[Ticket]) -> dict[str, dict]:
         """Ticket key -> the BPJS membership staff see (label, kelas, note, hint, whether it can be

@@ -308,3 +308,15 @@ def test_the_kiosk_api_takes_a_bpjs_number_too(app, kiosk, fake):
     ok = call(nomor=ACTIVE_CARD)
     assert ok.status_code == 201 and ok.json["membership"]["label"] == "BPJS aktif"
     assert INACTIVE_CARD not in kept.text and ACTIVE_CARD not in ok.text
+
+
+def test_the_numbers_of_past_days_are_forgotten_once_central_has_them(app, kiosk):
+    give(kiosk, ACTIVE_CARD)
+    svc = app.extensions["rosma"].service
+    tomorrow = "9999-12-31"
+    assert svc.forget_old_numbers(tomorrow) == 0  # not yet delivered to central: kept
+    Outbox.update(delivered=True).execute()
+    assert svc.forget_old_numbers(tomorrow) == 1
+    [event] = checked_events()
+    assert (event["kartu"], event["nik"], event["membership"]) == ("", "", "aktif")
+    assert BpjsCheck.get().number == "" and BpjsCheck.get().number_hint == "Kartu •••• 0001"
