@@ -128,6 +128,7 @@ def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None, kept: s
         return
     except (events.EventError, ValueError) as exc:
         _outcome(row, "rejected", str(exc))
+        _forget_numbers(row)
         log.warning("node %s: event %d (%s) is malformed: %s", node.node_id, row.seq, row.type, exc)
         return
     if row.ticket and (_earlier_kept(row) if kept is None else row.ticket in kept):
@@ -143,9 +144,23 @@ def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None, kept: s
     except (ValueError, TypeError, KeyError, DataError, IntegrityError) as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         _outcome(row, "rejected", reason)
+        _forget_numbers(row)
         log.warning("node %s: event %d (%s) could not be applied: %s", node.node_id, row.seq, row.type, reason)
         return
     _outcome(row, "applied", "")
+    _forget_numbers(row)
+
+
+def _forget_numbers(row: EdgeEvent) -> None:
+    """A ``bpjs.checked`` event, once applied (its numbers are in ``bpjswalkin``) or refused, is
+    kept without its card number and NIK: the raw event store is not a second copy of them."""
+    if row.type != BpjsMembershipChecked.NAME:
+        return
+    data = json.loads(row.data)
+    if isinstance(data, dict) and (data.get("kartu") or data.get("nik")):
+        data["kartu"], data["nik"] = "", ""
+        row.data = json.dumps(data)
+        EdgeEvent.update(data=row.data).where(EdgeEvent.id == row.id).execute()
 
 
 def _any_kept(node: Node, incarnation: str) -> bool:

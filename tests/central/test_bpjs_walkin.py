@@ -150,6 +150,10 @@ def test_a_check_is_kept_per_ticket_and_the_newest_stands(node, logs):
     assert walkin_rows() == [("w1", CARD, NIK, "aktif")] and BpjsWalkin.get().checked_at == at(6)
     assert {e.status for e in EdgeEvent.select()} == {"applied"}
     assert CARD not in logs.text and NIK not in logs.text and INACTIVE_CARD not in logs.text
+    # the raw event store keeps the checks without their numbers (bpjswalkin holds them)
+    for e in EdgeEvent.select().where(EdgeEvent.type == "bpjs.checked"):
+        assert CARD not in e.data and NIK not in e.data and INACTIVE_CARD not in e.data
+        assert json.loads(e.data)["membership"] in ("tertunda", "aktif", "tidak_aktif")
 
 
 @pytest.mark.parametrize(
@@ -170,6 +174,7 @@ def test_a_malformed_number_is_refused_like_any_malformed_event_and_never_logged
     row = EdgeEvent.get(EdgeEvent.type == "bpjs.checked")
     assert row.status == "rejected" and row.error
     assert BpjsWalkin.select().count() == 0
+    assert json.loads(row.data)["kartu"] == "" and json.loads(row.data)["nik"] == ""
     assert Node.get_by_id(node.id).streams.get().up_seq == 2  # acknowledged: resending would not mend it
     for number in (kartu, nik, CARD):
         if number:
