@@ -7,6 +7,7 @@ names instead of the file (the units load them with ``LoadCredential=``).
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,21 @@ def _mobilejkn_accounts(v: str) -> str | None:
     from central.mobilejkn import check
 
     return check(v)
+
+
+_PACKAGE_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z][a-zA-Z0-9_]*)+")
+_FINGERPRINT_RE = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
+
+
+def _android_package(v: str) -> str | None:
+    return None if not v or _PACKAGE_RE.fullmatch(v) else "an Android package name, e.g. id.go.bogorkab.rosma"
+
+
+def _fingerprints(v: list) -> str | None:
+    for item in v:
+        if not isinstance(item, str) or not _FINGERPRINT_RE.fullmatch(item):
+            return f"{item!r} is not a SHA-256 certificate fingerprint (32 hex pairs with colons, upper case)"
+    return None
 
 
 def _port(v: int) -> str | None:
@@ -113,6 +129,17 @@ class CentralConfig:
         "puskesmas code (docs/bpjs.md); empty = the web service refuses every call",
         check=_mobilejkn_accounts,
     )
+    android_package: str = setting(
+        "",
+        "the Android app's package name (Trusted Web Activity, docs/android.md), e.g. id.go.bogorkab.rosma; "
+        "empty = no /.well-known/assetlinks.json",
+        check=_android_package,
+    )
+    android_cert_sha256: list = setting(
+        [],
+        "SHA-256 fingerprints of the certificates that sign the Android app (AB:CD:...), for assetlinks.json",
+        check=_fingerprints,
+    )
     log_level: str = setting("INFO", "logging level", check=log_level)
     clock_start: str = setting(
         "", "training/demo only: ISO datetime the clock starts at; empty = system clock", check=clock_start
@@ -122,6 +149,8 @@ class CentralConfig:
         problem = mqtt_tls(self)
         if problem:
             raise ConfigError(problem)
+        if self.android_cert_sha256 and not self.android_package:
+            raise ConfigError("config field android_cert_sha256: needs android_package")
 
 
 def load(path: str | Path, **overrides) -> CentralConfig:
