@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
 
 from central import runtime, services
 from central.core import reservations as rules
@@ -95,6 +95,29 @@ def manifest():
     }
     response = jsonify(body)
     response.mimetype = "application/manifest+json"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.route("/.well-known/assetlinks.json")
+def assetlinks():
+    """Digital Asset Links: the Android app (a Trusted Web Activity of this site, docs/android.md)
+    may open it full screen. From the config (``android_package``, ``android_cert_sha256``);
+    404 when no app is configured."""
+    config = current_app.extensions["rosma.config"]
+    if not config.android_package or not config.android_cert_sha256:
+        abort(404)
+    body = [
+        {
+            "relation": ["delegate_permission/common.handle_all_urls"],
+            "target": {
+                "namespace": "android_app",
+                "package_name": config.android_package,
+                "sha256_cert_fingerprints": list(config.android_cert_sha256),
+            },
+        }
+    ]
+    response = jsonify(body)
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 
