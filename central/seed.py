@@ -24,7 +24,7 @@ _INFO = (
     "Layanan: {layanan}.\n"
     "Jam buka: Senin-Kamis 07.30-14.00, Jumat 07.30-11.00, Sabtu 07.30-12.30. Minggu dan hari libur tutup.\n"
     "Reservasi daring untuk jam 08.00-12.00 (Jumat sampai 11.00). Datang 15 menit sebelum jam reservasi "
-    "dan tunjukkan kode QR ke mesin antrian (APM).\n"
+    "dan tunjukkan kode QR ke mesin antrean (APM).\n"
     "Peserta BPJS Kesehatan membawa KTP atau kartu JKN; pasien umum membawa KTP."
 )
 

@@ -152,7 +152,7 @@ class SyncClient:
     def _on_disconnect(self, reason: str) -> None:
         self.connected.clear()
         log.warning("disconnected from the broker: %s", reason)
-        self.status.set("sync", False, "Terputus dari server pusat; antrian tetap berjalan")
+        self.status.set("sync", False, "Terputus dari server pusat; antrean tetap berjalan")
 
     def _on_refused(self, operation: str, topic: str, reason: str) -> None:
         log.error("the broker refused %s on %s: %s (check this node's broker ACL)", operation, topic, reason)

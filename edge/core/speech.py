@@ -34,7 +34,7 @@ _LABEL = re.compile(r"([A-Za-z]+)([0-9]+)")
 # A destination token is a run of letters (any script) or a run of ASCII digits.
 _DESTINATION_TOKEN = re.compile(r"[^\W\d_]+|[0-9]+")
 
-CALL_INTRO = "nomor antrian"
+CALL_INTRO = "nomor antrean"
 CALL_DIRECTION = "silakan menuju"
 
 
@@ -116,7 +116,7 @@ def destination_phrases(destination: str) -> list[str]:
 def call_phrases(ticket_label: str, destination: str) -> list[str]:
     """The phrases of one call, each to be played as one pre-rendered clip.
 
-    ``("A012", "Loket 1") -> ["nomor antrian", "A", "dua belas", "silakan menuju",
+    ``("A012", "Loket 1") -> ["nomor antrean", "A", "dua belas", "silakan menuju",
     "loket", "satu"]``. The label must be ASCII letters followed by ASCII digits
     (lower-case letters are spoken as upper case; leading zeros are dropped, so
     "A000" is "nol"). Raises ValueError for an empty or malformed label, a number

@@ -357,10 +357,10 @@ def act(key, action):
     svc = rt().service
     t = Ticket.get_or_none(Ticket.key == key)
     if t is None:
-        return error("Antrian tidak ditemukan.", 404)
+        return error("Antrean tidak ditemukan.", 404)
     counter = t.counter or ("loket-1" if t.queue in REG_QUEUES else f"poli-{t.poli}")
     if not auth.may_use(g.staff, counter):
-        return error("Antrian ini bukan milik loket/poli Anda.", 403)
+        return error("Antrean ini bukan milik loket/poli Anda.", 403)
     try:
         with svc.unit():
             if action == "reprint":

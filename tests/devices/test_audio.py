@@ -34,9 +34,9 @@ def sox_length(path) -> float:
 
 
 def test_clip_is_a_short_audible_wav(library):
-    path = library.clip("nomor antrian")
+    path = library.clip("nomor antrean")
     assert path.parent == library.cache_dir
-    assert path.name.startswith("nomor-antrian-")
+    assert path.name.startswith("nomor-antrean-")
     duration, rms = wav_stats(path.read_bytes())
     assert 0.3 < duration < 3.0
     assert rms > 0.02
@@ -112,7 +112,7 @@ def test_blank_phrase_is_rejected(library, phrase):
 def test_chime_has_the_clip_format(library):
     chime = library.chime()
     assert chime == library.chime()
-    assert read_wav(chime).format == read_wav(library.clip("nomor antrian")).format
+    assert read_wav(chime).format == read_wav(library.clip("nomor antrean")).format
 
 
 def test_announcement_to_wavdir(library, tmp_path):

@@ -97,26 +97,26 @@ def test_number_to_words_rejects(n, error):
         pytest.param(
             "A012",
             "Loket 1",
-            ["nomor antrian", "A", "dua belas", "silakan menuju", "loket", "satu"],
+            ["nomor antrean", "A", "dua belas", "silakan menuju", "loket", "satu"],
             id="loket",
         ),
         pytest.param(
             "U003",
             "Poli Umum",
-            ["nomor antrian", "U", "tiga", "silakan menuju", "poli", "umum"],
+            ["nomor antrean", "U", "tiga", "silakan menuju", "poli", "umum"],
             id="poli",
         ),
         pytest.param(
             "B100",
             "Loket 2",
-            ["nomor antrian", "B", "seratus", "silakan menuju", "loket", "dua"],
+            ["nomor antrean", "B", "seratus", "silakan menuju", "loket", "dua"],
             id="hundred",
         ),
         pytest.param(
             "C234",
             "Loket 12",
             [
-                "nomor antrian",
+                "nomor antrean",
                 "C",
                 "dua ratus",
                 "tiga puluh",
@@ -131,7 +131,7 @@ def test_number_to_words_rejects(n, error):
             "KIA7",
             "Poli KIA & Gigi",
             [
-                "nomor antrian",
+                "nomor antrean",
                 "K",
                 "I",
                 "A",
@@ -146,13 +146,13 @@ def test_number_to_words_rejects(n, error):
         pytest.param(
             "a1",
             "Ruang 2A",
-            ["nomor antrian", "A", "satu", "silakan menuju", "ruang", "dua", "a"],
+            ["nomor antrean", "A", "satu", "silakan menuju", "ruang", "dua", "a"],
             id="lowercase-prefix-digit-letter-destination",
         ),
         pytest.param(
             "G0000",
             "Apotek",
-            ["nomor antrian", "G", "nol", "silakan menuju", "apotek"],
+            ["nomor antrean", "G", "nol", "silakan menuju", "apotek"],
             id="all-zero",
         ),
     ],
@@ -195,7 +195,7 @@ def test_clip_vocabulary_is_finite_and_small():
         for number in range(1, 1000):
             for loket in range(1, 10):
                 vocabulary.update(call_phrases(f"{letter}{number:03d}", f"Loket {loket}"))
-    fixed = {"nomor antrian", "silakan menuju", "loket"}
+    fixed = {"nomor antrean", "silakan menuju", "loket"}
     number_phrases = vocabulary - fixed - set(string.ascii_uppercase)
     assert vocabulary >= fixed | set(string.ascii_uppercase)
     # 9 hundreds + 8 tens + 10 "sepuluh".."sembilan belas" + 9 units
