@@ -482,6 +482,45 @@ class MobileJknToken(BaseModel):
         table_name = "mobilejkntoken"
 
 
+class PushSubscription(BaseModel):
+    """A patient's browser (or installed app) that asked to be told about one reservation's ticket
+    (Web Push): where to send (the push service's endpoint) and the browser's keys. No name, NIK
+    or number: messages carry the ticket number, the room and the time only."""
+
+    patient = ForeignKeyField(Patient, backref="+", on_delete="CASCADE")
+    reservation = ForeignKeyField(Reservation, backref="+", on_delete="CASCADE")
+    endpoint = TextField()
+    p256dh = CharField(max_length=100)
+    auth = CharField(max_length=40)
+    active = BooleanField(default=True)  # False: withdrawn, or the push service said it is gone
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "pushsubscription"
+        indexes = ((("reservation", "endpoint"), True),)
+
+
+class PushMessage(BaseModel):
+    """A notification to send (``central.push``): made in the transaction that applied the event,
+    sent by central's sync worker; ``key`` makes each (e.g. "called:<visit>") once per subscription."""
+
+    subscription = ForeignKeyField(PushSubscription, backref="+", on_delete="CASCADE")
+    key = CharField(max_length=80)
+    title = CharField(max_length=100)
+    body = CharField(max_length=200)
+    url = CharField(max_length=200, default="/")
+    state = CharField(max_length=8, default="pending")  # pending, sent, failed, gone
+    attempts = IntegerField(default=0)
+    error = CharField(max_length=200, default="")
+    next_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "pushmessage"
+        indexes = ((("subscription", "key"), True), (("state", "next_at"), False))
+
+
 MODELS = [
     Puskesmas,
     Poli,
@@ -510,4 +549,6 @@ MODELS = [
     BpjsReport,
     BpjsWalkin,
     MobileJknToken,
+    PushSubscription,
+    PushMessage,
 ]

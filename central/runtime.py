@@ -12,7 +12,7 @@ import logging
 
 from flask import current_app
 
-from central import bpjs_credentials, keys
+from central import bpjs_credentials, keys, push
 from central import db as central_db
 from central.config import CentralConfig
 from central.models import Puskesmas
@@ -29,6 +29,7 @@ class CentralRuntime:
         self.db = central_db.connect(config.database_url)
         keys.bind(config.keys_dir)
         bpjs_credentials.bind(config.bpjs_credentials)
+        push.configure(config.push_services, config.push_contact)
         self.clock = Clock(config.clock_start)
         if self.clock.simulated:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)
