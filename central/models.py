@@ -87,6 +87,8 @@ class Patient(BaseModel):
     # from release 0.1.0, which must set one (one-time code or the loket) before logging in
     pin_hash = CharField(max_length=200, null=True)
     pin_set_at = DateTimeField(null=True)
+    remind_day_before = BooleanField(default=False)  # WhatsApp / SMS the day before a reservation
+    remind_turn_near = BooleanField(default=False)  # WhatsApp / SMS when a few numbers are left before hers
 
 
 class Staff(BaseModel):
@@ -227,6 +229,7 @@ class Reservation(BaseModel):
     bpjs_status = CharField(max_length=16, default="")
     bpjs_note = CharField(max_length=200, default="")
     bpjs_checked_at = DateTimeField(null=True)
+    reminded_at = DateTimeField(null=True)  # the day-before reminder was queued (central.push)
     nik = CharField(max_length=16, null=True)  # given for a booking with no Rosma account (Mobile JKN)
     phone = CharField(max_length=20, null=True)  # likewise
 
@@ -521,6 +524,28 @@ class PushMessage(BaseModel):
         indexes = ((("subscription", "key"), True), (("state", "next_at"), False))
 
 
+class PhoneReminder(BaseModel):
+    """A reminder by WhatsApp / SMS the patient chose (``central.push``): the day before her
+    reservation, or when her turn is near; sent through the notification port by central's sync
+    worker, once per reservation and ``key``. The text holds no NIK, name or birth date."""
+
+    patient = ForeignKeyField(Patient, backref="+", on_delete="CASCADE")
+    reservation = ForeignKeyField(Reservation, backref="+", on_delete="CASCADE")
+    key = CharField(max_length=80)  # "besok", "dekat:<visit>"
+    text = CharField(max_length=300)
+    params = CharField(max_length=300, default="[]")  # the WhatsApp template's parameters (JSON list)
+    state = CharField(max_length=8, default="pending")  # pending, sent, failed
+    attempts = IntegerField(default=0)
+    error = CharField(max_length=200, default="")
+    next_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "phonereminder"
+        indexes = ((("reservation", "key"), True), (("state", "next_at"), False))
+
+
 MODELS = [
     Puskesmas,
     Poli,
@@ -551,4 +576,5 @@ MODELS = [
     MobileJknToken,
     PushSubscription,
     PushMessage,
+    PhoneReminder,
 ]

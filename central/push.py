@@ -31,7 +31,19 @@ from pathlib import Path
 from peewee import IntegrityError
 
 from central import keys
-from central.models import PushMessage, PushSubscription, Reservation, Visit, database, utcnow
+from central.core.calendar import format_date
+from central.models import (
+    Patient,
+    PhoneReminder,
+    Poli,
+    PushMessage,
+    PushSubscription,
+    Puskesmas,
+    Reservation,
+    Visit,
+    database,
+    utcnow,
+)
 from infra.files import write_private_file
 
 log = logging.getLogger(__name__)
@@ -46,7 +58,9 @@ DEFAULT_SERVICES = (
     "https://updates.push.services.mozilla.com/",
     "https://web.push.apple.com/",
 )
-_settings: dict = {"services": DEFAULT_SERVICES, "contact": "mailto:rosma@localhost"}
+_settings: dict = {"services": DEFAULT_SERVICES, "contact": "mailto:rosma@localhost", "notifier": None}
+REMIND_FROM_HOUR = 16  # the day-before reminder goes out from 16.00 WIB
+TEMPLATE = "rosma_pengingat"  # the WhatsApp template: {{1}} what, {{2}} when, {{3}} where
 _lock = threading.Lock()
 
 
@@ -54,9 +68,10 @@ class SubscriptionError(ValueError):
     """A subscription the browser sent is not usable; ``str(e)`` is for the patient (Indonesian)."""
 
 
-def configure(services: list[str] | tuple[str, ...], contact: str) -> None:
-    """The push services central may contact and its VAPID contact (the runtime calls this)."""
-    _settings.update(services=tuple(services), contact=contact)
+def configure(services: list[str] | tuple[str, ...], contact: str, notifier=None) -> None:
+    """The push services central may contact, its VAPID contact and the notification port for
+    WhatsApp / SMS reminders (the runtime and ``rosma central sync`` call this)."""
+    _settings.update(services=tuple(services), contact=contact, notifier=notifier)
 
 
 def _vapid_path() -> Path:
@@ -167,8 +182,8 @@ def _rid_ids(rids: list[str], puskesmas_id: int) -> dict[str, int]:
 def on_called(e, visit: Visit) -> None:
     """A ticket was called (``central.ingest``): tell its patient, and those a few places behind."""
     wanted = PushSubscription.select(PushSubscription.id).where(PushSubscription.active)
-    if not wanted.exists():  # nobody asked: nothing to look at (the common case)
-        return
+    if not wanted.exists() and not Patient.select(Patient.id).where(Patient.remind_turn_near).exists():
+        return  # nobody asked: nothing to look at
     at = e.at[11:16].replace(":", ".")
     ids = _rid_ids([visit.rid] if visit.rid else [], visit.puskesmas_id)
     if visit.rid in ids and not e.recall:
@@ -194,6 +209,7 @@ def on_called(e, visit: Visit) -> None:
     for ahead, v in near:
         if v.rid not in ids:
             continue
+        _remind_near(ids[v.rid], v, ahead, visit.destination or e.destination, at)
         words = "Anda berikutnya" if ahead == 0 else f"{ahead} nomor lagi"
         _enqueue(
             ids[v.rid],
@@ -202,6 +218,107 @@ def on_called(e, visit: Visit) -> None:
             f"Antrean {visit.destination or e.destination} baru memanggil {visit.label} ({at} WIB). Bersiaplah.",
             f"/antrian/{visit.puskesmas.code}?nomor={v.label}",
         )
+
+
+def _remind_near(reservation_id: int, v: Visit, ahead: int, room: str, at: str) -> None:
+    r = Reservation.select(Reservation, Patient).join(Patient).where(Reservation.id == reservation_id).first()
+    if r is None or not r.patient.remind_turn_near:
+        return
+    what = "Nomor Anda berikutnya" if ahead == 0 else f"Tinggal {ahead} nomor lagi sebelum nomor Anda"
+    text = f"Rosma: {what} ({v.label}) di {room}. Pukul {at} WIB. Silakan bersiap."
+    PhoneReminder.insert(
+        patient=r.patient_id,
+        reservation=r.id,
+        key=f"dekat:{v.id}",
+        text=text[:300],
+        params=json.dumps([f"{what} ({v.label})", f"pukul {at} WIB", room]),
+    ).on_conflict_ignore().execute()
+
+
+def remind_tomorrow(now_wib: dt.datetime) -> int:
+    """Queue the day-before reminders of tomorrow's active reservations whose patients chose them
+    (from ``REMIND_FROM_HOUR`` WIB; once each: ``reminded_at``). Returns how many were queued."""
+    if now_wib.hour < REMIND_FROM_HOUR:
+        return 0
+    tomorrow = now_wib.date() + dt.timedelta(days=1)
+    rows = list(
+        Reservation.select(Reservation, Patient, Puskesmas, Poli)
+        .join(Patient)
+        .switch(Reservation)
+        .join(Puskesmas)
+        .switch(Reservation)
+        .join(Poli)
+        .where(
+            (Reservation.date == tomorrow)
+            & (Reservation.status == "active")
+            & Reservation.reminded_at.is_null()
+            & Patient.remind_day_before
+        )
+        .limit(200)
+    )
+    for r in rows:
+        when = f"besok {format_date(r.date)} pukul {r.slot[:5].replace(':', '.')} WIB"
+        where = f"{r.poli.name}, {r.puskesmas.name}"
+        bring = "KTP dan kartu BPJS" if r.payer == "BPJS" else "KTP"
+        text = f"Pengingat Rosma: reservasi Anda {when} di {where}. Bawa {bring}."
+        with database.atomic():
+            PhoneReminder.insert(
+                patient=r.patient_id,
+                reservation=r.id,
+                key="besok",
+                text=text[:300],
+                params=json.dumps(["Reservasi Anda", when, where]),
+            ).on_conflict_ignore().execute()
+            Reservation.update(reminded_at=utcnow()).where(Reservation.id == r.id).execute()
+    return len(rows)
+
+
+def send_reminders_due(now: dt.datetime | None = None) -> int:
+    """Send the due WhatsApp / SMS reminders through the notification port; returns how many went."""
+    from infra.notify.base import KIND_INFO, Notification, NotifyError
+
+    notifier = _settings["notifier"]
+    if notifier is None or not notifier.reaches_phones:
+        return 0
+    now = now or utcnow()
+    rows = list(
+        PhoneReminder.select(PhoneReminder, Patient)
+        .join(Patient)
+        .where((PhoneReminder.state == "pending") & (PhoneReminder.next_at <= now))
+        .order_by(PhoneReminder.id)
+        .limit(BATCH)
+    )
+    sent = 0
+    for row in rows:
+        claimed = (
+            PhoneReminder.update(next_at=now + dt.timedelta(seconds=60), attempts=PhoneReminder.attempts + 1)
+            .where((PhoneReminder.id == row.id) & (PhoneReminder.state == "pending") & (PhoneReminder.next_at <= now))
+            .execute()
+        )
+        if not claimed:
+            continue
+        try:
+            note = Notification(
+                phone=row.patient.phone,
+                template=TEMPLATE,
+                params=tuple(json.loads(row.params)),
+                text=row.text,
+                kind=KIND_INFO,
+            )
+            notifier.send(note)
+        except (NotifyError, ValueError) as exc:
+            attempts = row.attempts + 1
+            if attempts >= MAX_ATTEMPTS or isinstance(exc, ValueError):
+                PhoneReminder.update(state="failed", error=str(exc)[:200]).where(PhoneReminder.id == row.id).execute()
+            else:
+                PhoneReminder.update(
+                    next_at=now + dt.timedelta(seconds=BACKOFF_S * 2 ** (attempts - 1)), error=str(exc)[:200]
+                ).where(PhoneReminder.id == row.id).execute()
+            log.warning("reminder %d not sent: %s", row.id, type(exc).__name__)
+            continue
+        PhoneReminder.update(state="sent", sent_at=utcnow(), error="").where(PhoneReminder.id == row.id).execute()
+        sent += 1
+    return sent
 
 
 # ---- sending, by central's sync worker ---------------------------------------------------------

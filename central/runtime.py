@@ -29,11 +29,11 @@ class CentralRuntime:
         self.db = central_db.connect(config.database_url)
         keys.bind(config.keys_dir)
         bpjs_credentials.bind(config.bpjs_credentials)
-        push.configure(config.push_services, config.push_contact)
         self.clock = Clock(config.clock_start)
         if self.clock.simulated:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)
         self.notifier = open_notifier(config.notify_uri)
+        push.configure(config.push_services, config.push_contact, self.notifier)
         self.sync = None
         from central import feed
 

@@ -260,10 +260,13 @@ class CentralSync:
                 log.exception("sending BPJS reports failed")
 
     def _send_push(self) -> None:
-        """Send the due Web Push notifications (``central.push``) every ``BPJS_S``."""
+        """Send the due Web Push notifications and WhatsApp / SMS reminders (``central.push``), and
+        queue the day-before reminders, every ``BPJS_S``."""
         while not self.stop.wait(self.BPJS_S):
             try:
                 push.send_due()
+                push.remind_tomorrow(services.now_wib())
+                push.send_reminders_due()
             except (OperationalError, InterfaceError) as exc:
                 log.error("database error while sending push notifications: %s", exc)
                 database.close()

@@ -200,3 +200,57 @@ def test_the_reservation_page_subscribes_and_refuses_strange_endpoints(db_config
         assert PushSubscription.select().count() == 1
     finally:
         app.extensions["rosma.db"].close()
+
+
+# ---- reminders by WhatsApp / SMS (the notification port) ---------------------------------------
+
+
+def test_reminders_she_chose_go_the_day_before_and_when_her_turn_is_near(db_config, tmp_path, web_login, fake):
+    sent = tmp_path / "sent.jsonl"
+    config = dataclasses.replace(db_config, keys_dir=str(tmp_path / "keys"), notify_uri=f"log://{sent}")
+    app = build(config)
+    app.config["TESTING"] = True
+    try:
+        client = app.test_client()
+        patient = register(ANI)
+        token = web_login(client, ANI)
+        page = client.get("/akun").text
+        assert 'id="remind-day-before"' in page and "checked" not in page.split('id="remind-day-before"')[1][:20]
+        saved = client.post("/akun/pengingat", data={"csrf_token": token, "besok": "1", "dekat": "1"})
+        assert saved.status_code == 302
+        patient = Patient.get_by_id(patient.id)
+        assert patient.remind_day_before and patient.remind_turn_near
+
+        tomorrow = Reservation.create(
+            rid="r-besok",
+            patient=patient,
+            puskesmas=Puskesmas.get(Puskesmas.code == "cibinong"),
+            poli=Poli.select().join(Puskesmas).where(Puskesmas.code == "cibinong").get(),
+            date=service_day() + dt.timedelta(days=1),
+            slot="09:00-10:00",
+            payer="BPJS",
+            qr_text="-",
+        )
+        afternoon = dt.datetime.combine(service_day(), dt.time(17, 0))
+        assert push.remind_tomorrow(afternoon.replace(hour=9)) == 0  # too early in the day
+        assert push.remind_tomorrow(afternoon) == 1
+        assert push.remind_tomorrow(afternoon) == 0  # once
+        assert push.send_reminders_due() == 1
+        [line] = [json.loads(x) for x in sent.read_text().splitlines()]
+        assert line["template"] == "rosma_pengingat" and "besok" in line["text"] and "09.00 WIB" in line["text"]
+        assert (
+            "KTP dan kartu BPJS" in line["text"] and ANI["nik"] not in line["text"] and ANI["name"] not in line["text"]
+        )
+        assert Reservation.get_by_id(tomorrow.id).reminded_at is not None
+
+        # her turn is near: the same call that would push tells her phone too
+        node = Node.create(node_id="pkm-cibinong", puskesmas=Puskesmas.get(Puskesmas.code == "cibinong"))
+        _booking("r-ani")
+        recs = [_issued(1, "t1", "U001"), _issued(2, "t2", "U002", "r-ani"), _called(3, "t1", "U001")]
+        apply_batch(node, EventBatch(tuple(recs), "db-1"))
+        assert push.send_reminders_due() == 1
+        last = json.loads(sent.read_text().splitlines()[-1])
+        assert "Nomor Anda berikutnya (U002)" in last["text"] and "Poli Umum" in last["text"]
+        assert push.send_reminders_due() == 0
+    finally:
+        app.extensions["rosma.db"].close()
