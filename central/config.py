@@ -46,6 +46,17 @@ _PACKAGE_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z][a-zA-Z0-9_]*)+")
 _FINGERPRINT_RE = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
 
 
+def _push_services(v: list) -> str | None:
+    for item in v:
+        if not isinstance(item, str) or not item.startswith(("https://", "http://127.0.0.1:", "http://localhost:")):
+            return f"{item!r}: an https:// prefix of a push service (http only on this machine, for tests)"
+    return None
+
+
+def _push_contact(v: str) -> str | None:
+    return None if v.startswith(("mailto:", "https://")) else "a mailto: or https: contact"
+
+
 def _android_package(v: str) -> str | None:
     return None if not v or _PACKAGE_RE.fullmatch(v) else "an Android package name, e.g. id.go.bogorkab.rosma"
 
@@ -128,6 +139,17 @@ class CentralConfig:
         "TOML file (0600) of the account each puskesmas gave BPJS for its Mobile JKN web service, one table per "
         "puskesmas code (docs/bpjs.md); empty = the web service refuses every call",
         check=_mobilejkn_accounts,
+    )
+    push_services: list = setting(
+        ["https://fcm.googleapis.com/", "https://updates.push.services.mozilla.com/", "https://web.push.apple.com/"],
+        "Web Push: the push services' endpoint prefixes central may send notifications to (a browser's "
+        "subscription names one); nothing else is contacted",
+        check=_push_services,
+    )
+    push_contact: str = setting(
+        "mailto:rosma@localhost",
+        "Web Push: the operator's contact sent with every notification (VAPID subject), mailto: or https:",
+        check=_push_contact,
     )
     android_package: str = setting(
         "",

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from peewee import DataError, IntegrityError, fn
 
-from central import bpjs_reports, kpi, kpi_rollup
+from central import bpjs_reports, kpi, kpi_rollup, push
 from central.core import reservations as rules
 from central.models import (
     BpjsWalkin,
@@ -318,6 +318,7 @@ def _called(node: Node, e: TicketCalled) -> None:
     _time(visit)
     visit.save(only=visit.dirty_fields)  # the columns the event set
     bpjs_reports.on_called(node, e, visit)
+    push.on_called(e, visit)
 
 
 def _time(visit: Visit) -> None:

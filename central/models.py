@@ -87,6 +87,8 @@ class Patient(BaseModel):
     # from release 0.1.0, which must set one (one-time code or the loket) before logging in
     pin_hash = CharField(max_length=200, null=True)
     pin_set_at = DateTimeField(null=True)
+    remind_day_before = BooleanField(default=False)  # WhatsApp / SMS the day before a reservation
+    remind_turn_near = BooleanField(default=False)  # WhatsApp / SMS when a few numbers are left before hers
 
 
 class Staff(BaseModel):
@@ -227,6 +229,7 @@ class Reservation(BaseModel):
     bpjs_status = CharField(max_length=16, default="")
     bpjs_note = CharField(max_length=200, default="")
     bpjs_checked_at = DateTimeField(null=True)
+    reminded_at = DateTimeField(null=True)  # the day-before reminder was queued (central.push)
     nik = CharField(max_length=16, null=True)  # given for a booking with no Rosma account (Mobile JKN)
     phone = CharField(max_length=20, null=True)  # likewise
 
@@ -482,6 +485,67 @@ class MobileJknToken(BaseModel):
         table_name = "mobilejkntoken"
 
 
+class PushSubscription(BaseModel):
+    """A patient's browser (or installed app) that asked to be told about one reservation's ticket
+    (Web Push): where to send (the push service's endpoint) and the browser's keys. No name, NIK
+    or number: messages carry the ticket number, the room and the time only."""
+
+    patient = ForeignKeyField(Patient, backref="+", on_delete="CASCADE")
+    reservation = ForeignKeyField(Reservation, backref="+", on_delete="CASCADE")
+    endpoint = TextField()
+    p256dh = CharField(max_length=100)
+    auth = CharField(max_length=40)
+    active = BooleanField(default=True)  # False: withdrawn, or the push service said it is gone
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "pushsubscription"
+        indexes = ((("reservation", "endpoint"), True),)
+
+
+class PushMessage(BaseModel):
+    """A notification to send (``central.push``): made in the transaction that applied the event,
+    sent by central's sync worker; ``key`` makes each (e.g. "called:<visit>") once per subscription."""
+
+    subscription = ForeignKeyField(PushSubscription, backref="+", on_delete="CASCADE")
+    key = CharField(max_length=80)
+    title = CharField(max_length=100)
+    body = CharField(max_length=200)
+    url = CharField(max_length=200, default="/")
+    state = CharField(max_length=8, default="pending")  # pending, sent, failed, gone
+    attempts = IntegerField(default=0)
+    error = CharField(max_length=200, default="")
+    next_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "pushmessage"
+        indexes = ((("subscription", "key"), True), (("state", "next_at"), False))
+
+
+class PhoneReminder(BaseModel):
+    """A reminder by WhatsApp / SMS the patient chose (``central.push``): the day before her
+    reservation, or when her turn is near; sent through the notification port by central's sync
+    worker, once per reservation and ``key``. The text holds no NIK, name or birth date."""
+
+    patient = ForeignKeyField(Patient, backref="+", on_delete="CASCADE")
+    reservation = ForeignKeyField(Reservation, backref="+", on_delete="CASCADE")
+    key = CharField(max_length=80)  # "besok", "dekat:<visit>"
+    text = CharField(max_length=300)
+    params = CharField(max_length=300, default="[]")  # the WhatsApp template's parameters (JSON list)
+    state = CharField(max_length=8, default="pending")  # pending, sent, failed
+    attempts = IntegerField(default=0)
+    error = CharField(max_length=200, default="")
+    next_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "phonereminder"
+        indexes = ((("reservation", "key"), True), (("state", "next_at"), False))
+
+
 MODELS = [
     Puskesmas,
     Poli,
@@ -510,4 +574,7 @@ MODELS = [
     BpjsReport,
     BpjsWalkin,
     MobileJknToken,
+    PushSubscription,
+    PushMessage,
+    PhoneReminder,
 ]

@@ -12,7 +12,7 @@ import logging
 
 from flask import current_app
 
-from central import bpjs_credentials, keys
+from central import bpjs_credentials, keys, push
 from central import db as central_db
 from central.config import CentralConfig
 from central.models import Puskesmas
@@ -33,6 +33,7 @@ class CentralRuntime:
         if self.clock.simulated:
             log.warning("clock starts at %s (training/demo setting)", config.clock_start)
         self.notifier = open_notifier(config.notify_uri)
+        push.configure(config.push_services, config.push_contact, self.notifier)
         self.sync = None
         from central import feed
 

@@ -19,7 +19,7 @@ import time
 
 from peewee import InterfaceError, OperationalError, fn
 
-from central import bpjs_membership, bpjs_reports, feed, ingest, kpi_rollup, services
+from central import bpjs_membership, bpjs_reports, feed, ingest, kpi_rollup, push, services
 from central import db as central_db
 from central.models import Change, Node, database, utcnow
 from infra.config import warn_if_cleartext
@@ -76,6 +76,7 @@ class CentralSync:
         self.rollup = threading.Thread(target=self._roll_up, name="central-kpi", daemon=True)
         self.bpjs = threading.Thread(target=self._report_bpjs, name="central-bpjs", daemon=True)
         self.membership = threading.Thread(target=self._recheck_membership, name="central-peserta", daemon=True)
+        self.pusher = threading.Thread(target=self._send_push, name="central-push", daemon=True)
 
     def start(self) -> None:
         try:
@@ -89,6 +90,7 @@ class CentralSync:
         self.rollup.start()
         self.bpjs.start()
         self.membership.start()
+        self.pusher.start()
 
     def problems(self) -> list[str]:
         """What is wrong (empty when healthy), for the systemd watchdog and the health page."""
@@ -256,6 +258,20 @@ class CentralSync:
                 database.close()
             except Exception:
                 log.exception("sending BPJS reports failed")
+
+    def _send_push(self) -> None:
+        """Send the due Web Push notifications and WhatsApp / SMS reminders (``central.push``), and
+        queue the day-before reminders, every ``BPJS_S``."""
+        while not self.stop.wait(self.BPJS_S):
+            try:
+                push.send_due()
+                push.remind_tomorrow(services.now_wib())
+                push.send_reminders_due()
+            except (OperationalError, InterfaceError) as exc:
+                log.error("database error while sending push notifications: %s", exc)
+                database.close()
+            except Exception:
+                log.exception("sending push notifications failed")
 
     def _recheck_membership(self) -> None:
         """Settle the BPJS bookings made while PCare could not be reached ("tertunda",

@@ -76,9 +76,12 @@ def central_sync(args) -> int:
         db.connect(cfg.database_url)
     except (ConfigError, SchemaError) as exc:
         return _refuse(exc)
-    from central import bpjs_credentials
+    from central import bpjs_credentials, keys, push
+    from infra.notify import open_notifier
 
     bpjs_credentials.bind(cfg.bpjs_credentials)
+    keys.bind(cfg.keys_dir)  # the Web Push (VAPID) key lives beside the QR keys
+    push.configure(cfg.push_services, cfg.push_contact, open_notifier(cfg.notify_uri))
     sync = CentralSync(PahoTransport(mqtt_settings(cfg)))
     sync.start()
     stop = threading.Event()

@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, g, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from central import identity, runtime
 from central.core.calendar import MONTH_NAMES, WIB
+from central.models import Patient
 from central.web import csrf
 from central.web.errors import http_error
 from protocol import nik as nikrules
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 REGISTER_FIELDS = ("name", "nik", "birth_date", "sex", "address", "phone")
@@ -411,7 +426,19 @@ def reset_pin():
 
 
 def _account_page(errors: dict[str, str]) -> str:
-    return render_template("account.html", devices=_devices(g.patient), errors=errors)
+    reach = current_app.extensions["rosma"].notifier.reaches_phones
+    return render_template("account.html", devices=_devices(g.patient), errors=errors, reminders_reach=reach)
+
+
+@bp.route("/akun/pengingat", methods=["POST"])
+@login_required
+def reminders():
+    """The reminders she wants by WhatsApp / SMS: the day before a reservation, and when her turn is near."""
+    day_before, near = request.form.get("besok") == "1", request.form.get("dekat") == "1"
+    Patient.update(remind_day_before=day_before, remind_turn_near=near).where(Patient.id == g.patient.id).execute()
+    log.info("patient %s reminders: day before %s, turn near %s", g.patient.id, day_before, near)
+    flash("Pengingat disimpan." if day_before or near else "Pengingat dimatikan.", "ok")
+    return redirect(url_for("auth.account") + "#reminders")
 
 
 @bp.route("/akun", methods=["GET"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from central import bpjs_membership, runtime, services
+from central import bpjs_membership, push, runtime, services
 from central.core import reservations as rules
 from central.core import schedule
 from central.core.calendar import format_date
@@ -109,6 +109,8 @@ def detail(rid: str):
         bpjs=bpjs_membership.outcome_of(reservation),
         qr_data=qr_data,
         can_cancel=rules.can_cancel(reservation.status, reservation.date, today),
+        can_notify=reservation.status in (rules.ACTIVE, rules.CHECKED_IN) and reservation.date >= today,
+        notified=push.subscribed(reservation),
         show_qr=reservation.status == rules.ACTIVE and reservation.date >= today,
     )
 
@@ -151,6 +153,35 @@ def to_umum(rid: str):
     else:
         flash("Cara bayar diganti ke Umum. Gunakan QR di bawah ini.", "ok")
     return redirect(url_for("booking.detail", rid=rid))
+
+
+@bp.route("/push/kunci")
+def push_key():
+    """The application server key pages give ``PushManager.subscribe`` (public)."""
+    return jsonify({"key": push.public_key()})
+
+
+@bp.route("/reservasi/<rid>/pemberitahuan", methods=["POST"])
+@login_required
+def push_on(rid: str):
+    """Her browser's push subscription for this booking's ticket ("3 nomor lagi", "dipanggil")."""
+    reservation = _own(rid)
+    if reservation.status not in (rules.ACTIVE, rules.CHECKED_IN) or reservation.date < runtime.now().date():
+        return jsonify({"error": "Pemberitahuan hanya untuk reservasi yang masih aktif."}), 409
+    try:
+        push.subscribe(reservation, request.get_json(silent=True))
+    except push.SubscriptionError as e:
+        return jsonify({"error": str(e)}), 400
+    return jsonify(
+        {"message": "Pemberitahuan aktif: kami kabari saat tinggal 3 nomor lagi dan saat nomor Anda dipanggil."}
+    ), 201
+
+
+@bp.route("/reservasi/<rid>/pemberitahuan/berhenti", methods=["POST"])
+@login_required
+def push_off(rid: str):
+    push.unsubscribe(_own(rid))
+    return jsonify({"message": "Pemberitahuan dimatikan."})
 
 
 @bp.route("/riwayat")

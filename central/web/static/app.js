@@ -158,4 +158,43 @@
   fillPoli();
   toggleBpjs();
   refreshSlots();
+
+  // Web Push on a reservation's page: ask the browser, subscribe, hand the subscription to central.
+  var pushBox = document.getElementById("push-box");
+  if (pushBox && "serviceWorker" in navigator && "PushManager" in window && "Notification" in window) {
+    var on = document.getElementById("push-on");
+    var off = document.getElementById("push-off");
+    var status = document.getElementById("push-status");
+    var show = function (active) { on.hidden = active; off.hidden = !active; };
+    var post = function (url, body) {
+      return fetch(url, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": pushBox.dataset.csrf },
+        body: JSON.stringify(body || {})
+      }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || "Gagal"); return j; }); });
+    };
+    var key = function (b64) {
+      var pad = "=".repeat((4 - b64.length % 4) % 4);
+      var raw = atob((b64 + pad).replace(/-/g, "+").replace(/_/g, "/"));
+      var out = new Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+      return out;
+    };
+    show(pushBox.dataset.on === "1");
+    on.addEventListener("click", function () {
+      Notification.requestPermission().then(function (answer) {
+        if (answer !== "granted") throw new Error("Izin pemberitahuan tidak diberikan. Aktifkan di pengaturan peramban.");
+        return Promise.all([navigator.serviceWorker.ready, fetch(pushBox.dataset.keyUrl).then(function (r) { return r.json(); })]);
+      }).then(function (got) {
+        return got[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key(got[1].key) });
+      }).then(function (sub) {
+        return post(pushBox.dataset.onUrl, sub.toJSON());
+      }).then(function (j) { status.textContent = j.message; show(true); })
+        .catch(function (err) { status.textContent = err.message || "Pemberitahuan tidak dapat diaktifkan di perangkat ini."; });
+    });
+    off.addEventListener("click", function () {
+      post(pushBox.dataset.offUrl).then(function (j) { status.textContent = j.message; show(false); })
+        .catch(function (err) { status.textContent = err.message; });
+    });
+  }
 })();

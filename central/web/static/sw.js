@@ -2,7 +2,7 @@
 // and shows an offline page when there is no connection.
 "use strict";
 
-var CACHE = "rosma-shell-v2";
+var CACHE = "rosma-shell-v3";
 var SHELL = [
   "/offline",
   "/static/style.css",
@@ -56,4 +56,29 @@ self.addEventListener("fetch", function (event) {
       })
     );
   }
+});
+
+// Web Push (central/push.py): "3 nomor lagi" and "Nomor ... dipanggil"; a tap opens the queue page.
+self.addEventListener("push", function (event) {
+  var data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { body: event.data ? event.data.text() : "" }; }
+  event.waitUntil(self.registration.showNotification(data.title || "Rosma", {
+    body: data.body || "",
+    tag: data.tag || "rosma",
+    icon: "/static/icons/icon-192.png",
+    badge: "/static/icons/icon-192.png",
+    lang: "id",
+    data: { url: data.url || "/" }
+  }));
+});
+
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  var url = (event.notification.data && event.notification.data.url) || "/";
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then(function (tabs) {
+    for (var i = 0; i < tabs.length; i++) {
+      if (tabs[i].url.indexOf(url) !== -1 && "focus" in tabs[i]) return tabs[i].focus();
+    }
+    return self.clients.openWindow(url);
+  }));
 });
