@@ -47,6 +47,7 @@ class Puskesmas(BaseModel):
     schedule = TextField(default="")
     # quality targets set by the kepala puskesmas, JSON (central.kpi); "" means the defaults
     targets = TextField(default="")
+    running_text = CharField(max_length=200, default="")  # the TV's running text ("" for none)
 
 
 class Poli(BaseModel):
@@ -248,6 +249,7 @@ class Node(BaseModel):
     online = BooleanField(default=False)
     last_seen = DateTimeField(null=True)
     snapshot = TextField(default="")  # latest live queue snapshot (JSON), for patients' phones
+    snapshot_rev = IntegerField(default=0)  # bumped with every snapshot: the phone streams watch it
     status = TextField(default="")  # latest device/sync status the edge published (JSON), fleet view
     status_at = DateTimeField(null=True)
     offline_since = DateTimeField(null=True)
@@ -354,6 +356,8 @@ class Visit(BaseModel):
     kind = CharField(max_length=12, default="")  # walkin, reservation, transfer
     slot = CharField(max_length=11, null=True)  # a reservation's slot
     priority = BooleanField(default=False)
+    priority_class = CharField(max_length=12, default="")  # lansia, disabilitas, ibu_hamil; "" for none
+    token = CharField(max_length=24, default="", index=True)  # the ticket's live-page token (its QR)
     parent = CharField(max_length=40, null=True)  # the loket ticket a transfer continues
     counter = CharField(max_length=40, null=True)  # counter id of the (first) call
     called_by = CharField(max_length=40, default="")  # staff id once accounts exist

@@ -45,6 +45,8 @@ class Ticket(BaseModel):
     parent = CharField(max_length=32, null=True)  # ticket key this one was transferred from
     slot = CharField(max_length=11, null=True)  # a reservation's slot
     note = CharField(max_length=80, default="")
+    token = CharField(max_length=24, default="", index=True)  # the ticket's live-page token (its QR)
+    priority_class = CharField(max_length=12, default="")  # lansia, disabilitas, ibu_hamil; "" for none
 
     class Meta:
         indexes = ((("day", "queue", "state"), False),)
@@ -212,6 +214,7 @@ class Site(BaseModel):
     phone = CharField(max_length=40, default="")
     hours = CharField(max_length=200, default="")
     lokets = IntegerField()
+    running_text = CharField(max_length=200, default="")  # the TV's running text ("" for none)
 
 
 class Poli(BaseModel):

@@ -85,6 +85,7 @@ class SiteChanged(Change):
     phone: str = ""
     hours: str = ""  # e.g. "Senin-Kamis 07.30-14.00, Jumat 07.30-11.00, Sabtu 07.30-12.30"
     lokets: int  # registration counters, 1..20
+    running_text: str = ""  # the TV's running text, set by the admin ("" for none)
 
 
 @dataclass(frozen=True, kw_only=True)

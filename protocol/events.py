@@ -68,6 +68,9 @@ LIMITS = {
     "kartu": 13,
     "nik": 16,
     "membership": 16,
+    "priority_class": 12,
+    "token": 24,
+    "running_text": 200,
 }
 
 
@@ -133,6 +136,9 @@ class TicketIssued(TicketEvent):
     slot: str | None = None  # reserved slot, e.g. "08:00-09:00", for slot-start waiting times
     priority: bool = False
     parent: str | None = None  # for a transfer: the ticket it continues
+    # why it goes first: lansia, disabilitas, ibu_hamil ("" for none, or from an older edge)
+    priority_class: str = ""
+    token: str = ""  # the ticket's live-page token, printed as its QR ("" from an older edge)
 
 
 @dataclass(frozen=True, kw_only=True)
