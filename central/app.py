@@ -13,17 +13,13 @@ from werkzeug.exceptions import HTTPException
 from central import api, web
 from central.config import CentralConfig
 from central.runtime import CentralRuntime
+from central.web.csp import CSP
 from central.web.proxy import TrustedProxies
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 
 ERROR_TEXT = {
     400: ("Permintaan tidak valid", "Permintaan tidak dapat diproses. Muat ulang halaman lalu coba lagi."),

@@ -115,6 +115,31 @@ class CentralConfig:
     )
     seed: bool = setting(False, "load the Kabupaten Bogor seed puskesmas on start if the database is empty")
     embedded_sync: bool = setting(False, "run the MQTT sync worker inside the web process (embedded default)")
+    stream_embedded: bool = setting(
+        True,
+        "serve the phones' live queue streams (server-sent events) from the web process; "
+        "false when `rosma central stream` serves them (several web processes)",
+    )
+    stream_host: str = setting("", "address the phone streams listen on; empty = http_host")
+    stream_port: int = setting(8082, "port the phone streams listen on (GET /arus/<puskesmas>)", check=_port)
+    stream_url: str = setting(
+        "",
+        "the streams' address as phones reach it, e.g. https://antrean.bogorkab.go.id/arus (a proxy path); "
+        "empty = /arus on the site's own origin when https, else http://<site host>:<stream_port>/arus",
+        check=lambda v: (
+            None
+            if not v or re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/-]*)?", v) or v.startswith("/")
+            else "must be an http(s) URL or a path such as /arus"
+        ),
+    )
+    stream_max: int = setting(
+        10000, "phone streams open at once, in all", check=lambda v: None if v >= 1 else "must be at least 1"
+    )
+    stream_per_client: int = setting(
+        20,
+        "phone streams one address may hold (loopback and trusted proxies exempt)",
+        check=lambda v: None if v >= 1 else "must be at least 1",
+    )
     https: bool = setting(
         False, "served over HTTPS (behind a TLS proxy): Secure cookies and HSTS; keep true in production"
     )

@@ -35,6 +35,7 @@ class CentralRuntime:
         self.notifier = open_notifier(config.notify_uri)
         push.configure(config.push_services, config.push_contact, self.notifier)
         self.sync = None
+        self.streams = None
         from central import feed
 
         upgraded = feed.backfill_back_office()  # nodes from before the back office: their site and poli
@@ -61,6 +62,15 @@ class CentralRuntime:
         self.sync.start()
         return self.sync
 
+    def start_streams(self):
+        """Serve the phones' live queue streams from this process (``stream_embedded``)."""
+        from central.streams import server_for
+
+        self.streams = server_for(self.config, lambda: self.clock.now().date()).start()
+        if self.streams.error is not None:  # the port is taken: the site runs on, the phones poll nothing
+            log.error("phone streams are not served: %s", self.streams.error)
+        return self.streams
+
     def problems(self) -> list[str]:
         """What is wrong right now (empty when healthy): database, schema, embedded sync."""
         try:
@@ -78,6 +88,8 @@ class CentralRuntime:
         return not self.problems()
 
     def close(self) -> None:
+        if self.streams is not None:
+            self.streams.stop()
         if self.sync is not None:
             self.sync.close()
 

@@ -160,7 +160,9 @@ class CentralSync:
 
     def _presence(self, node: Node, body: messages.Presence) -> None:
         now = utcnow()
-        Node.update(online=body.online, last_seen=now).where(Node.id == node.id).execute()
+        Node.update(online=body.online, last_seen=now, snapshot_rev=Node.snapshot_rev + 1).where(
+            Node.id == node.id
+        ).execute()
         # offline since the first "offline" heard (a retained repeat keeps the first time)
         if body.online:
             Node.update(offline_since=None).where(Node.id == node.id).execute()
@@ -169,9 +171,11 @@ class CentralSync:
         log.info("node %s is %s", node.node_id, "online" if body.online else "offline")
 
     def _snapshot(self, node: Node, body: messages.QueueSnapshot) -> None:
-        Node.update(snapshot=json.dumps({"at": body.at, "queues": body.queues}), last_seen=utcnow()).where(
-            Node.id == node.id
-        ).execute()
+        Node.update(
+            snapshot=json.dumps({"at": body.at, "queues": body.queues}),
+            snapshot_rev=Node.snapshot_rev + 1,  # what the phone streams watch
+            last_seen=utcnow(),
+        ).where(Node.id == node.id).execute()
 
     def _health(self, node: Node, body: messages.NodeStatus) -> None:
         """Store the node's health for the fleet view, with its clock skew measured on receipt.

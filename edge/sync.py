@@ -401,7 +401,7 @@ class SyncClient:
         """Publish the live queue board (retained) for patients' phones."""
         if self.board is None or not self.transport.connected:
             return
-        board = self.board()
+        board = {**self.board(), "at": dt.datetime.now(WIB).isoformat(timespec="seconds")}  # phones: "data pukul …"
         self._publish(topics.UP_SNAPSHOT, messages.QueueSnapshot(board["day"], [board]), qos=0, retain=True)
 
     def pending(self) -> int:

@@ -41,6 +41,8 @@ def central_run(args) -> int:
     app = create_app(cfg, runtime)
     if cfg.embedded_sync:
         runtime.start_sync()
+    if cfg.stream_embedded:
+        runtime.start_streams()
     from central.web.proxy import trusted
 
     serve(
@@ -96,6 +98,44 @@ def central_sync(args) -> int:
         else:
             n.notify("WATCHDOG=1")
     sync.close()
+    return 0
+
+
+def central_stream(args) -> int:
+    """The phones' live queue streams as a service of their own (when ``stream_embedded`` is false)."""
+    import signal
+    import threading
+
+    import sdnotify
+
+    from central import config as cconfig
+    from central import db
+    from central.streams import server_for
+    from infra.config import ConfigError
+    from infra.migrations import SchemaError
+    from protocol.clock import Clock
+
+    try:
+        cfg = cconfig.load(args.config)
+        _logging(cfg.log_level)
+        db.connect(cfg.database_url)
+    except (ConfigError, SchemaError) as exc:
+        return _refuse(exc)
+    clock = Clock(cfg.clock_start)
+    server = server_for(cfg, lambda: clock.now().date()).start()
+    if server.error is not None:
+        return _refuse(server.error)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    n = sdnotify.SystemdNotifier()
+    n.notify("READY=1")
+    while not stop.wait(10):
+        if server.healthy():
+            n.notify("WATCHDOG=1")
+        else:
+            logging.getLogger("rosma").error("health check failed: %s; not petting the watchdog", server.hub.problem)
+    server.stop()
     return 0
 
 
@@ -351,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     cr = c.add_parser("run", help="run the patient web site and JSON API")
     cr.add_argument("--config", required=True)
     cr.set_defaults(func=central_run)
+    cst = c.add_parser("stream", help="serve the phones' live queue streams (when stream_embedded is false)")
+    cst.add_argument("--config", required=True)
+    cst.set_defaults(func=central_stream)
     cs = c.add_parser("sync", help="run the MQTT sync worker")
     cs.add_argument("--config", required=True)
     cs.set_defaults(func=central_sync)

@@ -58,7 +58,8 @@ def run_demo(base: Path, puskesmas: str) -> int:
     base.mkdir(parents=True, exist_ok=True)
     rosma = [sys.executable, "-m", "rosma.cli"]
     central_port, edge_port, mqtt_port, printer_port, bpjs_port = 8080, 8081, 18830, 19100, 18090
-    for port in (central_port, edge_port, mqtt_port, printer_port, bpjs_port):
+    stream_port = 8082  # the phones' live queue streams, served by central's web process
+    for port in (central_port, edge_port, mqtt_port, printer_port, bpjs_port, stream_port):
         if not _port_free(port):
             print(f"port {port} is in use; stop whatever uses it (an earlier demo?) and try again", file=sys.stderr)
             return 1
@@ -199,6 +200,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
 Rosma demo is running (Ctrl-C to stop).
 
   Patient site (phone/web) : http://127.0.0.1:{central_port}/
+  Live queue on the phone  : http://127.0.0.1:{central_port}/antrian/{puskesmas}   (pushed from port {stream_port})
   Back office (petugas)    : http://127.0.0.1:{central_port}/petugas/masuk   (dashboard kunjungan, laporan, admin)
   Kiosk (APM)              : http://127.0.0.1:{edge_port}/kiosk
   Staff (loket & poli)     : http://127.0.0.1:{edge_port}/staff

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, render_te
 from central import runtime, services
 from central.core import reservations as rules
 from central.queue_view import live_queue
+from central.web.csp import CSP
 from central.web.errors import http_error
 
 bp = Blueprint("pages", __name__)
@@ -48,13 +49,39 @@ def puskesmas(code: str):
 
 @bp.route("/antrian/<code>")
 def queue(code: str):
-    """The puskesmas' queue today, live (refreshes itself); ``?nomor=U001`` shows one's place."""
+    """The puskesmas' queue today, pushed live to the page; ``?nomor=U001`` shows one's place."""
     try:
         place = services.get_puskesmas(code)
     except services.NotFoundError as e:
         raise http_error(404, e.message) from None
     view = live_queue(place, runtime.now().date(), request.args.get("nomor", ""))
-    return render_template("queue.html", place=place, q=view)
+    stream = stream_url(place.code)
+    response = Response(render_template("queue.html", place=place, q=view, stream=stream))
+    origin = _origin(stream)
+    if origin:  # the streams may be served from another port or host than the page
+        response.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origin}")
+    return response
+
+
+def stream_url(code: str) -> str:
+    """Where this page's phone opens the live stream of ``code`` (``central.streams``)."""
+    cfg = runtime.current().config
+    if cfg.stream_url:
+        base = cfg.stream_url.rstrip("/")
+    elif cfg.https:  # behind the TLS proxy, which routes /arus/ to the streams
+        base = "/arus"
+    else:
+        host = request.host
+        host = host[: host.rindex("]") + 1] if host.startswith("[") else host.split(":")[0]
+        base = f"http://{host}:{cfg.stream_port}/arus"
+    return f"{base}/{code}"
+
+
+def _origin(url: str) -> str:
+    if url.startswith("/"):
+        return ""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/')[0]}"
 
 
 def _info_line(line: str) -> tuple[str, str]:

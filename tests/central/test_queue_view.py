@@ -45,7 +45,10 @@ def place(tmp_path):
 def test_place_in_queue(place, number, mine):
     view = live_queue(place, DAY, number)
     assert view["available"] and view["mine"] == mine
-    assert view["called"] == {"Loket 1": "A003", "Poli Umum": "U001"}
+    assert view["called"] == [
+        {"destination": "Loket 1", "label": "A003"},
+        {"destination": "Poli Umum", "label": "U001"},
+    ]
 
 
 def test_yesterdays_snapshot_is_not_shown(place):

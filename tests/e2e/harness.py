@@ -145,6 +145,7 @@ class System:
         self.logs = base / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.central_port = free_port()
+        self.stream_port = free_port()  # the phones' live queue streams (central.streams)
         self.edge_port = free_port()
         self.central_pw = secrets.token_urlsafe(16)
         self.broker = LocalBroker(base / "broker", {"central": self.central_pw})
@@ -195,6 +196,7 @@ class System:
                     "database_url": self.pg_url,
                     "secret_key": secrets.token_urlsafe(32),
                     "http_port": self.central_port,
+                    "stream_port": self.stream_port,
                     "mqtt_port": self.broker.port,
                     "mqtt_password": self.central_pw,
                     "mqtt_ca": str(self.broker.ca_path),

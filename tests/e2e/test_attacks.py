@@ -524,6 +524,7 @@ def test_one_host_cannot_hold_every_connection_to_central(tmp_path):
         "database_url": f"sqlite:///{tmp_path / 'c.db'}",
         "secret_key": secrets.token_urlsafe(32),
         "http_port": port,
+        "stream_port": free_port(),
         "http_connections_per_client": 5,
         "keys_dir": str(tmp_path / "keys"),
         "seed": True,

@@ -61,6 +61,7 @@ def test_release_0_1_0_node_and_central_start_on_this_release(tmp_path: Path, ol
         ("database_url", old_pg),
         ("mqtt_port", system.broker.port),
         ("http_port", central_port),
+        ("stream_port", free_port()),
         ("embedded_sync", False),
     ):
         central_toml = _set(central_toml, key, value)
