@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from peewee import IntegrityError
 
-from edge import bpjs_check
+from edge import bpjs_check, estimates
 from edge.bpjs_check import Checked, MembershipChecker
 from edge.bus import Bus
 from edge.config import EdgeConfig
@@ -702,6 +702,11 @@ class QueueService:
             labels = {w.key: label for w, label in labelled}
             waiting = q.ordered([w for w, _label in labelled])
             queues[queue] = {"name": self.queue_name(queue), "waiting": [labels[w.key] for w in waiting]}
+        # "perkiraan … menit" for each waiting ticket and for one taken now (edge.estimates)
+        now = self._now()
+        ranges = estimates.queue_estimates(now.date(), list(queues), {k: v["waiting"] for k, v in queues.items()}, now)
+        for queue, found in ranges.items():
+            queues[queue].update(found)
         calls = (
             Ticket.select()
             .where((Ticket.day == day) & Ticket.called_at.is_null(False))
