@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import config as typed
-from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, setting
+from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, public_url, setting
 
 
 def _database_url(v: str) -> str | None:
@@ -87,6 +87,12 @@ class CentralConfig:
     )
     http_host: str = setting("127.0.0.1", "address the patient site listens on")
     http_port: int = setting(8080, "port the patient site listens on", check=_port)
+    public_url: str = setting(
+        "",
+        "this site's address as patients' phones reach it, e.g. https://antrean.bogorkab.go.id (not a loopback "
+        "address); rosma provision hands it to the edges for the QR on every ticket; empty = tickets without it",
+        check=public_url,
+    )
     http_connections_per_client: int = setting(
         40,
         "open connections one address may hold (a trusted proxy's are not counted: it limits per client); 0 = no cap",

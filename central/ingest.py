@@ -297,6 +297,8 @@ def _issued(node: Node, e: TicketIssued) -> None:
         kind=e.kind,
         slot=e.slot,
         priority=e.priority,
+        priority_class=e.priority_class,
+        token=e.token,  # a transfer's poli visit carries its loket ticket's token (central.ticket_link)
         parent=e.parent,
     ).on_conflict_ignore().execute()
     kpi_rollup.note(e.day)

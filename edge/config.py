@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bpjs import config_file
 from infra import config as typed
-from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, setting
+from infra.config import ConfigError, clock_start, log_level, mqtt_tls, optional_file, public_url, setting
 from protocol import qrpass, topics
 
 POLI_KEYS = ("code", "name", "prefix")
@@ -118,6 +118,12 @@ class EdgeConfig:
     # office sends its own through the change feed (edge.models.Site, Poli; QueueService.site/polis)
     puskesmas_name: str = setting("", "name printed on tickets and shown on screens")
     puskesmas_address: str = setting("", "address printed on tickets")
+    central_public_url: str = setting(
+        "",
+        "central's address as patients' phones reach it (central's public_url, handed over by rosma provision): each "
+        "ticket prints a QR of <central_public_url>/t/<token>; empty = tickets without the link",
+        check=public_url,
+    )
     mqtt_host: str = setting("127.0.0.1", "MQTT broker host", check=_required)
     mqtt_port: int = setting(1883, "MQTT broker port", check=_port)
     mqtt_username: str = setting("", "broker username (empty: the node id)")

@@ -205,10 +205,18 @@ class QueueService:
         parent=None,
         label=None,
         key=None,
+        priority_class="",
     ) -> Ticket:
         at = self._at()
         day = self._now().date().isoformat()
         number = 0 if label else self._next_number(day, queue)
+        # The live-page token printed as the ticket's QR (16 URL-safe characters, 96 bits). A
+        # poli ticket a loket ticket is sent on with keeps its token and priority: the patient's
+        # one paper follows her.
+        from_ticket = Ticket.get_or_none(Ticket.key == parent) if parent else None
+        token = from_ticket.token if from_ticket is not None and from_ticket.token else secrets.token_urlsafe(12)
+        if from_ticket is not None and not priority_class:
+            priority_class = from_ticket.priority_class
         event = TicketIssued(
             ticket=key or secrets.token_hex(8),
             day=day,
@@ -222,6 +230,8 @@ class QueueService:
             slot=slot,
             priority=priority,
             parent=parent,
+            priority_class=priority_class or "",
+            token=token,
             at=at,
             actor=actor,
         )
@@ -788,6 +798,7 @@ def _apply_to_row(t: Ticket, event: Event) -> None:
         t.key, t.day, t.queue, t.number, t.label = event.ticket, event.day, event.queue, event.number, event.label
         t.kind, t.payer, t.poli, t.rid, t.slot = event.kind, event.payer, event.poli, event.rid, event.slot
         t.priority, t.parent, t.issued_at = event.priority, event.parent, event.at
+        t.token, t.priority_class = event.token, event.priority_class
     elif isinstance(event, TicketCalled):
         if not event.recall:
             t.called_at = event.at

@@ -202,7 +202,17 @@ class PrinterWorker(Worker):
             issued_at=_parse(t.issued_at),
             waiting_ahead=self.service.waiting_ahead(t),
             note=t.note,
+            live_url=live_url(self.service.config.central_public_url, t.token),
+            priority_class=t.priority_class,
         )
+
+
+def live_url(central_public_url: str, token: str) -> str:
+    """The address of a ticket's live page on central (its QR), or "" when either is unknown (an
+    edge not told central's public address, a ticket from before tokens)."""
+    if not central_public_url or not token:
+        return ""
+    return f"{central_public_url.rstrip('/')}/t/{token}"
 
 
 class AnnouncerWorker(Worker):

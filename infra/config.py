@@ -23,6 +23,7 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra.files import keep_private, write_private_file
 from infra.toml_writer import toml_key, toml_value
@@ -83,6 +84,36 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def public_url(v: str) -> str | None:
+    """Rule: empty, or the http(s) address of a site as phones reach it (scheme and host, an
+    optional port and path prefix; no user, query or fragment)."""
+    if not v:
+        return None
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or v != v.strip()
+        or any(ch.isspace() for ch in v)
+    ):
+        return "an http(s) address such as https://antrean.bogorkab.go.id, or empty"
+    return None
+
+
+def loopback_url(v: str) -> bool:
+    """True when the address names this machine only (127.0.0.1, ::1, localhost): a phone cannot reach it."""
+    host = urlsplit(v).hostname or ""
+    return is_loopback(host) or host.endswith(".localhost")
 
 
 def warn_if_cleartext(host: str, ca: str) -> None:

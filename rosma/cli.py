@@ -319,6 +319,8 @@ def provision(args) -> int:
         )
         and v is not None
     }
+    # central's address for the QR on every ticket (a loopback one is logged as a warning)
+    public = cfg.public_url if args.central_public_url is None else args.central_public_url
     try:
         edge = provision_node(
             args.puskesmas,
@@ -329,6 +331,7 @@ def provision(args) -> int:
             mqtt_port=args.mqtt_port,
             lokets=args.lokets,
             credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
+            central_public_url=public,
             **local,
         )
     except ValueError as exc:
@@ -421,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument(
         "--bpjs-credentials",
         help="this puskesmas's BPJS credentials (0600 TOML, one table) for the kiosk's membership check",
+    )
+    pv.add_argument(
+        "--central-public-url",
+        help="central's address as patients' phones reach it, for the QR on every ticket (default: central's "
+        "public_url; '' for none)",
     )
     pv.add_argument("--lokets", type=int, default=2)
     pv.add_argument("--out", required=True, help="edge config file to write")

@@ -82,6 +82,9 @@ def run_demo(base: Path, puskesmas: str) -> int:
             },
         )
     _set_toml_key(central_cfg, "clock_start", clock_start)
+    # the QR on every demo ticket opens central on a phone in the same Wi-Fi (this run's address)
+    public_url = f"http://{lan_address()}:{central_port}"
+    _set_toml_key(central_cfg, "public_url", public_url)
     import tomllib
 
     from central import bpjs_credentials
@@ -144,6 +147,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 clock_start=clock_start,
                 mqtt_ca=str(broker.ca_path),
                 bpjs_credentials=str(edge_bpjs),
+                central_public_url=public_url,
             )
             edge_config.write(edge_cfg, edge)
         else:
@@ -163,6 +167,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
                 clock_start=clock_start,
                 mqtt_ca=str(broker.ca_path),
                 bpjs_credentials=str(edge_bpjs),
+                central_public_url=public_url,
             )
         accounts = demo_accounts(base, puskesmas)
         (base / "printer").mkdir(exist_ok=True)
@@ -199,7 +204,7 @@ def run_demo(base: Path, puskesmas: str) -> int:
             f"""
 Rosma demo is running (Ctrl-C to stop).
 
-  Patient site (phone/web) : http://127.0.0.1:{central_port}/
+  Patient site (phone/web) : http://127.0.0.1:{central_port}/   (phones in this network: {public_url}/)
   Live queue on the phone  : http://127.0.0.1:{central_port}/antrian/{puskesmas}   (pushed from port {stream_port})
   Back office (petugas)    : http://127.0.0.1:{central_port}/petugas/masuk   (dashboard kunjungan, laporan, admin)
   Kiosk (APM)              : http://127.0.0.1:{edge_port}/kiosk
@@ -369,6 +374,20 @@ def _spawn(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def lan_address() -> str:
+    """This machine's address in its local network (the one its default route leaves by), so a
+    phone in the same Wi-Fi reaches the demo; 127.0.0.1 when there is none."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # UDP: picks the outgoing interface, sends nothing
+            address = s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+    return "127.0.0.1" if address.startswith(("127.", "0.")) else address
 
 
 def _port_free(port: int) -> bool:

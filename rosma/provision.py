@@ -17,7 +17,7 @@ from central import feed, keys
 from central.models import Node, Poli, Puskesmas, database
 from edge import config as edge_config
 from edge.config import EdgeConfig
-from infra.config import is_loopback
+from infra.config import is_loopback, loopback_url, public_url
 from infra.files import write_private_file
 from provisioning import broker
 
@@ -35,12 +35,33 @@ LOCAL_SETTINGS = frozenset(f.name for f in dataclasses.fields(EdgeConfig)) - {
     "lokets",
     "mqtt_host",
     "mqtt_port",
+    "central_public_url",
 }  # mqtt_ca, mqtt_cert and mqtt_key are local: paths on the node
 
 
 def new_password() -> str:
     """A random broker password: 32 URL-safe characters (192 bits)."""
     return secrets.token_urlsafe(24)
+
+
+def check_public_url(url: str) -> str | None:
+    """Refuse (ValueError) an address that is not http(s); log and return a warning for a loopback
+    one (or none at all), else None."""
+    problem = public_url(url)
+    if problem:
+        raise ValueError(f"central public URL {url!r}: {problem}")
+    if url and loopback_url(url):
+        warning = (
+            f"central public URL {url} is a loopback address: patients' phones cannot open the QR on the "
+            "tickets (set central's public_url, or --central-public-url, to an address they reach)"
+        )
+        log.warning("%s", warning)
+        return warning
+    if not url:
+        warning = "no central public URL (central's public_url): the node's tickets print without their QR link"
+        log.warning("%s", warning)
+        return warning
+    return None
 
 
 def provision_node(
@@ -53,6 +74,7 @@ def provision_node(
     lokets: int = 2,
     central_user: str = "central",
     credentials_dir: Path | None = None,
+    central_public_url: str = "",
     **local,
 ) -> EdgeConfig:
     """Provision (or re-provision, with a new password) ``node_id`` for a puskesmas.
@@ -60,8 +82,13 @@ def provision_node(
     ``local`` holds the edge's local settings (device URIs, http_host, http_port, data_dir,
     printer_profile, clock_start). With ``credentials_dir`` the broker password goes to
     ``<credentials_dir>/mqtt_password`` (for systemd's LoadCredential=) instead of the config.
-    Raises ValueError for an unknown puskesmas, a node id already used by another puskesmas,
-    an unknown local setting, or anything the edge's config schema refuses (ConfigError).
+    ``central_public_url`` is central's address as patients' phones reach it (central's
+    ``public_url``): the node prints it in every ticket's QR; a loopback one is logged as a
+    warning (only a phone on this machine could open it).
+
+    Raises ValueError for an unknown puskesmas, a node id already used by another puskesmas, an
+    unknown local setting, a central_public_url that is not an http(s) address, or anything the
+    edge's config schema refuses (ConfigError).
     """
     if node_id == central_user:
         raise ValueError(f"node id {node_id!r} is the central broker user's name")
@@ -73,6 +100,7 @@ def provision_node(
             f"the node would reach the broker at {mqtt_host} unencrypted: give the broker's CA (--mqtt-ca) "
             "and its TLS port"
         )
+    check_public_url(central_public_url)
     pkm = Puskesmas.get_or_none(Puskesmas.code == puskesmas_code)
     if pkm is None:
         raise ValueError(f"unknown puskesmas code: {puskesmas_code!r}")
@@ -90,6 +118,7 @@ def provision_node(
             "qr_public_keys": keys.public_keys(),
             "polis": [{"code": p.code, "name": p.name, "prefix": p.prefix} for p in pkm.polis.order_by(Poli.id)],
             "lokets": lokets,
+            "central_public_url": central_public_url,
             **local,
         }
     )  # checked before anything is written: a bad poli or setting leaves no half-made node

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from central import ticket_link
 from central.web import (
     admin,
     auth,
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(booking.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(ticket_link.bp)  # /t/<token>: a printed ticket's QR
     # the back office (roles per page: central.web.backoffice)
     app.register_blueprint(admin.bp)
     app.register_blueprint(holidays.bp)

@@ -9,9 +9,9 @@ from datetime import datetime
 from functools import cache
 
 from escpos.capabilities import BaseProfile, get_profile
-from escpos.constants import QR_ECLEVEL_M
 from escpos.escpos import Escpos
 from escpos.printer import Dummy
+from PIL import Image
 from qrcode import QRCode
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.exceptions import DataOverflowError
@@ -21,11 +21,17 @@ logger = logging.getLogger(__name__)
 _DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 _ZONE_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
 THANK_YOU = "Terima kasih, mohon menunggu panggilan"
-HEADING = "NOMOR ANTRIAN"
+HEADING = "NOMOR ANTREAN"
+LIVE_HINT = ("Pantau antrean dari HP:", "pindai QR ini")
+# why a ticket goes first (edge Ticket.priority_class), as printed after "Prioritas: "
+PRIORITY_NAMES = {"lansia": "Lansia", "disabilitas": "Disabilitas", "ibu_hamil": "Ibu hamil"}
 # QR module size in printer dots (0.75 mm at 203 dpi): easy for phone cameras.
 _QR_MAX_BOX = 6
 _QR_MIN_BOX = 3  # 0.375 mm modules: smaller ones are hard for phone cameras
+_QR_BORDER = 2  # white modules around the code: the text above and below stays clear of it
 _NUMBER_SIZE = 4
+# Cheap 58 mm printers know few code pages: typographic punctuation is printed as ASCII.
+_PLAIN = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,14 @@ class TicketLayout:
     """Everything printed on one queue ticket.
 
     ``issued_at`` must be timezone-aware (normally Asia/Jakarta); it is printed in
-    its own zone, e.g. "Rabu, 25-11-2026 08:31 WIB". Raises ValueError for a naive
+    its own zone, e.g. "Rabu, 25-11-2026 08.31 WIB". Raises ValueError for a naive
     ``issued_at`` or a negative ``waiting_ahead``.
+
+    ``live_url`` is the ticket's own live page (``<central>/t/<token>``): printed as a QR
+    code with a hint above it and the address as text below it, so a patient without a
+    camera app can type it. ``qr_text`` is any other QR payload, used only without a
+    ``live_url``. ``priority_class`` (lansia, disabilitas, ibu_hamil) prints "Prioritas:
+    ...", ``estimate`` its own line (e.g. "Perkiraan dipanggil: 15-25 menit").
     """
 
     puskesmas_name: str
@@ -46,6 +58,9 @@ class TicketLayout:
     waiting_ahead: int
     note: str = ""
     qr_text: str | None = None
+    live_url: str = ""
+    priority_class: str = ""
+    estimate: str = ""
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
@@ -55,7 +70,9 @@ class TicketLayout:
 
 
 def format_issued_at(moment: datetime) -> str:
-    """Format an aware datetime as "Rabu, 25-11-2026 08:31 WIB" (WITA/WIT for +8/+9)."""
+    """Format an aware datetime as "Rabu, 25-11-2026 08.31 WIB" (WITA/WIT for +8/+9).
+
+    Indonesian writes the time with a dot between hour and minute."""
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError("datetime must be timezone-aware")
@@ -64,7 +81,7 @@ def format_issued_at(moment: datetime) -> str:
     if zone is None:
         sign = "+" if minutes >= 0 else "-"
         zone = f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    return f"{_DAY_NAMES[moment.weekday()]}, {moment:%d-%m-%Y %H:%M} {zone}"
+    return f"{_DAY_NAMES[moment.weekday()]}, {moment:%d-%m-%Y %H.%M} {zone}"
 
 
 @cache
@@ -93,7 +110,7 @@ def _geometry(prof: BaseProfile, label: str) -> tuple[int, int]:
 
 def _clean(text: str) -> str:
     # Fields may hold user data: control characters would inject printer commands.
-    return "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return "".join(ch if ch.isprintable() else " " for ch in text.translate(_PLAIN)).strip()
 
 
 def _lines(printer: Escpos, text: str, columns: int) -> None:
@@ -101,16 +118,43 @@ def _lines(printer: Escpos, text: str, columns: int) -> None:
         printer.textln(line)
 
 
-def _qr_box_size(text: str, width: int) -> int | None:
-    """Dots per QR module so the code fits the paper, or None if it cannot fit."""
-    code = QRCode(border=1, error_correction=ERROR_CORRECT_M)
+def short_url(url: str) -> str:
+    """The address as printed under the QR: without "https://" (browsers add it); an http://
+    address keeps its scheme, or a browser would try https first."""
+    return url.removeprefix("https://")
+
+
+def priority_name(priority_class: str) -> str:
+    """ "Lansia", "Disabilitas", "Ibu hamil"; another class as written (``_`` as a space)."""
+    code = _clean(priority_class)
+    return PRIORITY_NAMES.get(code, code.replace("_", " ").capitalize())
+
+
+def _url_lines(printer: Escpos, url: str, columns: int) -> None:
+    # An address has no spaces to wrap at: on narrow paper it breaks before its "/t/<token>",
+    # so the token stays in one piece, and anything longer is cut at the paper's width.
+    url = _clean(url)
+    head, sep, tail = url.rpartition("/t/")
+    parts = [url] if len(url) <= columns or not sep else [head, sep[:-1] + "/" + tail]
+    step = max(columns, 1)
+    for part in parts:
+        for start in range(0, len(part), step):
+            printer.textln(part[start : start + step])
+
+
+def _qr_image(text: str, width: int) -> Image.Image | None:
+    """The QR code as printed (modules as large as fit the paper), or None if it cannot fit."""
+    code = QRCode(border=_QR_BORDER, error_correction=ERROR_CORRECT_M)
     code.add_data(text)
     try:
         code.make(fit=True)
     except (DataOverflowError, ValueError):
         return None
-    box = min(_QR_MAX_BOX, width // (code.modules_count + 2))
-    return box if box >= _QR_MIN_BOX else None
+    box = min(_QR_MAX_BOX, width // (code.modules_count + 2 * _QR_BORDER))
+    if box < _QR_MIN_BOX:
+        return None
+    code.box_size = box
+    return code.make_image().get_image().convert("RGB")
 
 
 def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
@@ -153,21 +197,30 @@ def write_ticket(p: Escpos, layout: TicketLayout) -> None:
     _lines(p, queue_name, columns // 2 if wide else columns)
     p.set(normal_textsize=True, bold=False)
     p.textln(f"Jenis pasien: {_clean(layout.payer)}")
+    if layout.priority_class.strip():
+        _lines(p, f"Prioritas: {priority_name(layout.priority_class)}", columns)
     p.ln()
     p.textln(format_issued_at(layout.issued_at))
     p.textln(f"Menunggu: {layout.waiting_ahead} orang")
+    if layout.estimate.strip():
+        _lines(p, layout.estimate, columns)
     if layout.note.strip():
         _lines(p, layout.note, columns)
-    box = _qr_box_size(layout.qr_text, width) if layout.qr_text else None
-    if box:
-        p.qr(layout.qr_text, ec=QR_ECLEVEL_M, size=box, native=False, center=True)
-    else:
-        if layout.qr_text:
-            # A ticket without its QR is still usable; refusing to print is worse.
-            logger.error(
-                "QR text of %d characters does not fit the paper; printed without QR",
-                len(layout.qr_text),
-            )
-        p.ln()
+    live_url = _clean(layout.live_url)
+    qr_text = live_url or layout.qr_text
+    image = _qr_image(qr_text, width) if qr_text else None
+    p.ln()
+    if live_url:
+        hint = " ".join(LIVE_HINT)
+        for line in [hint] if len(hint) <= columns else LIVE_HINT:  # 58 mm: where the sentence breaks
+            p.textln(line)
+    if image is not None:
+        p.image(image, center=True)  # a raster image: every printer draws it the same
+    elif qr_text:
+        # A ticket without its QR is still usable; refusing to print is worse.
+        logger.error("QR text of %d characters does not fit the paper; printed without QR", len(qr_text))
+    if live_url:
+        _url_lines(p, short_url(live_url), columns)
+    p.ln()
     _lines(p, THANK_YOU, columns)
     p.cut()

@@ -22,11 +22,11 @@ def test_round_trip_shows_what_the_patient_reads(layout):
         "Puskesmas Kecamatan Tanah Abang",
         "Jl. KH Mas Mansyur No. 30, Jakarta Pusat",
         "-" * 48,
-        "NOMOR ANTRIAN",
+        "NOMOR ANTREAN",
         "A007",
         "Loket Pendaftaran",
         "Jenis pasien: BPJS",
-        "Rabu, 25-11-2026 08:31 WIB",
+        "Rabu, 25-11-2026 08.31 WIB",
         "Menunggu: 3 orang",
         "Reservasi 08:00-09:00",
         "Terima kasih, mohon menunggu panggilan",
@@ -112,27 +112,27 @@ def test_ticket_png_looks_like_a_paper_ticket(qr_layout):
     [
         pytest.param(
             datetime(2026, 11, 25, 8, 31, tzinfo=ZoneInfo("Asia/Jakarta")),
-            "Rabu, 25-11-2026 08:31 WIB",
+            "Rabu, 25-11-2026 08.31 WIB",
             id="jakarta-wib",
         ),
         pytest.param(
             datetime(2026, 11, 29, 23, 5, tzinfo=ZoneInfo("Asia/Jakarta")),
-            "Minggu, 29-11-2026 23:05 WIB",
+            "Minggu, 29-11-2026 23.05 WIB",
             id="sunday-night",
         ),
         pytest.param(
             datetime(2026, 11, 27, 7, 0, tzinfo=ZoneInfo("Asia/Makassar")),
-            "Jumat, 27-11-2026 07:00 WITA",
+            "Jumat, 27-11-2026 07.00 WITA",
             id="makassar-wita",
         ),
         pytest.param(
             datetime(2026, 11, 23, 9, 15, tzinfo=ZoneInfo("Asia/Jayapura")),
-            "Senin, 23-11-2026 09:15 WIT",
+            "Senin, 23-11-2026 09.15 WIT",
             id="jayapura-wit",
         ),
         pytest.param(
             datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
-            "Selasa, 24-11-2026 01:00 UTC+00:00",
+            "Selasa, 24-11-2026 01.00 UTC+00:00",
             id="utc-offset-shown",
         ),
     ],
@@ -213,7 +213,7 @@ def test_waiting_zero_and_no_note(layout):
     lines = decode_escpos(render_ticket(quiet)).lines
 
     assert "Menunggu: 0 orang" in lines
-    assert "Kamis, 26-11-2026 08:31 WIB" in lines
+    assert "Kamis, 26-11-2026 08.31 WIB" in lines
     assert "Reservasi 08:00-09:00" not in lines
 
 
