@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
 
-from central import runtime, services
+from central import runtime, services, ticket_link
 from central.core import reservations as rules
 from central.queue_view import live_queue
 from central.web.csp import CSP
@@ -54,7 +54,18 @@ def queue(code: str):
         place = services.get_puskesmas(code)
     except services.NotFoundError as e:
         raise http_error(404, e.message) from None
-    view = live_queue(place, runtime.now().date(), request.args.get("nomor", ""))
+    today = runtime.now().date()
+    number = request.args.get("nomor", "")
+    token = request.args.get("tiket", "")
+    link_expired = False
+    if token:  # the QR on the printed ticket: that ticket's number, today only
+        visit = ticket_link.visit_for_token(token, today) if ticket_link.valid_token(token) else None
+        if visit is not None and visit.puskesmas_id == place.id:
+            number = visit.label
+        else:
+            link_expired = True
+    view = live_queue(place, today, number)
+    view["link_expired"] = link_expired
     stream = stream_url(place.code)
     response = Response(render_template("queue.html", place=place, q=view, stream=stream))
     origin = _origin(stream)
