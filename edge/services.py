@@ -25,6 +25,7 @@ from edge import bpjs_check, estimates
 from edge.bpjs_check import Checked, MembershipChecker
 from edge.bus import Bus
 from edge.config import EdgeConfig
+from edge.core import estimate
 from edge.core import queue as q
 from edge.models import (
     Announcement,
@@ -177,6 +178,21 @@ class QueueService:
         waiting = self._waiting(ticket.day, queues)
         keys = [w.key for w in q.ordered(waiting)]
         return keys.index(ticket.key) if ticket.key in keys else 0
+
+    def waiting_estimate(self, ticket: Ticket) -> str:
+        """What the printed ticket says of her wait ("Perkiraan dipanggil: 10–20 menit lagi"), from
+        her place in her own queue; "" when it cannot be estimated yet."""
+        if ticket.state != q.WAITING:
+            return ""
+        keys = [w.key for w in q.ordered(self._waiting(ticket.day, (ticket.queue,)))]
+        if ticket.key not in keys:
+            return ""
+        now = self._now()
+        found = estimates.queue_estimates(now.date(), [ticket.queue], {ticket.queue: keys}, now).get(ticket.queue, {})
+        ranges = found.get("estimates") or []
+        at = keys.index(ticket.key)
+        text = estimate.words(ranges[at]) if at < len(ranges) else ""
+        return f"Perkiraan dipanggil: {text.removeprefix('perkiraan ')} lagi" if text else ""
 
     def _waiting(self, day: str, queues) -> list[q.Waiting]:
         return [w for w, _label in self._waiting_labelled(day, queues)]

@@ -201,6 +201,7 @@ class PrinterWorker(Worker):
             payer="BPJS" if t.payer == "BPJS" else "Umum",
             issued_at=_parse(t.issued_at),
             waiting_ahead=self.service.waiting_ahead(t),
+            estimate=self.service.waiting_estimate(t),
             note=t.note,
             live_url=live_url(self.service.config.central_public_url, t.token),
             priority_class=t.priority_class,
