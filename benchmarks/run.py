@@ -5,6 +5,9 @@
 - QR pass verification (what the kiosk does per scan), valid and forged;
 - central storing a batch of edge events;
 - rendering one call announcement from cached clips;
+- the waiting-time estimator replaying a recorded day (``benchmarks/estimate_replay.py``);
+- a call at the edge reaching patients' phones, and one call to 2,000 phone streams
+  (``benchmarks/bench_phone.py``, real processes on PostgreSQL);
 - then, when a PostgreSQL server answers (``ROSMA_BENCH_PG_URL``, default the local one), the
   back office at a kabupaten-year (``benchmarks/bench_backoffice.py``: 9 million visits, the
   dashboard's period queries and the exports).
@@ -143,7 +146,27 @@ def main() -> None:
     print(_row("edge: render one call announcement (cached clips)", announce, "calls"))
     print()
     print(f"FULL / NORMAL mean issuance time: {statistics.fmean(full) / statistics.fmean(normal):.2f}x")
+    from benchmarks import estimate_replay
+
+    print("\nWaiting-time estimates, a recorded day replayed (python -m benchmarks.estimate_replay):\n", flush=True)
+    estimate_replay.main()
+    bench_phone_if_postgres()
     bench_backoffice_if_postgres()
+
+
+def bench_phone_if_postgres() -> None:
+    """The live phone page: call -> phone latency and one call to 2,000 phone streams (real processes)."""
+    import psycopg2
+
+    from benchmarks import bench_phone
+
+    try:
+        psycopg2.connect(bench_phone.PG_URL, connect_timeout=5).close()
+    except psycopg2.OperationalError:
+        print("\n(phone streams not measured: no PostgreSQL; set ROSMA_BENCH_PG_URL)")
+        return
+    print("\nThe queue on patients' phones, real processes (python -m benchmarks.bench_phone):\n", flush=True)
+    bench_phone.main()
 
 
 def bench_backoffice_if_postgres() -> None:
