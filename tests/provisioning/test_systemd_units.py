@@ -14,6 +14,7 @@ UNITS = {
     "rosma-edge.service": "/opt/rosma/venv/bin/rosma edge run --config /etc/rosma/edge.toml",
     "rosma-central-web.service": "/opt/rosma/venv/bin/rosma central run --config /etc/rosma/central.toml",
     "rosma-central-sync.service": "/opt/rosma/venv/bin/rosma central sync --config /etc/rosma/central.toml",
+    "rosma-central-stream.service": "/opt/rosma/venv/bin/rosma central stream --config /etc/rosma/central.toml",
 }
 HARDENING_YES = [
     "NoNewPrivileges",
@@ -97,7 +98,7 @@ def test_exec_start(unit_name):
     assert command == UNITS[unit_name]
     argv = shlex.split(command)
     assert argv[0].startswith("/") and argv[0].endswith("/bin/rosma")
-    assert argv[1:3] in (["edge", "run"], ["central", "run"], ["central", "sync"])
+    assert argv[1:3] in (["edge", "run"], ["central", "run"], ["central", "sync"], ["central", "stream"])
 
 
 def test_identity_and_directories(unit_name):
@@ -117,6 +118,7 @@ CREDENTIALS = {
     "rosma-edge.service": {"mqtt_password"},
     "rosma-central-web.service": {"secret_key", "mqtt_password"},
     "rosma-central-sync.service": {"secret_key", "mqtt_password"},
+    "rosma-central-stream.service": {"secret_key", "mqtt_password"},
 }
 
 
