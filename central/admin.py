@@ -170,6 +170,7 @@ def puskesmas_values(p: Puskesmas) -> dict:
         "hours": p.hours,
         "schedule": p.schedule,
         "info": p.info,
+        "running_text": p.running_text,
     }
 
 
@@ -204,6 +205,10 @@ def save_puskesmas(by: Staff | None, p: Puskesmas | None, form: dict) -> Puskesm
         if parts.scheme != "https" or not parts.netloc or " " in values["map_url"]:
             errors["map_url"] = "Tautan peta harus alamat https://, contoh: https://maps.app.goo.gl/..."
     values["info"] = _text(form, "info", errors, "Informasi", 4000, required=False)
+    # one line across the bottom of the waiting-room TV ("" for none)
+    values["running_text"] = _text(form, "running_text", errors, "Teks berjalan di TV", 200, required=False)
+    if "running_text" not in errors and ("\n" in values["running_text"] or "\r" in values["running_text"]):
+        errors["running_text"] = "Teks berjalan di TV harus satu baris, tanpa ganti baris."
     lokets = _int(form, "lokets", errors, "Jumlah loket", 1, MAX_LOKETS)
     hours = hours_from_form(form, "h", errors)
     if p is not None and not errors:

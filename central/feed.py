@@ -76,7 +76,14 @@ def publish_staff(s: Staff) -> None:
 
 def site_change(p: Puskesmas) -> SiteChanged:
     """The puskesmas's details as its edge shows them."""
-    return SiteChanged(name=p.name, address=p.address, phone=p.phone, hours=p.hours, lokets=p.lokets)
+    return SiteChanged(
+        name=p.name,
+        address=p.address,
+        phone=p.phone,
+        hours=p.hours,
+        lokets=p.lokets,
+        running_text=p.running_text,
+    )
 
 
 def publish_site(p: Puskesmas) -> None:

@@ -71,7 +71,7 @@ def public_board(place: Puskesmas, today: dt.date) -> dict:
         if not isinstance(info, dict):
             continue
         item = {"name": info.get("name", ""), "waiting": list(info.get("waiting", []))}
-        for extra in ("estimate_next", "estimates", "classes"):
+        for extra in ("estimate_next", "estimates", "priority"):
             if extra in info:
                 item[extra] = info[extra]
         queues.append(item)

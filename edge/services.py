@@ -51,6 +51,13 @@ from protocol.events import Actor, Event, ReservationCheckedIn, TicketCalled, Ti
 log = logging.getLogger(__name__)
 
 
+# why a number goes first (given by staff at the loket, who see the patient): code -> what staff read
+PRIORITY_CLASSES = {"lansia": "Lansia (≥ 60 th)", "disabilitas": "Disabilitas", "ibu_hamil": "Ibu hamil"}
+# ... and the short badge the TV and the staff lists show on the number
+PRIORITY_BADGES = {"lansia": "Lansia", "disabilitas": "Disabilitas", "ibu_hamil": "Ibu hamil"}
+RECENT_CALLS = 5  # the last calls the TVs list, for the loket and for the poli each
+
+
 class QueueError(ValueError):
     """An operation was refused; ``str(e)`` is for the kiosk or staff (Indonesian)."""
 
@@ -123,7 +130,7 @@ class QueueService:
     # The config's values (set at provisioning) stand until central has sent its own through the
     # change feed; read on every use, so a change shows without restarting the node.
     def site(self) -> dict:
-        """Name, address, phone, hours and loket count of this puskesmas."""
+        """Name, address, phone, hours, loket count and the TV's running text of this puskesmas."""
         row = Site.get_or_none(Site.id == 1)
         if row is None:
             c = self.config
@@ -133,8 +140,16 @@ class QueueService:
                 "phone": "",
                 "hours": "",
                 "lokets": c.lokets,
+                "running_text": "",
             }
-        return {"name": row.name, "address": row.address, "phone": row.phone, "hours": row.hours, "lokets": row.lokets}
+        return {
+            "name": row.name,
+            "address": row.address,
+            "phone": row.phone,
+            "hours": row.hours,
+            "lokets": row.lokets,
+            "running_text": row.running_text,
+        }
 
     def _all_polis(self) -> list[dict]:
         rows = list(Poli.select().order_by(Poli.order, Poli.code))
@@ -215,13 +230,13 @@ class QueueService:
         rid=None,
         slot=None,
         priority=False,
+        priority_class="",
         sort_time=None,
         note="",
         print_it=True,
         parent=None,
         label=None,
         key=None,
-        priority_class="",
     ) -> Ticket:
         at = self._at()
         day = self._now().date().isoformat()
@@ -245,8 +260,8 @@ class QueueService:
             rid=rid,
             slot=slot,
             priority=priority,
-            parent=parent,
             priority_class=priority_class or "",
+            parent=parent,
             token=token,
             at=at,
             actor=actor,
@@ -259,13 +274,28 @@ class QueueService:
         return t
 
     # ---- kiosk ---------------------------------------------------------------------------
-    def issue_walkin(self, payer: str, priority: bool = False, actor: Actor = events.KIOSK) -> Ticket:
-        """A walk-in registration ticket (Umum -> A, BPJS -> B), queued and sent to the printer."""
+    def issue_walkin(
+        self, payer: str, priority: bool = False, actor: Actor = events.KIOSK, priority_class: str = ""
+    ) -> Ticket:
+        """A walk-in registration ticket (Umum -> A, BPJS -> B), queued and sent to the printer.
+
+        ``priority_class`` (lansia, disabilitas, ibu_hamil; staff at the loket only) makes it a
+        priority number and says why."""
         if payer not in ("UMUM", "BPJS"):
             raise QueueError("Pilih Pasien Umum atau Pasien BPJS.")
+        if priority_class and priority_class not in PRIORITY_CLASSES:
+            raise QueueError("Pilih kelas prioritas: Lansia (≥ 60 th), Disabilitas atau Ibu hamil.")
         queue = q.REG_UMUM if payer == "UMUM" else q.REG_BPJS
         with self.unit():
-            t = self._issue(queue, "walkin", payer, actor, prefix=q.REG_PREFIX[queue], priority=priority)
+            t = self._issue(
+                queue,
+                "walkin",
+                payer,
+                actor,
+                prefix=q.REG_PREFIX[queue],
+                priority=priority or bool(priority_class),
+                priority_class=priority_class,
+            )
         log.info("issued walk-in ticket %s", t.label)
         return t
 
@@ -661,7 +691,7 @@ class QueueService:
         with self.unit():
             t = Ticket.get_or_none(Ticket.key == ticket_key)
             if t is None:
-                raise QueueError("Antrian tidak ditemukan.")
+                raise QueueError("Antrean tidak ditemukan.")
             actor = actor or Actor(t.counter or "")
             try:
                 if action == "transfer":
@@ -691,6 +721,7 @@ class QueueService:
             prefix="",
             poli=poli["code"],
             priority=t.priority,
+            priority_class=t.priority_class,
             parent=t.key,
             label=t.label,
             print_it=False,
@@ -705,7 +736,7 @@ class QueueService:
         with self.unit():
             t = Ticket.get_or_none(Ticket.key == ticket_key)
             if t is None:
-                raise QueueError("Antrian tidak ditemukan.")
+                raise QueueError("Antrean tidak ditemukan.")
             if t.day != self._now().date().isoformat():
                 raise QueueError("Hanya tiket hari ini yang dapat dicetak ulang.")
             PrintJob.create(ticket_key=t.key, created_at=self._at())
@@ -714,7 +745,8 @@ class QueueService:
 
     # ---- views of the day ----------------------------------------------------------------
     def board(self) -> dict:
-        """The day's public state: what each counter called last and who waits, by queue.
+        """The day's public state: who each counter has called and is serving now, the last
+        calls, and who waits, by queue (a waiting number's priority class in ``priority``).
 
         Ticket numbers and room names only (this is shown on TVs and phones).
         """
@@ -723,35 +755,58 @@ class QueueService:
         places = self.counters()  # a poli the back office closed (and its queue done) is not shown
         names = {c["name"] for c in places}
         poli_queues = [c["queues"][0] for c in places if c["id"].startswith("poli-")]
+        classes = {
+            (t.queue, t.label): t.priority_class
+            for t in Ticket.select(Ticket.queue, Ticket.label, Ticket.priority_class).where(
+                (Ticket.day == day) & (Ticket.state == q.WAITING) & (Ticket.priority_class != "")
+            )
+        }
         for queue in [*q.REG_QUEUES, *poli_queues]:
             labelled = self._waiting_labelled(day, [queue])
             labels = {w.key: label for w, label in labelled}
-            waiting = q.ordered([w for w, _label in labelled])
-            queues[queue] = {"name": self.queue_name(queue), "waiting": [labels[w.key] for w in waiting]}
+            waiting = [labels[w.key] for w in q.ordered([w for w, _label in labelled])]
+            queues[queue] = {
+                "name": self.queue_name(queue),
+                "waiting": waiting,
+                "priority": {label: classes[queue, label] for label in waiting if (queue, label) in classes},
+            }
         # "perkiraan … menit" for each waiting ticket and for one taken now (edge.estimates)
         now = self._now()
         ranges = estimates.queue_estimates(now.date(), list(queues), {k: v["waiting"] for k, v in queues.items()}, now)
         for queue, found in ranges.items():
             queues[queue].update(found)
-        calls = (
-            Ticket.select()
-            .where((Ticket.day == day) & Ticket.called_at.is_null(False))
-            .order_by(Ticket.called_at.desc(), Ticket.id.desc())
-            .limit(40)
-        )
+        # a counter shows the number it has called or is serving: once that ticket is finished,
+        # not there or cancelled, the counter shows nothing until it calls again
         counters = {}
-        recent = []
-        for t in calls:
+        active = (
+            Ticket.select()
+            .where((Ticket.day == day) & Ticket.called_at.is_null(False) & Ticket.state.in_([q.CALLED, q.SERVING]))
+            .order_by(Ticket.called_at.desc(), Ticket.id.desc())
+        )
+        for t in active:
             if t.destination and t.destination not in counters and t.destination in names:
                 counters[t.destination] = t.label
-            if len(recent) < 8:
-                recent.append({"label": t.label, "destination": t.destination, "at": t.called_at[11:16]})
+        # the last calls, newest first: five to the loket and five to the poli, so each TV
+        # (registration, poli) lists its own even when the other side is busier
+        recent = []
+        for side in (Ticket.queue.in_(list(q.REG_QUEUES)), Ticket.queue.not_in(list(q.REG_QUEUES))):
+            calls = (
+                Ticket.select()
+                .where((Ticket.day == day) & Ticket.called_at.is_null(False) & side)
+                .order_by(Ticket.called_at.desc(), Ticket.id.desc())
+                .limit(RECENT_CALLS)
+            )
+            recent += [(t.called_at, t.id, t) for t in calls]
+        recent = [
+            {"label": t.label, "destination": t.destination, "at": t.called_at[11:16]}
+            for _at, _id, t in sorted(recent, key=lambda c: (c[0], c[1]), reverse=True)
+        ]
         return {
             "day": day,
             "queues": queues,
             "order": list(queues),  # registration first, then the poli in the back office's order
             "counters": counters,
-            "recent": recent,
+            "recent": recent,  # the last calls, newest first, finished or not
             "site": self.site_rev(),
         }
 
@@ -798,6 +853,7 @@ class QueueService:
                 "issued": t.issued_at[11:16],
                 "print": jobs.get(t.key, "none"),
                 "payer": t.payer,
+                "priority": PRIORITY_BADGES.get(t.priority_class, ""),
                 "bpjs": memberships.get(t.key),
             }
             for t in rows
@@ -814,7 +870,7 @@ def _apply_to_row(t: Ticket, event: Event) -> None:
         t.key, t.day, t.queue, t.number, t.label = event.ticket, event.day, event.queue, event.number, event.label
         t.kind, t.payer, t.poli, t.rid, t.slot = event.kind, event.payer, event.poli, event.rid, event.slot
         t.priority, t.parent, t.issued_at = event.priority, event.parent, event.at
-        t.token, t.priority_class = event.token, event.priority_class
+        t.token, t.priority_class = event.token, event.priority_class or ""
     elif isinstance(event, TicketCalled):
         if not event.recall:
             t.called_at = event.at

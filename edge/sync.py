@@ -75,6 +75,11 @@ def software_version() -> str:
         return "0"
 
 
+def _one_line(text) -> str:
+    """A text for one line on the TV: control characters (a line break too) become spaces."""
+    return "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in str(text or "")).strip()
+
+
 class SyncClient:
     def __init__(self, config: EdgeConfig, bus: Bus, status, transport: Transport, board=None, change_registry=None):
         self.config = config
@@ -289,6 +294,7 @@ class SyncClient:
             "phone": change.phone.strip()[:40],
             "hours": change.hours.strip()[:200],
             "lokets": change.lokets,
+            "running_text": _one_line(change.running_text)[:200],
         }
         if not isinstance(change.lokets, int) or not 1 <= change.lokets <= MAX_LOKETS:
             log.error("site change with %r lokets ignored (must be 1..%d)", change.lokets, MAX_LOKETS)

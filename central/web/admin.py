@@ -50,6 +50,7 @@ FIELDS = {
     "hours": "jam buka",
     "schedule": "jadwal",
     "info": "informasi",
+    "running_text": "teks berjalan di TV",
     "prefix": "awalan nomor",
     "slot_quota": "kuota per jam",
     "active": "aktif",
@@ -90,7 +91,9 @@ def index():
 @roles(*KABUPATEN)
 def new_puskesmas():
     values = admin.hours_form(_schedule().parse(""))
-    values.update(code="", name="", address="", kecamatan="", phone="", map_url="", info="", lokets="2")
+    values.update(
+        code="", name="", address="", kecamatan="", phone="", map_url="", info="", running_text="", lokets="2"
+    )
     errors: dict = {}
     if request.method == "POST":
         values.update(request.form.to_dict())

@@ -21,7 +21,7 @@ from edge.notices import (
     ScanRecorded,
     TicketPrinted,
 )
-from edge.services import CheckinRefused, QueueError
+from edge.services import PRIORITY_CLASSES, CheckinRefused, QueueError
 from edge.web import auth
 from infra.config import is_loopback
 from protocol import events, idents
@@ -347,6 +347,32 @@ def call_next(counter_id):
     if answer is None:
         return error("Tidak ada antrean yang menunggu.", 404)
     return jsonify(answer)
+
+
+@bp.post("/counters/<counter_id>/prioritas")
+@auth.staff_required("counter_id", act=True)
+def priority_number(counter_id):
+    """A priority number issued by staff at a loket: ``{"payer": "UMUM" or "BPJS", "kelas":
+    "lansia", "disabilitas" or "ibu_hamil"}``; 201 with the ticket (the kiosk never gives one)."""
+    if not counter_id.startswith("loket-"):
+        return error("Nomor prioritas hanya dibuat di loket pendaftaran.", 404)
+    body = _json_body()
+    kelas = body.get("kelas")
+    if not isinstance(kelas, str) or kelas not in PRIORITY_CLASSES:
+        return error(
+            "Kelas prioritas tidak dikenal. Pilih lansia (≥ 60 th), disabilitas atau ibu_hamil.",
+            fields={"kelas": "lansia, disabilitas atau ibu_hamil"},
+        )
+    svc = rt().service
+    try:
+        with svc.unit():
+            t = svc.issue_walkin(
+                str(body.get("payer", "")), actor=Actor(counter_id, g.staff.username), priority_class=kelas
+            )
+            answer = {**ticket_json(t), "kelas": t.priority_class}
+    except QueueError as exc:
+        return error(str(exc))
+    return jsonify(answer), 201
 
 
 @bp.post("/tickets/<key>/<action>")

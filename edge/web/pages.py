@@ -10,7 +10,7 @@ from edge import bpjs_check
 from edge.bpjs_check import Checked
 from edge.core import queue as q
 from edge.models import Ticket
-from edge.services import CheckinRefused, QueueError
+from edge.services import PRIORITY_BADGES, PRIORITY_CLASSES, CheckinRefused, QueueError
 from edge.web import auth
 from protocol import events, idents
 from protocol.events import Actor
@@ -46,7 +46,14 @@ def common():
         site, rev, closed = r.service.site(), r.service.site_rev(), r.service.closed_today()
     except Exception:  # the database is gone: the error page still names the puskesmas
         log.exception("could not read the site details")
-        site = {"name": r.config.puskesmas_name, "address": "", "phone": "", "hours": "", "lokets": r.config.lokets}
+        site = {
+            "name": r.config.puskesmas_name,
+            "address": "",
+            "phone": "",
+            "hours": "",
+            "lokets": r.config.lokets,
+            "running_text": "",
+        }
         rev, closed = "", None
     return {
         "puskesmas": site["name"],
@@ -301,6 +308,8 @@ def staff_counter(counter_id):
         is_loket=counter_id.startswith("loket-"),
         states=q.STATE_LABELS,
         tickets=svc.todays_tickets(counter["queues"], number),
+        priority_classes=PRIORITY_CLASSES,
+        priority_badges=PRIORITY_BADGES,
         number=number,
         print_labels=PRINT_LABELS,
         may_act=auth.may_act(g.staff),
@@ -332,9 +341,12 @@ def staff_priority(counter_id):
     """A priority number (lansia, disabilitas, ibu hamil) issued by staff at the loket."""
     if not counter_id.startswith("loket-"):
         abort(404)
+    kelas = request.form.get("kelas", "")
     try:
-        t = rt().service.issue_walkin(request.form.get("payer", ""), priority=True, actor=_actor(counter_id))
-        flash(f"Nomor prioritas {t.label} dibuat dan dicetak.")
+        if kelas not in PRIORITY_CLASSES:
+            raise QueueError("Pilih kelas prioritas: Lansia (≥ 60 th), Disabilitas atau Ibu hamil.")
+        t = rt().service.issue_walkin(request.form.get("payer", ""), actor=_actor(counter_id), priority_class=kelas)
+        flash(f"Nomor prioritas {t.label} ({PRIORITY_BADGES[kelas]}) dibuat dan dicetak.")
     except QueueError as exc:
         flash(str(exc))
     return _back(counter_id)

@@ -31,7 +31,14 @@ def test_an_old_node_gets_site_poli_and_coming_holidays_once(app, db_config):
     got = feed_of(old)
     assert got[0] == (
         "site.upsert",
-        {"name": cib.name, "address": cib.address, "phone": cib.phone, "hours": cib.hours, "lokets": cib.lokets},
+        {
+            "name": cib.name,
+            "address": cib.address,
+            "phone": cib.phone,
+            "hours": cib.hours,
+            "lokets": cib.lokets,
+            "running_text": "",
+        },
     )
     polis = [d for t, d in got if t == "poli.upsert"]
     expected = Poli.select().where(Poli.puskesmas == cib).order_by(Poli.order, Poli.code)

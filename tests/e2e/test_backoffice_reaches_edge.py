@@ -141,7 +141,7 @@ def test_a_poli_and_a_loket_added_at_central_reach_the_running_edge(system, brow
     staff.wait_for_load_state("networkidle")
     set_poli_active(system, "MTBS", False)
     expect(kiosk.get_by_text("Poli MTBS (Anak Sakit)")).to_have_count(0, timeout=20000)
-    # (the last call stays in "Dipanggil" until the next one; the poli leaves the lists)
+    # (the poli leaves the lists; its finished call only stays among the last calls)
     expect(tv.locator("#waiting, #counters").get_by_text("Poli MTBS")).to_have_count(0, timeout=20000)
     expect(tv.locator("#waiting h3")).to_have_count(6)
     expect(staff.locator(".card b")).to_have_text(
@@ -182,7 +182,7 @@ def test_a_poli_and_a_loket_added_at_central_reach_the_running_edge(system, brow
     )
     shot(kiosk, "kiosk-closed-day-refused")
     staff.locator(".card", has_text="Loket 1").click()
-    staff.locator("#priority").click()
+    staff.locator("#priority-disabilitas").click()
     expect(staff.get_by_text("dibuat dan dicetak")).to_be_visible()
 
     assert system.procs["edge"].pid == edge_pid and system.procs["edge"].poll() is None  # never restarted

@@ -218,8 +218,64 @@ def test_the_kiosk_cannot_give_itself_a_priority_number(app):
     post(c, "/staff/anjungan", token, name="Anjungan")
     kiosk_token = token_of(c.get("/kiosk", environ_base=LAN))
     c.post("/kiosk/ambil", data={"payer": "UMUM", "priority": "1", "csrf_token": kiosk_token}, environ_base=LAN)
-    c.post("/api/kiosk/walkin", json={"payer": "UMUM", "priority": True}, environ_base=LAN)
+    c.post("/api/kiosk/walkin", json={"payer": "UMUM", "priority": True, "kelas": "lansia"}, environ_base=LAN)
     assert Ticket.select().count() == 2 and not Ticket.select().where(Ticket.priority).exists()
+    assert not Ticket.select().where(Ticket.priority_class != "").exists()
+
+
+def test_staff_give_a_priority_number_only_with_its_class(app):
+    c, r, token = sign_in(app, "rina")
+    # the staff page: one button per class; without a class nothing is issued
+    page = c.get("/staff/loket-1", environ_base=LAN).text
+    for code, name in (("lansia", "Lansia (≥ 60 th)"), ("disabilitas", "Disabilitas"), ("ibu_hamil", "Ibu hamil")):
+        assert f'name="kelas" value="{code}" id="priority-{code}">{name}</button>' in page
+    post(c, "/staff/loket-1/prioritas", token, payer="UMUM")
+    post(c, "/staff/loket-1/prioritas", token, payer="UMUM", kelas="vip")
+    assert Ticket.select().count() == 0
+    done = c.post(
+        "/staff/loket-1/prioritas",
+        data={"csrf_token": token, "payer": "BPJS", "kelas": "lansia"},
+        environ_base=LAN,
+        follow_redirects=True,
+    )
+    assert "Nomor prioritas B001 (Lansia) dibuat dan dicetak." in done.text
+    assert '<b>B001</b> <span class="badge-prio">Lansia</span>' in done.text  # in today's list
+    assert '<span class="chip">B001 <span class="badge-prio">Lansia</span></span>' in done.text  # waiting
+    # the JSON API: "kelas" is one of the three, else a clear 400 and nothing issued
+    api = c.post("/api/staff/login", json={"username": "rina", "password": PASSWORD}, environ_base=LAN)
+    headers = {"X-CSRF-Token": api.json["csrf_token"]}
+    for bad in ("vip", "", None, 1, "LANSIA", "ibu hamil", ["lansia"]):
+        r = c.post(
+            "/api/counters/loket-1/prioritas", json={"payer": "UMUM", "kelas": bad}, headers=headers, environ_base=LAN
+        )
+        assert r.status_code == 400, bad
+        assert "Kelas prioritas tidak dikenal" in r.json["error"] or "Data tidak valid" in r.json["error"], bad
+    assert Ticket.select().count() == 1
+    r = c.post(
+        "/api/counters/loket-1/prioritas",
+        json={"payer": "UMUM", "kelas": "ibu_hamil"},
+        headers=headers,
+        environ_base=LAN,
+    )
+    assert r.status_code == 201 and (r.json["label"], r.json["kelas"]) == ("A001", "ibu_hamil")
+    bad_payer = c.post(
+        "/api/counters/loket-1/prioritas", json={"payer": "X", "kelas": "lansia"}, headers=headers, environ_base=LAN
+    )
+    assert bad_payer.status_code == 400 and "Pilih Pasien Umum atau Pasien BPJS." in bad_payer.json["error"]
+    poli = c.post(
+        "/api/counters/poli-UMUM/prioritas",
+        json={"payer": "UMUM", "kelas": "lansia"},
+        headers=headers,
+        environ_base=LAN,
+    )
+    assert poli.status_code in (403, 404)
+    rows = {t.label: (t.priority, t.priority_class) for t in Ticket.select()}
+    assert rows == {"B001": (True, "lansia"), "A001": (True, "ibu_hamil")}
+    issued = [json.loads(o.data) for o in Outbox.select().where(Outbox.type == "ticket.issued").order_by(Outbox.seq)]
+    assert [(e["label"], e["priority"], e["priority_class"]) for e in issued] == [
+        ("B001", True, "lansia"),
+        ("A001", True, "ibu_hamil"),
+    ]
 
 
 def test_one_host_cannot_hold_every_event_stream(app):

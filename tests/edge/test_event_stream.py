@@ -53,7 +53,7 @@ def frames(resp, n):
 
 
 CALL = TicketCalled(ticket="k1", label="A001", destination="Loket 1", counter="loket-1", at=AT)
-SCAN = ScanRecorded(1, True, "ok", "Nomor antrian Anda U001, Poli Umum.", "U001")
+SCAN = ScanRecorded(1, True, "ok", "Nomor antrean Anda U001, Poli Umum.", "U001")
 
 
 def test_reconnecting_screen_gets_the_events_it_missed(app):

@@ -100,6 +100,52 @@ def test_priority_patient_is_called_first(svc):
     assert svc.call_next("loket-1").label == p.label
 
 
+def test_a_priority_class_is_recorded_sent_kept_on_transfer_and_shown_on_the_board(svc):
+    from edge.models import Outbox as Out
+
+    svc.issue_walkin("UMUM")
+    p = svc.issue_walkin("UMUM", priority_class="lansia")
+    assert (p.priority, p.priority_class) == (True, "lansia")
+    issued = json.loads(Out.select().where(Out.type == TicketIssued.NAME).order_by(Out.seq.desc()).first().data)
+    assert (issued["priority"], issued["priority_class"]) == (True, "lansia")
+    board = svc.board()["queues"]["REG-A"]
+    assert board["waiting"] == ["A002", "A001"] and board["priority"] == {"A002": "lansia"}
+    with pytest.raises(QueueError, match="Pilih kelas prioritas"):
+        svc.issue_walkin("UMUM", priority_class="vip")
+    assert Ticket.select().count() == 2
+    assert svc.call_next("loket-1").label == "A002"
+    svc.act(p.key, "transfer", to_poli="GIGI")
+    moved = Ticket.get((Ticket.queue == "POLI-GIGI") & (Ticket.label == "A002"))
+    assert (moved.priority, moved.priority_class) == (True, "lansia")
+    last = json.loads(Out.select().where(Out.type == TicketIssued.NAME).order_by(Out.seq.desc()).first().data)
+    assert (last["kind"], last["priority_class"]) == ("transfer", "lansia")
+    assert svc.board()["queues"]["POLI-GIGI"]["priority"] == {"A002": "lansia"}
+    assert [t["priority"] for t in svc.todays_tickets()] == ["Lansia", ""]
+
+
+def test_a_finished_or_absent_number_leaves_the_counters_but_stays_in_the_last_calls(svc):
+    a = svc.issue_walkin("UMUM")
+    b = svc.issue_walkin("UMUM")
+    c = svc.issue_walkin("BPJS")
+    svc.call_next("loket-1")
+    svc.call_next("loket-2")
+    board = svc.board()
+    assert board["counters"] == {"Loket 1": a.label, "Loket 2": b.label}
+    svc.act(a.key, "serve")
+    assert svc.board()["counters"] == {"Loket 1": a.label, "Loket 2": b.label}  # being served: still shown
+    svc.act(a.key, "finish")
+    svc.act(b.key, "no_show")
+    board = svc.board()
+    assert board["counters"] == {}
+    assert [(r["label"], r["destination"]) for r in board["recent"]] == [(b.label, "Loket 2"), (a.label, "Loket 1")]
+    svc.call_next("loket-1")
+    assert svc.board()["counters"] == {"Loket 1": c.label}
+    svc.act(c.key, "transfer", to_poli="UMUM")  # sent on to a poli: the loket is free again
+    board = svc.board()
+    assert board["counters"] == {} and board["recent"][0]["label"] == c.label
+    assert set(board) == {"day", "queues", "order", "counters", "recent", "site"}
+
+
 def test_check_in_goes_to_poli_queue_once(svc):
     t = svc.check_in(qr())
     assert (t.label, t.queue, t.rid) == ("U001", "POLI-UMUM", "r1")

@@ -242,7 +242,8 @@ def test_a_closed_day_is_shown_refuses_reservations_and_leaves_staff_working(nod
     assert not Ticket.select().where(Ticket.kind == "reservation").exists()
     # emergencies: staff still issue and call
     page = admin.get("/staff/loket-1", environ_base=LAN)
-    admin.post("/staff/loket-1/prioritas", data={"csrf_token": token(page), "payer": "UMUM"}, environ_base=LAN)
+    form = {"csrf_token": token(page), "payer": "UMUM", "kelas": "ibu_hamil"}
+    admin.post("/staff/loket-1/prioritas", data=form, environ_base=LAN)
     assert svc.call_next("loket-1").label == "A001"
 
     send(node, HolidayChanged(date=DAY, name="Cuti bersama <Natal>", closed=False))
@@ -286,3 +287,13 @@ def test_changes_kept_by_an_older_release_apply_after_the_upgrade(node):
     assert DeferredChange.select().count() == 0
     assert kiosk_polis(node) == ["Poli KIA"]
     assert "Selamat datang di UPTD Puskesmas Cibinong" in node.test_client().get("/kiosk").text
+
+
+def test_the_running_text_is_kept_as_one_line_and_shown_on_the_tv_only_when_set(node):
+    send(node, SiteChanged(name="Puskesmas Cibinong", lokets=2, running_text=" Libur\nbesok\x07  <b>tutup</b> "))
+    assert Site.get_by_id(1).running_text == "Libur besok   <b>tutup</b>"
+    page = node.test_client().get("/tv").text
+    assert '<span id="running-line">Libur besok   &lt;b&gt;tutup&lt;/b&gt;</span>' in page
+    send(node, ("site.upsert", {"name": "Puskesmas Cibinong", "lokets": 2}))  # from an older central
+    assert Site.get_by_id(1).running_text == ""
+    assert 'id="running-line"' not in node.test_client().get("/tv").text
