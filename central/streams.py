@@ -321,6 +321,10 @@ class StreamServer:
             self.hub.close()
             await asyncio.sleep(0)  # let the handlers see it and return
             await runner.cleanup()
+            # closed transports close their sockets on the loop's next turns: give it those
+            # turns before the loop itself is closed (else the sockets leak, open, to the GC)
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     def run(self) -> None:
         """Serve in this thread until ``stop()``."""

@@ -36,7 +36,8 @@ def serving(app) -> Iterator[str]:
         while not stop.is_set():
             server.asyncore.loop(timeout=0.2, map=server._map, count=1)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
+        for channel in list(server._map.values()):  # the server and its open connections
+            channel.close()
 
     thread = threading.Thread(target=run, name="waitress-test", daemon=True)
     thread.start()

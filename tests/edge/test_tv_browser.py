@@ -66,7 +66,8 @@ def node(tmp_path):
         while not stop.is_set():
             server.asyncore.loop(timeout=0.2, map=server._map, count=1)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
+        for channel in list(server._map.values()):  # open connections too (the TV's event stream)
+            channel.close()
 
     thread = threading.Thread(target=run, name="waitress-tv", daemon=True)
     thread.start()
