@@ -195,7 +195,7 @@ class QueueService:
         return keys.index(ticket.key) if ticket.key in keys else 0
 
     def waiting_estimate(self, ticket: Ticket) -> str:
-        """What the printed ticket says of her wait ("Perkiraan dipanggil: 10–20 menit lagi"), from
+        """What the printed ticket says of her wait ("Perkiraan tunggu: 10–20 menit"), from
         her place in her own queue; "" when it cannot be estimated yet."""
         if ticket.state != q.WAITING:
             return ""
@@ -207,7 +207,7 @@ class QueueService:
         ranges = found.get("estimates") or []
         at = keys.index(ticket.key)
         text = estimate.words(ranges[at]) if at < len(ranges) else ""
-        return f"Perkiraan dipanggil: {text.removeprefix('perkiraan ')} lagi" if text else ""
+        return f"Perkiraan tunggu: {text.removeprefix('perkiraan ')}" if text else ""
 
     def _waiting(self, day: str, queues) -> list[q.Waiting]:
         return [w for w, _label in self._waiting_labelled(day, queues)]
