@@ -88,6 +88,19 @@ def public_board(place: Puskesmas, today: dt.date) -> dict:
     return {**base, "available": True, "called": called, "queues": queues, "recent": recent}
 
 
+def estimate_words(rng) -> str:
+    """A range of minutes as the page says it (the same words as the ticket and the TV):
+    "perkiraan 10–20 menit", "perkiraan kurang dari 5 menit", "perkiraan lebih dari 2 jam"."""
+    if not rng or len(rng) != 2:
+        return ""
+    lo, hi = rng
+    if lo >= 120:
+        return "perkiraan lebih dari 2 jam"
+    if lo <= 0:
+        return f"perkiraan kurang dari {hi} menit"
+    return f"perkiraan {lo}–{hi} menit"
+
+
 def place_of(board: dict, number: str) -> dict | None:
     """Where ``number`` is on ``board``: being called (``called_to``), or waiting in a queue with
     ``ahead`` people before it (and its estimate when the board has one); None: not on the board."""

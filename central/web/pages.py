@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, render_te
 
 from central import runtime, services, ticket_link
 from central.core import reservations as rules
-from central.queue_view import live_queue
+from central.queue_view import estimate_words, live_queue
 from central.web.csp import CSP
 from central.web.errors import http_error
 
@@ -23,6 +23,9 @@ def reservation_code(rid: str) -> str:
     (``442B 9B55 A3B0 A8BA``). Display only: the code itself stays as it is everywhere else."""
     text = (rid or "").upper()
     return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+bp.app_template_filter("perkiraan")(estimate_words)
 
 
 @bp.route("/")

@@ -53,3 +53,20 @@ def test_place_in_queue(place, number, mine):
 
 def test_yesterdays_snapshot_is_not_shown(place):
     assert live_queue(place, DAY + dt.timedelta(days=1))["available"] is False
+
+
+@pytest.mark.parametrize(
+    "rng, words",
+    [
+        ([10, 20], "perkiraan 10–20 menit"),
+        ([0, 5], "perkiraan kurang dari 5 menit"),
+        ([0, 15], "perkiraan kurang dari 15 menit"),
+        ([120, 180], "perkiraan lebih dari 2 jam"),
+        (None, ""),
+        ([], ""),
+    ],
+)
+def test_estimates_in_words(rng, words):
+    from central.queue_view import estimate_words
+
+    assert estimate_words(rng) == words

@@ -55,7 +55,7 @@ def test_a_call_reaches_the_phone_page_without_a_reload(live, chromium):
     tab = open_tab(chromium, base, PHONE)
     tab.goto("/antrian/cibinong?nomor=A003")
     assert "Ada 1 orang sebelum Anda" in tab.inner_text("#my-place")
-    assert tab.inner_text("#my-place").count("Perkiraan dipanggil 5–15 menit") == 1
+    assert tab.inner_text("#my-place").count("Dipanggil perkiraan 5–15 menit lagi") == 1
     tab.wait_for_function("() => document.getElementById('live').dataset.rev !== undefined")  # the stream is open
     tab.evaluate("() => { window.__notReloaded = true; }")
     publish({"Loket 1": "A002"}, ["A003"], [{"label": "A002", "destination": "Loket 1", "at": "08:15"}])

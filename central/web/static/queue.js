@@ -20,6 +20,14 @@
   function strong(parent, text) { parent.appendChild(el("strong", null, text)); }
   function words(parent, text) { parent.appendChild(document.createTextNode(text)); }
 
+  // the same words as central.queue_view.estimate_words (and the ticket, and the TV)
+  function perkiraan(r) {
+    if (!r || r.length !== 2) { return ""; }
+    if (r[0] >= 120) { return "perkiraan lebih dari 2 jam"; }
+    if (r[0] <= 0) { return "perkiraan kurang dari " + r[1] + " menit"; }
+    return "perkiraan " + r[0] + "–" + r[1] + " menit";
+  }
+
   // where ``number`` is on the board: the same rules as central.queue_view.place_of
   function placeOf(b) {
     if (!number || !b.available) { return null; }
@@ -75,7 +83,7 @@
     }
     box.appendChild(text);
     if (at && at.estimate) {
-      box.appendChild(el("p", "my-estimate", "Perkiraan dipanggil " + at.estimate[0] + "–" + at.estimate[1] + " menit lagi"));
+      box.appendChild(el("p", "my-estimate", "Dipanggil " + perkiraan(at.estimate) + " lagi"));
     }
     var called = !!(at && at.calledTo);
     if (called && !wasCalled) {
@@ -114,7 +122,7 @@
       }
       if (q.estimate_next) {
         dd.appendChild(el("br"));
-        dd.appendChild(el("span", "muted", "perkiraan " + q.estimate_next[0] + "–" + q.estimate_next[1] + " menit"));
+        dd.appendChild(el("span", "muted", "nomor baru: " + perkiraan(q.estimate_next)));
       }
       row.appendChild(dd);
       waiting.appendChild(row);
