@@ -451,7 +451,7 @@ def notes(f: VisitFilter, names: list[str], generated: dt.datetime, by: str) -> 
         ("Puskesmas", ", ".join(names)),
         ("Periode", f"{f.start:%d-%m-%Y} s.d. {f.end:%d-%m-%Y} ({f.days} hari)"),
         *extra,
-        ("Dibuat", f"{generated:%d-%m-%Y %H:%M} WIB oleh {by}"),
+        ("Dibuat", f"{generated:%d-%m-%Y %H.%M} WIB oleh {by}"),
         ("Waktu", "Semua jam dalam WIB (Asia/Jakarta). Waktu tunggu: ambil nomor sampai dipanggil pertama."),
         ("Waktu layanan", "Dipanggil (atau mulai dilayani) sampai selesai, untuk kunjungan yang dilayani."),
         ("Privasi", "Tanpa NIK, nama, tanggal lahir, atau nomor BPJS pasien."),

@@ -309,7 +309,7 @@ def monthly(place: Puskesmas, first: dt.date, generated: dt.datetime, by: str = 
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     until = min(last, generated.date())  # a running month: up to today
     title = month_title(first)
-    footer = f"{place.name} - laporan bulanan {title} - dibuat {generated:%d-%m-%Y %H:%M} WIB" + (
+    footer = f"{place.name} - laporan bulanan {title} - dibuat {generated:%d-%m-%Y %H.%M} WIB" + (
         f" oleh {by}" if by else ""
     )
     pdf = Report(footer)

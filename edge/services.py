@@ -607,7 +607,7 @@ class QueueService:
             rid=rid,
             slot=slot,
             sort_time=q.reservation_sort_time(start, now),
-            note=f"Reservasi {slot}",
+            note=f"Reservasi {slot.replace(':', '.')} WIB",  # "Reservasi 08.00-09.00 WIB"
         )
         try:
             with database.atomic():
@@ -624,7 +624,7 @@ class QueueService:
         if first is None:
             return
         prev = Ticket.get(Ticket.key == first.ticket_key)
-        at = dt.datetime.fromisoformat(first.at).strftime("%H:%M")
+        at = dt.datetime.fromisoformat(first.at).strftime("%H.%M")
         raise CheckinRefused(
             "again",
             f"QR ini sudah dipakai check-in pukul {at}, nomor antrean {prev.label}. Tiket tidak dicetak lagi.",

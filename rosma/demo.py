@@ -356,7 +356,7 @@ def clock_note(clock_start: str) -> str:
         return ""
     when = dt.datetime.fromisoformat(clock_start)
     return (
-        f"  Demo clock               : starts at {when:%d-%m-%Y %H:%M} WIB (outside service hours now),\n"
+        f"  Demo clock               : starts at {when:%d-%m-%Y %H.%M} WIB (outside service hours now),\n"
         f"                             so reserve for that day and check in right away.\n"
     )
 
