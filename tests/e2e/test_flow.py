@@ -66,12 +66,14 @@ def check_in_and_print(system, events, text):
     return scan
 
 
-def call_and_announce(system, events):
+def call_and_announce(system, events, while_called=lambda: None):
+    """Call U001 to Poli Umum, hear it announced, then finish it (``while_called`` runs before)."""
     wavs_before = len(system.wavs())
     r = system.staff().post(system.edge_url + "/api/counters/poli-UMUM/next", timeout=10)
     assert r.status_code == 200, r.text
     called = r.json()
     assert called["label"] == "U001" and called["destination"] == "Poli Umum"
+    while_called()
     events.expect("queue", lambda d: d.get("call"))
     board = requests.get(system.edge_url + "/api/board", timeout=5).json()
     assert board["counters"]["Poli Umum"] == "U001"
@@ -95,11 +97,27 @@ def test_reserve_scan_print_call_announce_and_visit_reaches_central(system, days
     try:
         _auth, res, text = reserve_and_sync(system, days)
         check_in_and_print(system, events, text)
-        wait_for(lambda: "Nomor U001 berikutnya" in phone_page(system, "U001"), 30, "the phone page to show U001 next")
-        call_and_announce(system, events)
         wait_for(
-            lambda: "Nomor U001 sedang dipanggil" in phone_page(system, "U001"), 30, "the phone page to show the call"
+            lambda: "<strong>Berikutnya</strong> di Poli Umum" in phone_page(system, "U001"),
+            30,
+            "the phone page to show U001 next",
         )
+        call_and_announce(
+            system,
+            events,
+            while_called=lambda: wait_for(
+                lambda: "<strong>Sedang dipanggil</strong>: silakan menuju Poli Umum" in phone_page(system, "U001"),
+                30,
+                "the phone page to show the call",
+            ),
+        )
+        # done: U001 is no longer under "sedang dipanggil", and the last calls list it
+        page = wait_for(
+            lambda: (p := phone_page(system, "U001")) and "Sedang dipanggil</strong>" not in p and p,
+            30,
+            "the phone page to drop the finished call",
+        )
+        assert "U001</span> → Poli Umum" in page
     finally:
         events.close()
     visit = wait_for(
