@@ -17,9 +17,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## make test: install what is missing (incl. Chromium, PostgreSQL), then the lint gate and the whole suite
+## make test: install what is missing (incl. Chromium, PostgreSQL, RabbitMQ), then the lint gate and the whole suite
 test:
-	bash scripts/bootstrap.sh chromium sox systemd postgresql poppler-utils
+	bash scripts/bootstrap.sh chromium sox systemd postgresql poppler-utils rabbitmq-server
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	ROSMA_TEST_PG_URL="$${ROSMA_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" \

@@ -113,6 +113,11 @@ class CentralConfig:
         "", "client certificate, when the broker identifies clients by certificate", check=optional_file
     )
     mqtt_key: str = setting("", "private key of mqtt_cert (0600); empty if mqtt_cert holds it", check=optional_file)
+    mqtt_protocol: int = setting(
+        5,
+        "MQTT protocol level: 5 (MQTT 5), or 4 (MQTT 3.1.1) for a broker without MQTT 5, such as Debian 12's RabbitMQ",
+        check=lambda v: None if v in (4, 5) else "must be 5 or 4",
+    )
     keys_dir: str = setting(
         "var/central/keys", "directory of the QR signing keys' private parts (0600 files; back it up with the database)"
     )

@@ -43,6 +43,7 @@ def mqtt_settings(config) -> Settings:
         tls_ca=config.mqtt_ca,
         tls_cert=config.mqtt_cert,
         tls_key=config.mqtt_key,
+        protocol=config.mqtt_protocol,
     )
 
 

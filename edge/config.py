@@ -137,6 +137,11 @@ class EdgeConfig:
         "", "client certificate, when the broker identifies nodes by certificate", check=optional_file
     )
     mqtt_key: str = setting("", "private key of mqtt_cert (0600); empty if mqtt_cert holds it", check=optional_file)
+    mqtt_protocol: int = setting(
+        5,
+        "MQTT protocol level: 5 (MQTT 5), or 4 (MQTT 3.1.1) for a broker without MQTT 5, such as Debian 12's RabbitMQ",
+        check=lambda v: None if v in (4, 5) else "must be 5 or 4",
+    )
     qr_public_keys: dict = setting({}, "trusted QR signing keys: key id -> base64 Ed25519 public key", check=_keys)
     polis: list = setting([], "polis: a table each with code, name and prefix", check=check_polis)
     lokets: int = setting(2, "number of registration counters (loket)", check=_lokets)

@@ -53,6 +53,21 @@ else
   say "Debian packages already installed (${#packages[@]})"
 fi
 
+# rabbitmq-server (make test: tests/e2e/test_rabbitmq.py) is needed only for its programs; the
+# tests start private nodes on free ports. Debian's package starts the system node when it is
+# installed: one this run installed is stopped and disabled again. One already there is left as it is.
+for pkg in "${missing[@]}"; do
+  if [ "$pkg" = rabbitmq-server ]; then
+    say "rabbitmq-server: stopping and disabling the system node the package started"
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      as_root systemctl disable --now rabbitmq-server.service || true
+    else
+      as_root service rabbitmq-server stop || true
+      as_root update-rc.d rabbitmq-server disable || true
+    fi
+  fi
+done
+
 # mosquitto lives in /usr/sbin, which is not on a normal user's PATH on Debian.
 if ! PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v mosquitto >/dev/null 2>&1; then
   die "mosquitto is not installed"

@@ -50,6 +50,7 @@ class Settings:
     tls_ca: str = ""  # path of a CA bundle; non-empty turns TLS on and verifies the broker and its host name
     tls_cert: str = ""  # optional client certificate (PEM) for a per-node identity; needs tls_ca
     tls_key: str = ""  # private key of tls_cert; "" if tls_cert holds it too
+    protocol: int = 5  # MQTT protocol level: 5 (MQTT 5) or 4 (MQTT 3.1.1, for brokers without MQTT 5)
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -70,6 +71,8 @@ class Settings:
         if self.will is not None:
             check_topic(self.will.topic)
             check_payload(self.will.payload)
+        if self.protocol not in (4, 5) or isinstance(self.protocol, bool):
+            raise bad("protocol", "must be 5 (MQTT 5) or 4 (MQTT 3.1.1)")
         if self.tls_cert and not self.tls_ca:
             raise bad("tls_cert", "needs tls_ca (the broker must be verified too)")
         if self.tls_key and not self.tls_cert:

@@ -118,7 +118,10 @@ class PahoTransport(Transport):
             props.SessionExpiryInterval = s.session_expiry
         # clean_start=False on every connect, the first included: Mosquitto 2.0 persists a
         # session only if the client's latest CONNECT asked to resume one.
-        self._client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=False, properties=props)
+        if s.protocol == 4:  # MQTT 3.1.1: a persistent session is clean_session=False, set on the client
+            self._client.connect_async(s.host, s.port, keepalive=s.keepalive)
+        else:
+            self._client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=False, properties=props)
         self._client.loop_start()
         log.info("connecting to %s:%d as %s", s.host, s.port, s.effective_client_id or "<no id>")
 
@@ -176,7 +179,15 @@ class PahoTransport(Transport):
 
     # ---- paho setup ------------------------------------------------------------------------
     def _make_client(self, s: Settings) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.effective_client_id, protocol=mqtt.MQTTv5)
+        if s.protocol == 4:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=s.effective_client_id,
+                clean_session=False,
+                protocol=mqtt.MQTTv311,
+            )
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.effective_client_id, protocol=mqtt.MQTTv5)
         client.on_log = _paho_log
         client.suppress_exceptions = True  # a bug in a callback must not end the network thread
         if s.username:

@@ -135,6 +135,7 @@ class System:
         puskesmas: str = "cibinong",
         printer: str = "file",
         central_settings: dict | None = None,
+        broker: str = "mosquitto",
     ):
         self.base = base
         self.central_settings = central_settings or {}
@@ -148,7 +149,14 @@ class System:
         self.stream_port = free_port()  # the phones' live queue streams (central.streams)
         self.edge_port = free_port()
         self.central_pw = secrets.token_urlsafe(16)
-        self.broker = LocalBroker(base / "broker", {"central": self.central_pw})
+        self.broker_kind = broker  # "mosquitto", or "rabbitmq": RabbitMQ's MQTT plugin (MQTT 3.1.1)
+        if broker == "rabbitmq":
+            from provisioning.rabbitmq import LocalRabbitMQ
+
+            self.broker = LocalRabbitMQ(base / "broker", {"central": self.central_pw})
+            self.central_settings = {"mqtt_protocol": 4, **self.central_settings}
+        else:
+            self.broker = LocalBroker(base / "broker", {"central": self.central_pw})
         self.printer_dir = base / "printer"
         self.audio_dir = base / "audio"
         self.printer_dir.mkdir()
@@ -240,8 +248,7 @@ class System:
             self.puskesmas,
             "--broker-dir",
             str(self.broker.directory),
-            "--broker-pid",
-            str(self.broker.pid),
+            *(["--broker-pid", str(self.broker.pid)] if self.broker_kind == "mosquitto" else []),
             "--mqtt-port",
             str(self.broker.port),
             "--mqtt-ca",
@@ -265,6 +272,11 @@ class System:
         cfg = tomllib.loads(self.edge_cfg.read_text())
         self.node_id, self.node_pw = cfg["node_id"], cfg["mqtt_password"]
         self.broker.users[self.node_id] = self.node_pw  # so a broker restart keeps the node's login
+        if self.broker_kind == "rabbitmq":  # provision wrote Mosquitto's files: give RabbitMQ the user
+            from edge import config as edge_config
+
+            self.broker.add_users({self.node_id: self.node_pw})
+            edge_config.write(self.edge_cfg, dataclasses.replace(edge_config.load(self.edge_cfg), mqtt_protocol=4))
         self.start_edge()
         return self
 
