@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 
 from peewee import DataError, IntegrityError, fn
@@ -62,48 +63,145 @@ _NIK = re.compile(r"[0-9]{16}")
 def apply_batch(node: Node, batch: messages.EventBatch, registry: dict | None = None) -> int:
     """Store and apply a batch for ``node``; returns the highest contiguous seq stored for the
     batch's database incarnation (what the ack names). ``registry`` plays an older central in
-    tests (event types it knows)."""
+    tests (event types it knows).
+
+    One transaction per batch, and a handful of statements for the batch besides the handlers'
+    own: the node's row is locked first (PostgreSQL), so sync workers sharing the load apply a
+    node's batches one after the other, each seeing where the last one ended; the batch's
+    events are stored with one INSERT after they were applied.
+    """
     kpi_rollup.discard()
     with database.atomic():
-        node = Node.get_by_id(node.id)
+        node = _locked_node(node.id)
         stream = _stream(node, batch.incarnation, batch.events[0] if batch.events else None)
         last = stream.up_seq
-        # the tickets with an event kept for later: when the stream had none before this batch,
-        # only this batch's own can be, and no event needs to look its ticket's up
-        kept = None if _any_kept(node, stream.incarnation) else set()
+        todo: list[messages.EventRecord] = []
         for record in batch.events:
             if record.seq <= last:
                 continue
             if record.seq != last + 1:
                 log.info("node %s: gap at seq %d (have %d); waiting for resend", node.node_id, record.seq, last)
                 break
-            _store_and_apply(node, stream.incarnation, record, registry, kept)
+            todo.append(record)
             last = record.seq
-        if last != stream.up_seq:
+        if todo:
+            _store_and_apply(node, stream.incarnation, todo, registry)
             NodeStream.update(up_seq=last, last_seen=utcnow()).where(NodeStream.id == stream.id).execute()
             Node.update(last_seen=utcnow()).where(Node.id == node.id).execute()
         kpi_rollup.flush()  # the days whose visits changed: their KPI rollup is out of date
     return last
 
 
-def _store_and_apply(
-    node: Node, incarnation: str, record: messages.EventRecord, registry: dict | None, kept: set[str] | None = None
-) -> None:
-    ticket = record.data.get("ticket")
-    row = EdgeEvent.create(
-        node=node,
-        incarnation=incarnation,
-        seq=record.seq,
-        type=record.type,
-        v=record.v,
-        at=record.at,
-        ticket=ticket[:40] if isinstance(ticket, str) else "",
-        data=json.dumps(record.data),
-        status="applied",
+def _locked_node(pk: int) -> Node:
+    """The node's row, locked until the transaction ends where the database can (PostgreSQL)."""
+    query = Node.select().where(Node.id == pk)
+    if getattr(database.obj, "for_update", False):
+        query = query.for_update()
+    return query.get()
+
+
+def _store_and_apply(node: Node, incarnation: str, records: list[messages.EventRecord], registry: dict | None) -> None:
+    """Apply ``records`` (contiguous, in seq order) and store them, with their outcomes, in one INSERT.
+
+    First all at once (no savepoint per event, plain walk-in issues inserted together, each
+    visit read once); if any event is refused on the way, that attempt is rolled back and the
+    batch applied again one event at a time, each in its own savepoint, so the refused event is
+    rejected alone and the others apply.
+    """
+    try:
+        with database.atomic():
+            rows = _apply_all(node, incarnation, records, registry, _Batch(node, records))
+    except _Redo:
+        rows = _apply_all(node, incarnation, records, registry, None)
+    finally:
+        _current.batch = None
+    EdgeEvent.insert_many([row.__data__ for row in rows]).execute()
+
+
+def _apply_all(
+    node: Node, incarnation: str, records: list[messages.EventRecord], registry: dict | None, batch: _Batch | None
+) -> list[EdgeEvent]:
+    _current.batch = batch
+    kept = _kept_tickets(node, incarnation)
+    rows = []
+    for record in records:
+        ticket = record.data.get("ticket")
+        row = EdgeEvent(
+            node=node,
+            incarnation=incarnation,
+            seq=record.seq,
+            type=record.type,
+            v=record.v,
+            at=record.at,
+            ticket=ticket[:40] if isinstance(ticket, str) else "",
+            data=json.dumps(record.data),
+            status="applied",
+            error="",
+            received_at=utcnow(),
+        )
+        _apply_row(node, row, registry, kept)
+        if row.status == "deferred" and row.ticket:
+            kept.add(row.ticket)
+        rows.append(row)
+    if batch is not None:
+        batch.flush()
+    return rows
+
+
+def _kept_tickets(node: Node, incarnation: str) -> set[str]:
+    """The tickets of this history with an event kept for later (their later events wait too)."""
+    query = (
+        EdgeEvent.select(EdgeEvent.ticket)
+        .where((EdgeEvent.node == node) & (EdgeEvent.incarnation == incarnation) & (EdgeEvent.status == "deferred"))
+        .distinct()
     )
-    _apply_row(node, row, registry, kept)
-    if kept is not None and row.status == "deferred" and row.ticket:
-        kept.add(row.ticket)
+    return {ticket for (ticket,) in query.tuples()}
+
+
+class _Redo(Exception):
+    """An event was refused while the batch was applied all at once: apply it event by event."""
+
+
+class _Batch:
+    """What applying one batch at once keeps: the visits read (each once), and the plain walk-in
+    issues not inserted yet (one INSERT for a run of them, before anything else looks)."""
+
+    def __init__(self, node: Node, records: list[messages.EventRecord]):
+        self.node = node
+        self.issues: list[dict] = []
+        wanted = {
+            r.data["ticket"]
+            for r in records
+            if r.type != TicketIssued.NAME and isinstance(r.data.get("ticket"), str) and r.data["ticket"]
+        }
+        self.visits: dict[str, Visit | None] = dict.fromkeys(wanted)
+        if wanted:
+            for v in Visit.select().where((Visit.node == node) & Visit.ticket_key.in_(sorted(wanted))):
+                self.visits[v.ticket_key] = v
+
+    def visit(self, ticket: str) -> Visit:
+        if ticket not in self.visits:
+            self.visits[ticket] = Visit.get_or_none((Visit.node == self.node) & (Visit.ticket_key == ticket))
+        visit = self.visits[ticket]
+        if visit is None:
+            raise _NotYet
+        return visit
+
+    def forget(self, *tickets: str) -> None:
+        for ticket in tickets:
+            self.visits.pop(ticket, None)
+
+    def flush(self) -> None:
+        if self.issues:
+            issues, self.issues = self.issues, []
+            Visit.insert_many(issues).on_conflict_ignore().execute()
+
+
+class _Current(threading.local):
+    batch: _Batch | None = None
+
+
+_current = _Current()
 
 
 class _NotYet(Exception):
@@ -135,13 +233,24 @@ def _apply_row(node: Node, row: EdgeEvent, registry: dict | None = None, kept: s
         _outcome(row, "deferred", "an earlier event of this ticket is kept for later")
         return
     handlers = HANDLERS if registry is None else {k: v for k, v in HANDLERS.items() if k.NAME in registry}
+    batch = _current.batch
     try:
-        with database.atomic():
+        if batch is None:
+            with database.atomic():
+                handlers[type(event)](node, event)
+        elif isinstance(event, TicketIssued) and _plain_issue(event):
+            batch.issues.append(_visit_fields(node, event))
+            batch.forget(event.ticket)
+            kpi_rollup.note(event.day)
+        else:
+            batch.flush()
             handlers[type(event)](node, event)
     except _NotYet:
         _outcome(row, "deferred", "ticket not known yet")
         return
     except (ValueError, TypeError, KeyError, DataError, IntegrityError) as exc:
+        if batch is not None:
+            raise _Redo from exc  # roll the batch back; applied again event by event
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         _outcome(row, "rejected", reason)
         _forget_numbers(row)
@@ -160,15 +269,8 @@ def _forget_numbers(row: EdgeEvent) -> None:
     if isinstance(data, dict) and (data.get("kartu") or data.get("nik")):
         data["kartu"], data["nik"] = "", ""
         row.data = json.dumps(data)
-        EdgeEvent.update(data=row.data).where(EdgeEvent.id == row.id).execute()
-
-
-def _any_kept(node: Node, incarnation: str) -> bool:
-    return (
-        EdgeEvent.select()
-        .where((EdgeEvent.node == node) & (EdgeEvent.incarnation == incarnation) & (EdgeEvent.status == "deferred"))
-        .exists()
-    )
+        if row.id is not None:  # a row stored before (kept, applied late)
+            EdgeEvent.update(data=row.data).where(EdgeEvent.id == row.id).execute()
 
 
 def _earlier_kept(row: EdgeEvent) -> bool:
@@ -188,7 +290,8 @@ def _earlier_kept(row: EdgeEvent) -> bool:
 def _outcome(row: EdgeEvent, status: str, error: str) -> None:
     if (row.status, row.error) != (status, error[:200]):
         row.status, row.error = status, error[:200]
-        EdgeEvent.update(status=status, error=row.error).where(EdgeEvent.id == row.id).execute()
+        if row.id is not None:
+            EdgeEvent.update(status=status, error=row.error).where(EdgeEvent.id == row.id).execute()
 
 
 def apply_deferred() -> int:
@@ -271,6 +374,8 @@ FINAL_RANK = 3
 
 
 def _visit(node: Node, ticket: str) -> Visit:
+    if _current.batch is not None:
+        return _current.batch.visit(ticket)
     visit = Visit.get_or_none((Visit.node == node) & (Visit.ticket_key == ticket))
     if visit is None:
         raise _NotYet
@@ -282,25 +387,37 @@ def _advance(visit: Visit, state: str) -> None:
         visit.state = state
 
 
+def _visit_fields(node: Node, e: TicketIssued) -> dict:
+    return {
+        "node": node,
+        "ticket_key": e.ticket,
+        "puskesmas": node.puskesmas_id,
+        "label": e.label,
+        "queue": e.queue,
+        "poli": e.poli,
+        "payer": e.payer,
+        "rid": e.rid,
+        "day": e.day,
+        "issued_at": e.at,
+        "kind": e.kind,
+        "slot": e.slot,
+        "priority": e.priority,
+        "priority_class": e.priority_class,
+        "token": e.token,  # a transfer's poli visit carries its loket ticket's token (central.ticket_link)
+        "parent": e.parent,
+    }
+
+
+def _plain_issue(e: TicketIssued) -> bool:
+    """An issue that only inserts its visit: it continues no ticket and is no BPJS reservation's
+    check-in (``_issued`` does nothing else for it, ``bpjs_reports.on_issued`` neither)."""
+    return not e.parent and not (e.payer == "BPJS" and e.rid and e.kind == "reservation")
+
+
 def _issued(node: Node, e: TicketIssued) -> None:
-    Visit.insert(
-        node=node,
-        ticket_key=e.ticket,
-        puskesmas=node.puskesmas_id,
-        label=e.label,
-        queue=e.queue,
-        poli=e.poli,
-        payer=e.payer,
-        rid=e.rid,
-        day=e.day,
-        issued_at=e.at,
-        kind=e.kind,
-        slot=e.slot,
-        priority=e.priority,
-        priority_class=e.priority_class,
-        token=e.token,  # a transfer's poli visit carries its loket ticket's token (central.ticket_link)
-        parent=e.parent,
-    ).on_conflict_ignore().execute()
+    if _current.batch is not None:
+        _current.batch.forget(e.ticket, e.parent)
+    Visit.insert(**_visit_fields(node, e)).on_conflict_ignore().execute()
     kpi_rollup.note(e.day)
     bpjs_reports.on_issued(node, e)  # a BPJS check-in or walk-in sent to a poli: Antrean FKTP add, same transaction
     if e.parent and e.poli:  # the loket ticket it continues was for this poli (central.kpi)

@@ -29,6 +29,21 @@ from protocol import messages, topics
 log = logging.getLogger(__name__)
 
 STALL_S = 60.0
+# Several sync workers (each its own broker user) share the edges' batches and pulls through one
+# MQTT v5 shared subscription: each message goes to one of them. A node's batches may reach two
+# workers at once; ingest locks the node's row and applies only the next contiguous seq, so they
+# are applied in order and once. The retained kinds (presence, snapshot, health) are read by
+# every worker on its own subscription: a shared one is never sent retained messages.
+SHARE_GROUP = "rosma-sync"
+SHARED_KINDS = (topics.UP_EVENTS, topics.UP_PULL)
+OWN_KINDS = (topics.UP_STATUS, topics.UP_SNAPSHOT, topics.UP_HEALTH)
+
+
+def up_filters() -> list[str]:
+    """The worker's subscriptions: shared for batches and pulls, its own for the retained kinds."""
+    every = topics.all_up_filter()  # rosma/v1/node/+/up/#
+    shared = topics.all_up_filter(SHARE_GROUP)
+    return [shared[: -len("#")] + kind for kind in SHARED_KINDS] + [every[: -len("#")] + kind for kind in OWN_KINDS]
 
 
 def mqtt_settings(config) -> Settings:
@@ -85,7 +100,8 @@ class CentralSync:
         except (OperationalError, InterfaceError) as exc:
             log.error("could not apply kept events at start-up: %s", exc)
             database.close()
-        self.transport.subscribe(topics.all_up_filter(), qos=1)
+        for topic_filter in up_filters():
+            self.transport.subscribe(topic_filter, qos=1)
         self.transport.start()
         self.poller.start()
         self.rollup.start()
@@ -154,6 +170,14 @@ class CentralSync:
     # ---- handlers ------------------------------------------------------------------------
     def _events(self, node: Node, batch: messages.EventBatch) -> None:
         upto = ingest.apply_batch(node, batch)
+        if batch.events:
+            log.info(
+                "node %s: events %d..%d received, stored up to %d",
+                node.node_id,
+                batch.events[0].seq,
+                batch.events[-1].seq,
+                upto,
+            )
         self._publish(node, topics.DOWN_ACK, messages.Ack(upto, batch.incarnation))
 
     def _pull(self, node: Node, body: messages.PullRequest) -> None:

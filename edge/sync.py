@@ -1,10 +1,14 @@
 """The edge's sync client, on a transport port (``infra.mqtt``: Mosquitto through paho in
 production, an in-memory broker in unit tests).
 
-Up: outbox rows (typed events) are published in seq order, one batch in flight at a time,
-tagged with this database's incarnation; only central's ack (the highest seq it has stored for
-that incarnation) marks rows delivered, so a lost message, a broker crash or a restart of
-either side just means the batch is sent again (central ignores repeats).
+Up: outbox rows (typed events) are published in seq order, up to ``WINDOW`` batches in flight,
+tagged with this database's incarnation; only central's ack (cumulative: the highest seq it has
+stored for that incarnation) marks rows delivered, so a lost message, a broker crash or a
+restart of either side just means the rows are sent again (central ignores repeats). What is in
+flight is sent again from the first unacknowledged row when no ack has moved on for a timeout
+that follows the acks' own pace (``ACK_FACTOR`` times the time an ack takes, at least
+``ACK_MIN_S``; ``ACK_TIMEOUT_S`` before one was timed), so a busy central is not sent its work
+twice.
 Down: on every connect the edge asks for the change feed after its checkpoint; changes are
 applied in seq order, each batch with its checkpoint in one transaction, so a repeat or a gap
 can never apply a change twice or skip one. A change of a type this release does not know is
@@ -59,7 +63,10 @@ from protocol.clock import WIB
 log = logging.getLogger(__name__)
 
 BATCH = 100
-ACK_TIMEOUT_S = 10.0
+WINDOW = 4  # batches in flight at once
+ACK_TIMEOUT_S = 10.0  # until an ack was timed
+ACK_MIN_S = 3.0  # the adapted timeout is never shorter
+ACK_FACTOR = 3.0  # times the time an ack takes
 PULL_EVERY_S = 300.0
 STALL_S = 60.0  # a sync thread that has not looped for this long is stuck (watchdog)
 HEALTH_EVERY_S = 60.0  # the node's health is published at least this often while connected
@@ -92,8 +99,11 @@ class SyncClient:
         self.connected = threading.Event()
         self.wake = threading.Event()
         self.stop = threading.Event()
-        self.in_flight_until = 0  # seq of the last row of the batch in flight (0: none)
-        self.in_flight_at = 0.0
+        self.in_flight: list[tuple[int, int, float]] = []  # (first seq, last seq, monotonic sent) per batch
+        self.progress_at = 0.0  # monotonic: the last ack that moved on (or the oldest batch's send)
+        self.ack_s = 0.0  # how long an ack takes, smoothed (0: not timed yet)
+        self.resends = 0  # batches sent again after a timeout
+        self.clock = time.monotonic  # of the ack timing (tests move it)
         self.lock = threading.Lock()
         self.alive_at = {"sync": time.monotonic(), "sync-bus": time.monotonic()}
         self.started_at = time.monotonic()
@@ -149,7 +159,7 @@ class SyncClient:
         self.publish_health()
         self._pull()
         with self.lock:
-            self.in_flight_until = 0
+            self.in_flight = []  # what was in flight may be lost with the connection: sent again
         self.connected.set()
         self.status.set("sync", True, "Terhubung ke server pusat")
         self.wake.set()
@@ -342,9 +352,14 @@ class SyncClient:
             return
         with database.atomic("IMMEDIATE"):
             n = Outbox.update(delivered=True).where((Outbox.seq <= ack.upto) & (~Outbox.delivered)).execute()
+        now = self.clock()
         with self.lock:
-            if ack.upto >= self.in_flight_until:
-                self.in_flight_until = 0
+            done = [b for b in self.in_flight if b[1] <= ack.upto]
+            if done:
+                sample = now - done[-1][2]
+                self.ack_s = sample if not self.ack_s else 0.7 * self.ack_s + 0.3 * sample
+                self.in_flight = self.in_flight[len(done) :]
+                self.progress_at = now
         if n:
             log.info("central acknowledged events up to %d", ack.upto)
         self.wake.set()
@@ -376,19 +391,41 @@ class SyncClient:
                 self._pull()
                 last_pull = time.monotonic()
             try:
-                self.send_batch()
+                while self.send_batch():  # fill the window
+                    pass
             except Exception:
                 log.exception("outbox pump failed")
             since = time.monotonic() - self.health_at
             if since >= HEALTH_EVERY_S or (self.health_dirty.is_set() and since >= HEALTH_GAP_S):
                 self.publish_health()
 
-    def send_batch(self) -> bool:
-        """Publish the next batch of undelivered rows unless one is in flight; True if sent."""
+    def ack_timeout(self) -> float:
+        """Seconds without an ack moving on before what is in flight is sent again."""
         with self.lock:
-            if self.in_flight_until and time.monotonic() - self.in_flight_at < ACK_TIMEOUT_S:
+            timed = self.ack_s
+        return max(ACK_MIN_S, ACK_FACTOR * timed) if timed else ACK_TIMEOUT_S
+
+    def send_batch(self) -> bool:
+        """Publish the next batch of undelivered rows if the window has room; True if sent.
+
+        When no ack has moved on for ``ack_timeout()``, the batches in flight are forgotten and
+        sending starts again at the first undelivered row."""
+        timeout = self.ack_timeout()
+        now = self.clock()
+        with self.lock:
+            if self.in_flight and now - max(self.progress_at, self.in_flight[0][2]) >= timeout:
+                log.warning(
+                    "no ack for events %d..%d in %.1f s; sending them again",
+                    self.in_flight[0][0],
+                    self.in_flight[-1][1],
+                    timeout,
+                )
+                self.resends += len(self.in_flight)
+                self.in_flight = []
+            if len(self.in_flight) >= WINDOW:
                 return False
-        rows = list(Outbox.select().where(~Outbox.delivered).order_by(Outbox.seq).limit(BATCH))
+            after = self.in_flight[-1][1] if self.in_flight else 0
+        rows = list(Outbox.select().where(~Outbox.delivered & (Outbox.seq > after)).order_by(Outbox.seq).limit(BATCH))
         if not rows:
             return False
         batch = messages.EventBatch(
@@ -398,8 +435,9 @@ class SyncClient:
             log.warning("could not publish events; will retry")
             return False
         with self.lock:
-            self.in_flight_until = rows[-1].seq
-            self.in_flight_at = time.monotonic()
+            if not self.in_flight:
+                self.progress_at = self.clock()
+            self.in_flight.append((rows[0].seq, rows[-1].seq, self.clock()))
         log.info("sent events %d..%d", rows[0].seq, rows[-1].seq)
         return True
 

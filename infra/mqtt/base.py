@@ -45,7 +45,7 @@ class Settings:
     keepalive: int = 20  # seconds between PINGREQs; the will fires about 1.5 x this after a network cut
     session_expiry: int = 86400  # seconds the broker keeps the session after a disconnect (clean_start=False)
     reconnect_min: float = 0.5  # seconds before the first reconnect attempt; doubles per failure
-    reconnect_max: float = 4.0  # seconds: the cap of the reconnect backoff
+    reconnect_max: float = 2.0  # seconds: the cap of the reconnect backoff (a returning broker is used at once)
     will: Message | None = None  # last will, sent with QoS 1 when the connection dies without DISCONNECT
     tls_ca: str = ""  # path of a CA bundle; non-empty turns TLS on and verifies the broker and its host name
     tls_cert: str = ""  # optional client certificate (PEM) for a per-node identity; needs tls_ca

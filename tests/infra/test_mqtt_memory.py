@@ -172,7 +172,7 @@ def test_settings_defaults_and_secret():
     s = Settings(username="pkm-a", password="s3cret-pw")
 
     assert s.effective_client_id == "pkm-a" and Settings(username="a", client_id="b").effective_client_id == "b"
-    assert (s.keepalive, s.session_expiry, s.reconnect_min, s.reconnect_max) == (20, 86400, 0.5, 4.0)
+    assert (s.keepalive, s.session_expiry, s.reconnect_min, s.reconnect_max) == (20, 86400, 0.5, 2.0)
     assert "s3cret-pw" not in repr(s)
 
 
