@@ -39,9 +39,13 @@ SHARED_KINDS = (topics.UP_EVENTS, topics.UP_PULL)
 OWN_KINDS = (topics.UP_STATUS, topics.UP_SNAPSHOT, topics.UP_HEALTH)
 
 
-def up_filters() -> list[str]:
-    """The worker's subscriptions: shared for batches and pulls, its own for the retained kinds."""
+def up_filters(shared_subscriptions: bool = True) -> list[str]:
+    """The worker's subscriptions: shared for batches and pulls, its own for the retained kinds.
+    Without shared subscriptions (an MQTT 3.1.1 broker such as RabbitMQ 3.10: one worker) every
+    kind is the worker's own."""
     every = topics.all_up_filter()  # rosma/v1/node/+/up/#
+    if not shared_subscriptions:
+        return [every]
     shared = topics.all_up_filter(SHARE_GROUP)
     return [shared[: -len("#")] + kind for kind in SHARED_KINDS] + [every[: -len("#")] + kind for kind in OWN_KINDS]
 
@@ -100,7 +104,8 @@ class CentralSync:
         except (OperationalError, InterfaceError) as exc:
             log.error("could not apply kept events at start-up: %s", exc)
             database.close()
-        for topic_filter in up_filters():
+        shared = getattr(getattr(self.transport, "settings", None), "protocol", 5) == 5  # $share is MQTT 5
+        for topic_filter in up_filters(shared):
             self.transport.subscribe(topic_filter, qos=1)
         self.transport.start()
         self.poller.start()
