@@ -49,7 +49,19 @@ class Ticket(BaseModel):
     priority_class = CharField(max_length=12, default="")  # lansia, disabilitas, ibu_hamil; "" for none
 
     class Meta:
-        indexes = ((("day", "queue", "state"), False),)
+        # and ticket_waiting_order (calling order) below; migration m0007 adds both new ones
+        indexes = ((("day", "queue", "state"), False), (("day", "called_at"), False))
+
+
+Ticket.add_index(
+    Ticket.day,
+    Ticket.queue,
+    Ticket.state,
+    Ticket.priority.desc(),
+    Ticket.sort_time,
+    Ticket.number,
+    name="ticket_waiting_order",
+)
 
 
 class QueueCounter(BaseModel):
@@ -133,7 +145,7 @@ class DeferredChange(BaseModel):
 class PrintJob(BaseModel):
     ticket_key = CharField(max_length=32)
     # pending, printed, failed (not printable: staff reprint), expired (waited too long for paper)
-    status = CharField(max_length=10, default="pending")
+    status = CharField(max_length=10, default="pending", index=True)  # printjob_status (m0007)
     attempts = IntegerField(default=0)
     error = CharField(max_length=200, default="")
     created_at = CharField(max_length=40)

@@ -6,6 +6,12 @@ bus once the transaction has committed.
 A caller that renders a response from the result (a kiosk page) runs the operation and the
 rendering inside ``unit()``: if anything fails before the response is ready, nothing is kept,
 nothing is printed and nothing reaches central.
+
+The calling order of ``edge.core.queue`` (priority, then sort time, then number) is asked of
+SQLite with the ``ticket_waiting_order`` index: the next ticket and a ticket's place in line cost
+the same with ten or a thousand waiting. ``board()`` is built once per change and shared by the
+TVs, the staff pages and the phones' snapshot: every committed ``unit()`` and every batch of
+central's changes (``ReservationsChanged``) starts a new one.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import queue as queue_mod
 import secrets
 import threading
 from collections.abc import Iterator
 
-from peewee import IntegrityError
+from peewee import IntegrityError, Tuple
 
 from edge import bpjs_check, estimates
 from edge.bpjs_check import Checked, MembershipChecker
@@ -43,7 +50,7 @@ from edge.models import (
     Ticket,
     database,
 )
-from edge.notices import PrintQueued, ScanRecorded
+from edge.notices import PrintQueued, ReservationsChanged, ScanRecorded
 from protocol import events, idents, qrpass
 from protocol.clock import WIB, Clock
 from protocol.events import Actor, Event, ReservationCheckedIn, TicketCalled, TicketIssued, TicketServing
@@ -77,6 +84,13 @@ class QueueService:
         self.public_keys = qrpass.load_public_keys(config.qr_public_keys)
         self.bpjs = MembershipChecker(config, clock)
         self._local = threading.local()
+        # the board as last built, for (change generation, minute): see board()
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._board: tuple[tuple, dict] | None = None
+        # central's change feed commits site, poli, closed days and reservations, then says so
+        self._central_changes = bus.subscribe(ReservationsChanged)
 
     # ---- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -96,8 +110,15 @@ class QueueService:
             pending = self._local.pending
         finally:
             self._local.pending = None
+        self._changed()  # before the messages: a screen woken by one reads the new board
         for message in pending:
             self.bus.publish(message)
+
+    def _changed(self) -> None:
+        """Something committed: the next board() is built afresh."""
+        with self._generation_lock:
+            self._generation += 1
+            self._board = None
 
     def _post(self, message) -> None:
         pending = getattr(self._local, "pending", None)
@@ -112,6 +133,8 @@ class QueueService:
             _apply_to_row(ticket, event)
             ticket.save()
         Outbox.create(type=event.NAME, v=event.VERSION, at=event.at, data=json.dumps(events.to_data(event)))
+        if getattr(self._local, "pending", None) is None:  # outside a unit: it has committed by now
+            self._changed()
         self._post(event)
 
     # ---- helpers -------------------------------------------------------------------------
@@ -189,34 +212,57 @@ class QueueService:
         return poli["name"] if poli else queue
 
     def waiting_ahead(self, ticket: Ticket) -> int:
+        """How many are called before ``ticket`` (a registration ticket: in both registration
+        queues, as every loket calls from both); 0 once it is not waiting."""
+        if ticket.state != q.WAITING:
+            return 0
         queues = q.REG_QUEUES if ticket.queue in q.REG_QUEUES else (ticket.queue,)
-        waiting = self._waiting(ticket.day, queues)
-        keys = [w.key for w in q.ordered(waiting)]
-        return keys.index(ticket.key) if ticket.key in keys else 0
+        return sum(self._ahead_in(ticket, queue) for queue in queues)
 
     def waiting_estimate(self, ticket: Ticket) -> str:
         """What the printed ticket says of her wait ("Perkiraan tunggu: 10–20 menit"), from
         her place in her own queue; "" when it cannot be estimated yet."""
         if ticket.state != q.WAITING:
             return ""
-        keys = [w.key for w in q.ordered(self._waiting(ticket.day, (ticket.queue,)))]
-        if ticket.key not in keys:
+        at = self._ahead_in(ticket, ticket.queue)
+        if at >= estimates.MAX_ENTRIES:
             return ""
         now = self._now()
-        found = estimates.queue_estimates(now.date(), [ticket.queue], {ticket.queue: keys}, now).get(ticket.queue, {})
-        ranges = found.get("estimates") or []
-        at = keys.index(ticket.key)
-        text = estimate.words(ranges[at]) if at < len(ranges) else ""
+        # with ``at`` people ahead she is where one taking a number now would be behind them
+        found = estimates.queue_estimates(now.date(), [ticket.queue], {ticket.queue: [""] * at}, now)
+        text = estimate.words(found.get(ticket.queue, {}).get("estimate_next"))
         return f"Perkiraan tunggu: {text.removeprefix('perkiraan ')}" if text else ""
 
-    def _waiting(self, day: str, queues) -> list[q.Waiting]:
-        return [w for w, _label in self._waiting_labelled(day, queues)]
-
-    def _waiting_labelled(self, day: str, queues) -> list[tuple[q.Waiting, str]]:
-        rows = Ticket.select().where(
-            (Ticket.day == day) & (Ticket.queue.in_(list(queues))) & (Ticket.state == q.WAITING)
+    @staticmethod
+    def _waiting_in(day: str, queue: str):
+        """Today's waiting tickets of one queue in calling order (``edge.core.queue.order_key``:
+        priority first, then sort time, then number; ties by row), read along the
+        ``ticket_waiting_order`` index."""
+        return (
+            Ticket.select()
+            .where((Ticket.day == day) & (Ticket.queue == queue) & (Ticket.state == q.WAITING))
+            .order_by(Ticket.priority.desc(), Ticket.sort_time, Ticket.number, Ticket.id)
         )
-        return [(q.Waiting(t.key, t.number, t.priority, dt.datetime.fromisoformat(t.sort_time)), t.label) for t in rows]
+
+    @staticmethod
+    def _ahead_in(ticket: Ticket, queue: str) -> int:
+        """How many waiting tickets of ``queue`` come before ``ticket`` in calling order."""
+        before = (Ticket.priority > ticket.priority) | (
+            (Ticket.priority == ticket.priority)
+            & (Tuple(Ticket.sort_time, Ticket.number, Ticket.id) < Tuple(ticket.sort_time, ticket.number, ticket.id))
+        )
+        return (
+            Ticket.select()
+            .where((Ticket.day == ticket.day) & (Ticket.queue == queue) & (Ticket.state == q.WAITING) & before)
+            .count()
+        )
+
+    def next_waiting(self, day: str, queues) -> Ticket | None:
+        """The ticket to call next among ``queues``: each queue's first in SQL, then the rules'
+        ``next_to_call`` among those few."""
+        firsts = [t for t in (self._waiting_in(day, queue).first() for queue in queues) if t is not None]
+        nxt = q.next_to_call([_waiting_facts(t) for t in firsts])
+        return next((t for t in firsts if t.key == nxt.key), None) if nxt else None
 
     def _issue(
         self,
@@ -266,7 +312,9 @@ class QueueService:
             at=at,
             actor=actor,
         )
-        t = Ticket(key=event.ticket, sort_time=(sort_time or self._now()).isoformat(), note=note)
+        # WIB with microseconds: the text sorts as the time (the calling order is asked of SQLite)
+        sort_text = (sort_time or self._now()).astimezone(WIB).isoformat(timespec="microseconds")
+        t = Ticket(key=event.ticket, sort_time=sort_text, note=note)
         self._record(t, event)
         if print_it:
             PrintJob.create(ticket_key=t.key, created_at=at)
@@ -333,17 +381,21 @@ class QueueService:
         (an inactive one too: the loket settles it, the screen does not say it). The outcome shows
         on the kiosk as any scan's (``ScanLog``), without the number or the membership."""
         try:
-            t = self.check_in_number(number, actor)
+            with self.unit():  # the check-in and its scan log: one transaction
+                t = self.check_in_number(number, actor)
+                if t is not None:
+                    self._log_scan(
+                        True, "ok", f"Reservasi ditemukan. Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t
+                    )
         except CheckinRefused as exc:
             self._log_scan(False, exc.code, str(exc), exc.ticket)
             raise
         if t is not None:
-            self._log_scan(
-                True, "ok", f"Reservasi ditemukan. Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t
-            )
             return t
-        t = self.issue_bpjs_walkin(number, self.bpjs.check(number), actor)
-        self._log_scan(True, "ok", f"Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t)
+        checked = self.bpjs.check(number)  # outside any transaction: PCare may be slow
+        with self.unit():
+            t = self.issue_bpjs_walkin(number, checked, actor)
+            self._log_scan(True, "ok", f"Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t)
         return t
 
     def issue_bpjs_walkin(self, number: str, checked: Checked, actor: Actor = events.KIOSK) -> Ticket:
@@ -511,12 +563,12 @@ class QueueService:
         Every outcome is recorded in ScanLog (without the QR text).
         """
         try:
-            with self.unit():
+            with self.unit():  # the check-in, its print job and its scan log: one transaction
                 t = self._check_in(text, actor)
+                self._log_scan(True, "ok", f"Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t)
         except CheckinRefused as exc:
             self._log_scan(False, exc.code, str(exc), exc.ticket)
             raise
-        self._log_scan(True, "ok", f"Nomor antrean Anda {t.label}, {self.queue_name(t.queue)}.", t)
         log.info("reservation checked in as %s", t.label)
         return t
 
@@ -632,7 +684,9 @@ class QueueService:
         )
 
     def _log_scan(self, ok: bool, code: str, message: str, ticket: Ticket | None) -> None:
-        with database.atomic("IMMEDIATE"):
+        """Record a scan's outcome: in the check-in's own transaction when it joins one (a
+        refused scan's transaction was rolled back: its own)."""
+        with self.unit():
             row = ScanLog.create(
                 at=self._now().isoformat(timespec="seconds"),
                 ok=ok,
@@ -641,7 +695,7 @@ class QueueService:
                 ticket_key=ticket.key if ticket else None,
                 label=ticket.label if ticket else None,
             )
-        self.bus.publish(ScanRecorded(row.id, ok, code, message, row.label))
+            self._post(ScanRecorded(row.id, ok, code, message, row.label))
 
     # ---- staff ---------------------------------------------------------------------------
     def counters(self) -> list[dict]:
@@ -677,10 +731,9 @@ class QueueService:
         """Call the next waiting ticket for a loket/poli; None when nobody is waiting."""
         c = self.counter(counter_id)
         with self.unit():
-            nxt = q.next_to_call(self._waiting(self._now().date().isoformat(), c["queues"]))
-            if nxt is None:
+            t = self.next_waiting(self._now().date().isoformat(), c["queues"])
+            if t is None:
                 return None
-            t = Ticket.get(Ticket.key == nxt.key)
             event = q.call(_facts(t), c["id"], c["name"], actor or Actor(c["id"]), self._at())
             self._record(t, event)
             self._announce(t, event)
@@ -749,26 +802,48 @@ class QueueService:
         calls, and who waits, by queue (a waiting number's priority class in ``priority``).
 
         Ticket numbers and room names only (this is shown on TVs and phones).
+
+        Built once per change and shared: the same dict is returned until a unit commits,
+        central's changes arrive or the minute turns (the estimates move with the clock), so
+        callers must not change it. Inside a unit it is built from what the unit sees, and not
+        kept.
         """
+        if getattr(self._local, "pending", None) is not None:
+            return self._build_board()
+        while True:  # central's changes committed since the last look
+            try:
+                self._central_changes.queue.get_nowait()
+            except queue_mod.Empty:
+                break
+            self._changed()
+        minute = self._now().replace(second=0, microsecond=0)
+        with self._generation_lock:
+            gen, kept = self._generation, self._board
+        if kept is not None and kept[0] == (gen, minute):
+            return kept[1]
+        with self._build_lock:  # the screens woken by one change wait for one build
+            with self._generation_lock:
+                gen, kept = self._generation, self._board
+            if kept is not None and kept[0] == (gen, minute):
+                return kept[1]
+            board = self._build_board()
+            with self._generation_lock:
+                if self._generation == gen:  # nothing committed since it began: keep it
+                    self._board = ((gen, minute), board)
+            return board
+
+    def _build_board(self) -> dict:
         day = self._now().date().isoformat()
         queues = {}
         places = self.counters()  # a poli the back office closed (and its queue done) is not shown
         names = {c["name"] for c in places}
         poli_queues = [c["queues"][0] for c in places if c["id"].startswith("poli-")]
-        classes = {
-            (t.queue, t.label): t.priority_class
-            for t in Ticket.select(Ticket.queue, Ticket.label, Ticket.priority_class).where(
-                (Ticket.day == day) & (Ticket.state == q.WAITING) & (Ticket.priority_class != "")
-            )
-        }
         for queue in [*q.REG_QUEUES, *poli_queues]:
-            labelled = self._waiting_labelled(day, [queue])
-            labels = {w.key: label for w, label in labelled}
-            waiting = [labels[w.key] for w in q.ordered([w for w, _label in labelled])]
+            rows = list(self._waiting_in(day, queue).select(Ticket.label, Ticket.priority_class).tuples())
             queues[queue] = {
                 "name": self.queue_name(queue),
-                "waiting": waiting,
-                "priority": {label: classes[queue, label] for label in waiting if (queue, label) in classes},
+                "waiting": [label for label, _cls in rows],
+                "priority": {label: cls for label, cls in rows if cls},
             }
         # "perkiraan … menit" for each waiting ticket and for one taken now (edge.estimates)
         now = self._now()
@@ -858,6 +933,10 @@ class QueueService:
             }
             for t in rows
         ]
+
+
+def _waiting_facts(t: Ticket) -> q.Waiting:
+    return q.Waiting(t.key, t.number, t.priority, dt.datetime.fromisoformat(t.sort_time))
 
 
 def _facts(t: Ticket) -> q.TicketFacts:
