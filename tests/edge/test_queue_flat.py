@@ -135,9 +135,7 @@ def test_sql_calling_order_is_the_pure_cores_on_random_days(svc, seed):
         ranges = estimates.queue_estimates(svc.clock.now().date(), [t.queue], {t.queue: own}, svc.clock.now())
         rng_ = ranges[t.queue]["estimates"][own.index(t.key)] if own.index(t.key) < estimates.MAX_ENTRIES else None
         text = estimate.words(rng_)
-        assert svc.waiting_estimate(t) == (
-            f"Perkiraan dipanggil: {text.removeprefix('perkiraan ')} lagi" if text else ""
-        )
+        assert svc.waiting_estimate(t) == (f"Perkiraan tunggu: {text.removeprefix('perkiraan ')}" if text else "")
 
 
 def test_the_calling_order_is_read_from_the_index(svc):
