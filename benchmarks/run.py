@@ -150,8 +150,39 @@ def main() -> None:
 
     print("\nWaiting-time estimates, a recorded day replayed (python -m benchmarks.estimate_replay):\n", flush=True)
     estimate_replay.main()
+    from benchmarks import bench_edge_flat
+
+    print("\nThe edge with 10 and 1,000 waiting tickets (python -m benchmarks.bench_edge_flat):\n", flush=True)
+    bench_edge_flat.main()
     bench_phone_if_postgres()
+    bench_real_processes_if_postgres()
     bench_backoffice_if_postgres()
+
+
+def bench_real_processes_if_postgres() -> None:
+    """Sync drains, the edge's latencies and central's throughput: real processes on PostgreSQL."""
+    import importlib
+
+    import psycopg2
+
+    from benchmarks import bench_phone
+
+    try:
+        psycopg2.connect(bench_phone.PG_URL, connect_timeout=5).close()
+    except psycopg2.OperationalError:
+        print("\n(sync, edge latency and central throughput not measured: no PostgreSQL)")
+        return
+    for name, title in (
+        ("bench_sync_drain", "Backlogs drained after the broker returns"),
+        ("bench_edge_latency", "The edge's call, print and voice paths"),
+        ("bench_central_tput", "Central's reservations against pgbench on the same server"),
+    ):
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ImportError:
+            continue
+        print(f"\n{title} (python -m benchmarks.{name}):\n", flush=True)
+        module.main()
 
 
 def bench_phone_if_postgres() -> None:
