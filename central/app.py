@@ -7,11 +7,12 @@ import datetime as dt
 import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
-from peewee import OperationalError, SqliteDatabase
+from peewee import InterfaceError, OperationalError, SqliteDatabase
 from werkzeug.exceptions import HTTPException
 
 from central import api, web
 from central.config import CentralConfig
+from central.db import lost_connection
 from central.runtime import CentralRuntime
 from central.web.csp import CSP
 from central.web.proxy import TrustedProxies
@@ -72,6 +73,8 @@ def build(config: CentralConfig) -> Flask:
 
 
 def _init_connections(app: Flask, db) -> None:
+    """PostgreSQL: each request takes an open connection from the process's pool and gives it
+    back when it ends (``central.db``: a connection the server ended is replaced, not reused)."""
     if isinstance(db, SqliteDatabase):
         return  # one long-lived connection (per thread; peewee opens it on first use)
     db.close()
@@ -113,10 +116,13 @@ def _init_errors(app: Flask) -> None:
         return error_response(status, custom)
 
     @app.errorhandler(OperationalError)
-    def _busy(e: OperationalError):
-        # SQLite's "database is locked" after busy_timeout: nothing was written (the
-        # transaction rolled back); the user may simply try again
-        if "locked" not in str(e).lower() and "busy" not in str(e).lower():
+    @app.errorhandler(InterfaceError)
+    def _busy(e: Exception):
+        # SQLite's "database is locked" after busy_timeout, or the connection to PostgreSQL
+        # broke in the middle of a transaction: nothing was written (the transaction rolled
+        # back); the user may simply try again
+        locked = "locked" in str(e).lower() or "busy" in str(e).lower()
+        if not locked and not lost_connection(e):
             return _unexpected(e)
         log.warning("database busy on %s %r: %s", request.method, request.path, e)
         response = make_response(error_response(503))

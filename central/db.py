@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, InterfaceError, OperationalError, SqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase
 
 from central import migrations as central_migrations
 from central.models import MODELS, database
@@ -33,6 +35,60 @@ WRITE_FIRST = "IMMEDIATE"
 
 MIGRATIONS = migrations.discover(central_migrations)
 
+# A PostgreSQL connection is kept open between requests (each web thread takes one from the pool
+# and gives it back when its request ends) and is replaced after this many seconds.
+POOL_RECYCLE_S = 600
+
+
+class CentralPostgresqlDatabase(PooledPostgresqlDatabase):
+    """PostgreSQL with a pool of open connections, per process (nothing in it that other web
+    processes would need: it only saves connecting).
+
+    A pooled connection the server has ended (a restart, ``pg_terminate_backend``, an idle
+    timeout) is noticed as it is taken from the pool, without a round trip: an idle connection
+    has nothing to read unless the server has said goodbye. It is dropped and a new one opened.
+    A statement outside a transaction that finds the connection gone is run once more on a new
+    connection; inside a transaction the error stands (nothing of it was committed).
+    """
+
+    def _is_closed(self, conn) -> bool:
+        if conn.closed or self._adapter.txn_status(conn) != self._adapter.txn_idle:
+            return True  # in the pool a connection is idle; anything else is not to be trusted
+        try:
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def execute_sql(self, sql, params=None, *args, **kwargs):
+        try:
+            return super().execute_sql(sql, params, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if self.in_transaction() or not self._lost():
+                raise
+        log.warning("database connection lost; reconnecting")
+        self._drop()
+        self.connect()
+        return super().execute_sql(sql, params, *args, **kwargs)
+
+    def _lost(self) -> bool:
+        if self.is_closed():
+            return True
+        return bool(self.connection().closed)
+
+    def _drop(self) -> None:
+        """Forget this thread's broken connection (never back into the pool)."""
+        if self.is_closed():
+            return
+        conn = self.connection()
+        with self._pool_lock:
+            self._in_use.pop(self.conn_key(conn), None)
+        try:
+            self.close()
+        except Exception:  # closing a dead connection may complain; it is gone either way
+            log.debug("closing a lost connection failed", exc_info=True)
+        self._close_raw(conn)
+
 
 def open_database(url: str) -> Database:
     """The peewee database for ``url``, not yet connected; raises ValueError for another scheme."""
@@ -47,8 +103,10 @@ def open_database(url: str) -> Database:
                 keep_private(path + part)
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type=WRITE_FIRST)
     if u.scheme in ("postgresql", "postgres"):
-        return PostgresqlDatabase(
+        return CentralPostgresqlDatabase(
             u.path.lstrip("/"),
+            max_connections=None,
+            stale_timeout=POOL_RECYCLE_S,
             user=unquote(u.username) if u.username else None,
             password=unquote(u.password) if u.password else None,
             host=u.hostname or "127.0.0.1",
@@ -65,6 +123,7 @@ def connect(url: str, migrate: bool = True) -> Database:
     (or, with ``migrate=False``, behind it).
     """
     db = open_database(url)
+    close_pool(database.obj)  # a process (a test) opening another database drops the old pool
     database.initialize(db)
     db.connect(reuse_if_open=True)
     if migrate:
@@ -72,6 +131,28 @@ def connect(url: str, migrate: bool = True) -> Database:
     migrations.check(db, MIGRATIONS, MODELS)
     log.info("central database ready (%s, schema version %d)", urlparse(url).scheme, MIGRATIONS[-1].number)
     return db
+
+
+def close_pool(db: Database | None) -> None:
+    """Close every pooled connection of ``db`` (at shutdown, or when another database replaces it)."""
+    if isinstance(db, CentralPostgresqlDatabase):
+        db.close_all()
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """True for an error that means the connection to PostgreSQL broke (not a wrong statement)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    conn = getattr(exc, "__cause__", None) or getattr(exc, "orig", None)
+    text = str(exc).lower()
+    return (
+        getattr(conn, "pgcode", None) in ("57P01", "57P02", "57P03")
+        or "server closed the connection" in text
+        or "connection already closed" in text
+        or "terminating connection" in text
+    )
 
 
 def schema_ok(db: Database) -> bool:

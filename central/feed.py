@@ -5,34 +5,63 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from peewee import IntegrityError, fn
+from peewee import PostgresqlDatabase, fn
 
-from central.models import Change, Holiday, Node, Poli, Puskesmas, Reservation, SigningKeyRow, Staff, database
+from central.models import (
+    Change,
+    Holiday,
+    Node,
+    Poli,
+    Puskesmas,
+    Reservation,
+    SigningKeyRow,
+    Staff,
+    database,
+    utcnow,
+)
 from protocol import changes, idents
 from protocol.changes import HolidayChanged, PoliChanged, QrKeyChanged, ReservationChanged, SiteChanged, StaffChanged
 
+# PostgreSQL: the advisory lock (class, node id) a transaction holds from its append to a node's
+# feed until it commits. Appends to one node take turns; each takes the next seq after the rows
+# already committed, so seqs are contiguous and a node's feed grows in commit order (an edge that
+# has read up to seq N never finds a row below N appear later). SQLite's write lock does the same.
+FEED_LOCK_CLASS = 0x0F33D
+
 
 def append(puskesmas_id: int, change: changes.Change) -> None:
-    """Append a change for every live node of a puskesmas; call inside the writer's transaction.
+    """Append a change for every live node of a puskesmas; call inside the writer's transaction."""
+    nodes = _lock_nodes(Node.select(Node.id).where((Node.puskesmas == puskesmas_id) & ~Node.retired))
+    if nodes:
+        _insert(nodes, change)
 
-    seq is max+1 per node; a concurrent writer taking the same seq hits the unique index,
-    and the savepoint retry takes the next one.
-    """
-    for node in Node.live().where(Node.puskesmas == puskesmas_id):
-        _append_to(node, change)
+
+def _lock_nodes(query) -> list[int]:
+    """The ids of the nodes ``query`` selects (ordered, so two appends lock them in one order),
+    their feeds locked for this transaction: one statement."""
+    query = query.order_by(Node.id)
+    if isinstance(database.obj, PostgresqlDatabase):
+        lock = fn.pg_advisory_xact_lock(FEED_LOCK_CLASS, Node.id)
+        return [node_id for node_id, _ in query.select(Node.id, lock).tuples()]
+    return [node_id for (node_id,) in query.tuples()]
+
+
+def _insert(node_ids: list[int], change: changes.Change) -> None:
+    """One row per node at the seq after its last, one statement each (the seq a subquery: the
+    lock makes the last row the node's last committed one, so no retry and no gap)."""
+    data = json.dumps(changes.to_data(change))
+    now = utcnow()
+    for node_id in node_ids:
+        nxt = Change.select(fn.COALESCE(fn.MAX(Change.seq), 0) + 1).where(Change.node == node_id)
+        Change.insert(node=node_id, seq=nxt, type=change.NAME, v=change.VERSION, data=data, created_at=now).execute()
 
 
 def _append_to(node: Node, change: changes.Change) -> None:
-    data = json.dumps(changes.to_data(change))
-    for _attempt in range(20):
-        try:
-            with database.atomic():
-                last = Change.select(fn.MAX(Change.seq)).where(Change.node == node).scalar() or 0
-                Change.create(node=node, seq=last + 1, type=change.NAME, v=change.VERSION, data=data)
-            return
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"could not append change for node {node.node_id}")
+    if database.in_transaction():
+        _insert(_lock_nodes(Node.select(Node.id).where(Node.id == node.id)), change)
+        return
+    with database.atomic():  # the lock lasts until this commits
+        _insert(_lock_nodes(Node.select(Node.id).where(Node.id == node.id)), change)
 
 
 def reservation_change(r: Reservation) -> ReservationChanged:

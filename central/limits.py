@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from peewee import IntegrityError
+from peewee import Case, IntegrityError
 
 from central.models import ThrottleBucket, database, utcnow
 
@@ -112,17 +112,46 @@ def hit(limit: Limit, *parts: str, now: dt.datetime | None = None) -> int:
 
     The count is taken before the checked action runs, atomically: of many requests at the same
     moment exactly ``allowed`` pass. ``release`` gives a hit back when the action did not happen.
+    One statement in the usual case: the bucket is made, its window renewed and the hit counted
+    together (a blocked bucket is left as it is).
     """
     now = now or utcnow()
-    wait = blocked(limit.name, *parts, now=now)
-    if wait:
-        raise Limited(wait)
-    row = _bucket(_key(limit.name, *parts), limit.window_s, now)
-    count = _add(row.id, 1)
-    if count > limit.allowed:
+    key = _key(limit.name, *parts)
+    blocked_now = ThrottleBucket.blocked_until.is_null(False) & (ThrottleBucket.blocked_until > now)
+    expired = ThrottleBucket.window_start <= now - dt.timedelta(seconds=limit.window_s)
+    row = (
+        ThrottleBucket.insert(key=key, count=1, window_start=now)
+        .on_conflict(
+            conflict_target=[ThrottleBucket.key],
+            update={
+                ThrottleBucket.count: Case(
+                    None, ((blocked_now, ThrottleBucket.count), (expired, 1)), ThrottleBucket.count + 1
+                ),
+                ThrottleBucket.window_start: Case(
+                    None, ((blocked_now, ThrottleBucket.window_start), (expired, now)), ThrottleBucket.window_start
+                ),
+            },
+        )
+        .returning(ThrottleBucket.id, ThrottleBucket.count, ThrottleBucket.window_start, ThrottleBucket.blocked_until)
+        .objects()
+        .execute()
+    )
+    row = list(row)[0]
+    blocked_until = _as_datetime(row.blocked_until)
+    if blocked_until is not None and blocked_until > now:
+        raise Limited((blocked_until - now).total_seconds())
+    if row.count > limit.allowed:
         _add(row.id, -1)
-        raise Limited((row.window_start + dt.timedelta(seconds=limit.window_s) - now).total_seconds())
-    return count
+        window_start = _as_datetime(row.window_start)
+        raise Limited((window_start + dt.timedelta(seconds=limit.window_s) - now).total_seconds())
+    return row.count
+
+
+def _as_datetime(value) -> dt.datetime | None:
+    """A RETURNING value as a datetime (SQLite gives back the stored text)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return ThrottleBucket.window_start.python_value(value)
 
 
 def release(limit: Limit, *parts: str) -> None:

@@ -14,7 +14,7 @@ import secrets
 from contextlib import AbstractContextManager
 
 import qrcode
-from peewee import SqliteDatabase, fn
+from peewee import JOIN, Case, SqliteDatabase, fn
 from qrcode.constants import ERROR_CORRECT_M
 
 from central import feed, keys, limits
@@ -233,12 +233,7 @@ def reserve(
     now = now or now_wib()
     today = now.date()
     slot = (slot or "").strip()
-    place = Puskesmas.get_or_none(Puskesmas.code == (puskesmas_code or "").strip().lower())
-    poli = None
-    if place is not None:
-        poli = Poli.get_or_none(
-            (Poli.puskesmas == place) & (Poli.code == (poli_code or "").strip().upper()) & Poli.active
-        )
+    place, poli = _place_and_poli(puskesmas_code, poli_code)
     errors = rules.validate_request(
         today=today,
         now=now.time(),
@@ -288,58 +283,77 @@ def reserve(
         raise
 
 
+def _place_and_poli(puskesmas_code: str, poli_code: str) -> tuple[Puskesmas | None, Poli | None]:
+    """The puskesmas and its active poli by their codes, in one query (the poli None when the
+    puskesmas has no such active poli; both None for an unknown puskesmas)."""
+    code = (puskesmas_code or "").strip().lower()
+    poli = (
+        Poli.select(Poli, Puskesmas)
+        .join(Puskesmas)
+        .where((Puskesmas.code == code) & (Poli.code == (poli_code or "").strip().upper()) & Poli.active)
+        .first()
+    )
+    if poli is not None:
+        return poli.puskesmas, poli
+    return Puskesmas.get_or_none(Puskesmas.code == code), None
+
+
+def _counts(patient, place, poli, day, slot, today, fresh_since) -> tuple[int, int, int, int]:
+    """In one query: the patient's upcoming active reservations, hers at ``place`` on ``day``,
+    the places taken in the slot, and of those the ones held by accounts newer than ``fresh_since``."""
+    mine = Reservation.patient == patient
+    in_slot = (
+        (Reservation.puskesmas == place)
+        & (Reservation.poli == poli)
+        & (Reservation.date == day)
+        & (Reservation.slot == slot)
+    )
+    holding = in_slot & Reservation.status.in_(rules.HOLDING)
+
+    def count(condition):
+        return fn.COALESCE(fn.SUM(Case(None, ((condition, 1),), 0)), 0)
+
+    row = (
+        Reservation.select(
+            count(mine & (Reservation.date >= today) & (Reservation.status == rules.ACTIVE)),
+            count(
+                mine
+                & (Reservation.puskesmas == place)
+                & (Reservation.date == day)
+                & Reservation.status.in_((rules.ACTIVE, rules.CHECKED_IN))
+            ),
+            count(holding),
+            count(holding & (Patient.created_at > fresh_since)),
+        )
+        .join(Patient, JOIN.LEFT_OUTER)
+        .where(mine | in_slot)
+        .tuples()
+        .first()
+    )
+    return tuple(int(n or 0) for n in row)
+
+
 def _book(patient, place, poli, day, slot, payer, number, today, source="web", membership=None) -> Reservation:
     with write_transaction():
         lock_row(Patient, patient.id)
         lock_row(Poli, poli.id)
-        upcoming = Reservation.select().where(
-            (Reservation.patient == patient) & (Reservation.date >= today) & (Reservation.status == rules.ACTIVE)
-        )
-        if upcoming.count() >= MAX_ACTIVE:
+        fresh_since = utcnow() - FRESH_ACCOUNT
+        upcoming, already, taken, fresh = _counts(patient, place, poli, day, slot, today, fresh_since)
+        if upcoming >= MAX_ACTIVE:
             raise ConflictError(
                 f"Anda sudah punya {MAX_ACTIVE} reservasi aktif. Batalkan salah satu atau tunggu sampai selesai."
             )
-        already = Reservation.select().where(
-            (Reservation.patient == patient)
-            & (Reservation.puskesmas == place)
-            & (Reservation.date == day)
-            & (Reservation.status.in_((rules.ACTIVE, rules.CHECKED_IN)))
-        )
-        if already.exists():
+        if already:
             log.info("reservation refused patient=%s: already booked that day", patient.id)
             raise ConflictError("Anda sudah punya reservasi di puskesmas ini pada tanggal tersebut.")
-        taken = (
-            Reservation.select()
-            .where(
-                (Reservation.poli == poli)
-                & (Reservation.date == day)
-                & (Reservation.slot == slot)
-                & (Reservation.status.in_(rules.HOLDING))
-            )
-            .count()
-        )
         if taken >= poli.slot_quota:
             log.info("reservation refused patient=%s poli=%s: slot full", patient.id, poli.id)
             raise ConflictError("Kuota jam ini sudah penuh. Silakan pilih jam atau tanggal lain.")
-        fresh_since = utcnow() - FRESH_ACCOUNT
-        if patient.created_at > fresh_since:
-            fresh = (
-                Reservation.select()
-                .join(Patient)
-                .where(
-                    (Reservation.poli == poli)
-                    & (Reservation.date == day)
-                    & (Reservation.slot == slot)
-                    & Reservation.status.in_(rules.HOLDING)
-                    & (Patient.created_at > fresh_since)
-                )
-                .count()
+        if patient.created_at > fresh_since and fresh + 1 > max(1, int(poli.slot_quota * FRESH_SHARE)):
+            log.warning("reservation refused patient=%s poli=%s: new accounts hold the slot", patient.id, poli.id)
+            raise ConflictError(
+                "Jam ini sedang banyak dipesan akun baru. Silakan pilih jam lain, atau coba lagi besok."
             )
-            if fresh + 1 > max(1, int(poli.slot_quota * FRESH_SHARE)):
-                log.warning("reservation refused patient=%s poli=%s: new accounts hold the slot", patient.id, poli.id)
-                raise ConflictError(
-                    "Jam ini sedang banyak dipesan akun baru. Silakan pilih jam lain, atau coba lagi besok."
-                )
         rid = secrets.token_hex(8)
         qr_text = qrpass.sign(
             qrpass.Pass(

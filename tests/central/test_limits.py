@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from central import limits
 from central.models import database
 
@@ -56,3 +58,23 @@ def test_a_hit_given_back_frees_its_place(app):
     limits.hit(rule, "acct")
     limits.release(rule, "acct")  # the booking was refused: it does not count
     assert limits.hit(rule, "acct") == 1
+
+
+def test_a_window_over_starts_again_and_a_blocked_bucket_counts_nothing(app):
+    import datetime as dt
+
+    from central.models import ThrottleBucket, utcnow
+
+    limit = limits.Limit("test-window", allowed=2, window_s=60)
+    start = utcnow()
+    assert [limits.hit(limit, "a", now=start), limits.hit(limit, "a", now=start)] == [1, 2]
+    with pytest.raises(limits.Limited):
+        limits.hit(limit, "a", now=start)
+    assert ThrottleBucket.get().count == 2  # the refused hit was given back
+    later = start + dt.timedelta(seconds=61)
+    assert limits.hit(limit, "a", now=later) == 1
+    ThrottleBucket.update(blocked_until=later + dt.timedelta(minutes=5)).execute()
+    with pytest.raises(limits.Limited) as blocked:
+        limits.hit(limit, "a", now=later)
+    assert blocked.value.wait_s >= 299
+    assert ThrottleBucket.get().count == 1
