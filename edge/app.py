@@ -78,6 +78,7 @@ class Runtime:
         self.service = QueueService(config, self.bus, self.clock)
         with self.service.unit():  # yesterday's BPJS numbers are not kept on the node
             self.service.forget_old_numbers()
+        self.db.release()  # the pool's: this thread goes on to serve, not to query
         self.status = DeviceStatus(self.bus)
         self.stop = threading.Event()
         # event streams hold a web thread each; keep threads free for kiosk and staff requests
@@ -101,6 +102,11 @@ class Runtime:
             self.workers.append(ScannerWorker(self.stop, self.service, self.status, c.scanner_uri))
         for w in self.workers:
             w.start()
+        # every call's voice clips rendered ahead, so the first call after start renders none
+        destinations = [counter["name"] for counter in self.service.counters()]
+        self.db.release()
+        announcer = self.workers[1]
+        threading.Thread(target=announcer.prerender, args=(destinations,), name="clips", daemon=True).start()
         if transport is None:
             from infra.mqtt.paho import PahoTransport
 
@@ -179,6 +185,10 @@ def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
     def unexpected(e: Exception):
         log.exception("unhandled error on %s %r", request.method, request.path)
         return _error_page(500)
+
+    @app.teardown_appcontext
+    def release_connection(_exc):
+        runtime.db.release()  # back to the pool: web threads share a few connections
 
     @app.after_request
     def headers(resp):
