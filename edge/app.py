@@ -7,6 +7,7 @@ outside ``create_app``, which only assembles the Flask app around it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import secrets
 import threading
@@ -31,6 +32,23 @@ log = logging.getLogger(__name__)
 WEB_THREADS = 32
 MAX_BODY = 16 * 1024  # the largest form or JSON a kiosk or staff page sends is a few hundred bytes
 STREAM_SLOTS = WEB_THREADS - 8
+
+
+MALLOC_ARENAS = 2  # glibc's default is 8 per core: with the node's ~40 threads that is tens of MB
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does), before the threads start: each thread
+    that allocates otherwise may get an arena of its own whose freed memory stays in the process.
+    Returns False where the C library is not glibc (nothing changes there)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
+M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def _secret_key(data_dir: str) -> bytes:
@@ -92,6 +110,7 @@ class Runtime:
     def start(self, transport: Transport | None = None) -> Runtime:
         from edge.sync import SyncClient
 
+        limit_malloc_arenas()  # before the workers, the sync client and the web threads start
         c = self.config
         self.workers = [
             PrinterWorker(self.stop, self.service, self.status, c.printer_uri, c.printer_profile),
@@ -105,7 +124,7 @@ class Runtime:
         # every call's voice clips rendered ahead, so the first call after start renders none
         destinations = [counter["name"] for counter in self.service.counters()]
         self.db.release()
-        announcer = self.workers[1]
+        announcer = next(w for w in self.workers if isinstance(w, AnnouncerWorker))
         threading.Thread(target=announcer.prerender, args=(destinations,), name="clips", daemon=True).start()
         if transport is None:
             from infra.mqtt.paho import PahoTransport

@@ -166,7 +166,7 @@ def stream():
         return f"id: {posted.id}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
 
     def body():
-        r.db.close()  # back to the pool: a TV waits for minutes without touching the database
+        r.db.release()  # back to the pool: a TV waits for minutes without touching the database
         yield f"retry: {RETRY_MS}\n\n"
         sent = last_id
         for posted in missed:  # what happened while this screen was reconnecting

@@ -107,3 +107,11 @@ def test_a_connection_in_a_transaction_is_not_given_back(runtime):
         assert not database.is_closed()
     runtime.db.release()
     assert database.is_closed()
+
+
+def test_malloc_arenas_are_capped_on_glibc():
+    import platform
+
+    from edge.app import limit_malloc_arenas
+
+    assert limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
