@@ -7,6 +7,7 @@ outside ``create_app``, which only assembles the Flask app around it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import secrets
 import threading
@@ -31,6 +32,23 @@ log = logging.getLogger(__name__)
 WEB_THREADS = 32
 MAX_BODY = 16 * 1024  # the largest form or JSON a kiosk or staff page sends is a few hundred bytes
 STREAM_SLOTS = WEB_THREADS - 8
+
+
+MALLOC_ARENAS = 2  # glibc's default is 8 per core: with the node's ~40 threads that is tens of MB
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does), before the threads start: each thread
+    that allocates otherwise may get an arena of its own whose freed memory stays in the process.
+    Returns False where the C library is not glibc (nothing changes there)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
+M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def _secret_key(data_dir: str) -> bytes:
@@ -79,6 +97,7 @@ class Runtime:
         self.service = QueueService(config, self.bus, self.clock)
         with self.service.unit():  # yesterday's BPJS numbers are not kept on the node
             self.service.forget_old_numbers()
+        self.db.release()  # the pool's: this thread goes on to serve, not to query
         self.status = DeviceStatus(self.bus)
         self.stop = threading.Event()
         # event streams hold a web thread each; keep threads free for kiosk and staff requests
@@ -92,6 +111,7 @@ class Runtime:
     def start(self, transport: Transport | None = None) -> Runtime:
         from edge.sync import SyncClient
 
+        limit_malloc_arenas()  # before the workers, the sync client and the web threads start
         c = self.config
         self.workers = [
             PrinterWorker(self.stop, self.service, self.status, c.printer_uri, c.printer_profile),
@@ -102,6 +122,11 @@ class Runtime:
             self.workers.append(ScannerWorker(self.stop, self.service, self.status, c.scanner_uri))
         for w in self.workers:
             w.start()
+        # every call's voice clips rendered ahead, so the first call after start renders none
+        destinations = [counter["name"] for counter in self.service.counters()]
+        self.db.release()
+        announcer = next(w for w in self.workers if isinstance(w, AnnouncerWorker))
+        threading.Thread(target=announcer.prerender, args=(destinations,), name="clips", daemon=True).start()
         if transport is None:
             from infra.mqtt.paho import PahoTransport
 
@@ -180,6 +205,10 @@ def create_app(config: EdgeConfig, runtime: Runtime) -> Flask:
     def unexpected(e: Exception):
         log.exception("unhandled error on %s %r", request.method, request.path)
         return _error_page(500)
+
+    @app.teardown_appcontext
+    def release_connection(_exc):
+        runtime.db.release()  # back to the pool: web threads share a few connections
 
     @app.after_request
     def headers(resp):

@@ -1,6 +1,10 @@
 """Opens the edge's SQLite database (WAL, synchronous=FULL for SD cards and power cuts),
 migrates it to this release's schema and checks it.
 
+Connections come from a small pool (``EdgeDatabase``): a thread takes one for a request or a
+job and gives it back when done (``release()``), so the node holds a few connections, not one
+for every web and worker thread it ever ran, each with its own page cache.
+
 Before migrating a database that already holds data, the file is copied aside with SQLite's
 online backup API to ``<data_dir>/backups/edge-v<version>-<UTC time>.db`` (0600; the newest
 few are kept), so a failed upgrade can be rolled back by putting the copy back.
@@ -16,6 +20,7 @@ import sqlite3
 from pathlib import Path
 
 from peewee import SqliteDatabase
+from playhouse.pool import PooledSqliteDatabase
 
 from edge import migrations as edge_migrations
 from edge.models import MODELS, database
@@ -29,9 +34,15 @@ PRAGMAS = {
     "synchronous": "FULL",
     "foreign_keys": 1,
     "busy_timeout": 10000,
-    "cache_size": -8000,
+    # KiB of page cache per connection: a day's database is a few MB and the OS caches the file
+    # too, so a small cache per connection costs little time and keeps the node's memory flat
+    "cache_size": -2000,
 }
 KEEP_BACKUPS = 5
+# Connections open at most: the worker and sync threads keep one each while they run, requests
+# share the rest (one waits for a free connection rather than opening another)
+POOL_SIZE = 16
+POOL_WAIT_S = 30
 
 # Every transaction takes the write lock when it begins (BEGIN IMMEDIATE). In WAL mode one that
 # began as a reader cannot become a writer once another writer has committed: SQLite answers
@@ -40,6 +51,32 @@ KEEP_BACKUPS = 5
 WRITE_FIRST = "IMMEDIATE"
 
 MIGRATIONS = migrations.discover(edge_migrations)
+
+
+class EdgeDatabase(PooledSqliteDatabase):
+    """The edge's SQLite database: pooled connections, each set up with PRAGMAS once.
+
+    ``opened`` counts the connections it has opened in all (a reused one is not counted again).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.opened = 0
+
+    def _add_conn_hooks(self, conn):
+        super()._add_conn_hooks(conn)
+        self.opened += 1
+
+    def release(self) -> None:
+        """Give the calling thread's connection back to the pool, unless it is in a transaction
+        (then it stays with the thread, which gives it back after the transaction)."""
+        if not self.is_closed() and not self.in_transaction():
+            self.close()
+
+    def open_connections(self) -> int:
+        """Connections open now: in use by a thread or waiting in the pool."""
+        with self._pool_lock:
+            return len(self._in_use) + len(self._connections)
 
 
 def connect(path: str | Path, synchronous: str = "FULL") -> SqliteDatabase:
@@ -55,8 +92,13 @@ def connect(path: str | Path, synchronous: str = "FULL") -> SqliteDatabase:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     for part in ("", "-wal", "-shm"):  # SQLite gives its side files the database's mode
         keep_private(f"{path}{part}")
-    db = SqliteDatabase(
-        str(path), pragmas={**PRAGMAS, "synchronous": synchronous}, check_same_thread=False, lock_type=WRITE_FIRST
+    db = EdgeDatabase(
+        str(path),
+        pragmas={**PRAGMAS, "synchronous": synchronous},
+        check_same_thread=False,
+        lock_type=WRITE_FIRST,
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT_S,
     )
     database.initialize(db)
     db.connect(reuse_if_open=True)

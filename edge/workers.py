@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from devices.audio import Announcer, AudioError, ClipLibrary, open_audio
+from devices.audio import Announcer, AudioError, ClipLibrary, NullAudio, open_audio
 from devices.printer import PrinterError, TicketLayout, open_printer
 from devices.scanner import ScannerError, open_scanner
 from edge import state
@@ -75,7 +75,12 @@ class Worker(threading.Thread):
         self.alive_at = time.monotonic()
 
     def beat(self) -> None:
+        """Mark the worker alive; called between jobs, so the thread's database connection goes
+        back to the pool while it waits for the next one."""
         self.alive_at = time.monotonic()
+        release = getattr(database.obj, "release", None)
+        if release is not None:
+            release()
 
     def healthy(self, now: float | None = None) -> bool:
         """Alive and looping: for the watchdog."""
@@ -237,6 +242,37 @@ class AnnouncerWorker(Worker):
         self.sub = bus.subscribe(TicketCalled)
         ok, msg = self.audio.status()
         status.set("audio", ok, msg)
+
+    PRERENDER_BATCH = 16  # phrases per renderer process while rendering ahead
+
+    def prerender(self, destinations) -> int:
+        """Render ahead the clip of every phrase a call can use (ticket numbers up to 999, every
+        letter, these destinations), so no call waits for a clip to be synthesised: at start-up,
+        in the background. Returns the number of clips rendered; a failure is logged (the call
+        path renders a missing clip itself) and stops it."""
+        try:
+            phrases = speech.fixed_phrases(destinations)
+        except ValueError as exc:
+            log.error("voice clips not rendered ahead: %s", exc)
+            return 0
+        if isinstance(self.announcer.audio, NullAudio):
+            return 0  # voice off: nothing is ever announced
+        clips = self.announcer.clips
+        started = time.monotonic()
+        before = clips.renders
+        try:
+            clips.prerender(phrases, batch=self.PRERENDER_BATCH)
+            clips.chime()
+        except AudioError as exc:
+            log.error("voice clips not rendered ahead: %s", exc)
+            return clips.renders - before
+        log.info(
+            "voice clips ready: %d phrases (%d rendered in %.1f s)",
+            len(phrases),
+            clips.renders - before,
+            time.monotonic() - started,
+        )
+        return clips.renders - before
 
     def loop(self) -> None:
         while not self.stop.is_set():

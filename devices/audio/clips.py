@@ -89,16 +89,24 @@ class ClipLibrary:
         self.prerender([phrase])
         return self.path_for(phrase)
 
-    def prerender(self, phrases: Iterable[str]) -> None:
-        """Render every phrase not cached yet, in as few child processes as possible.
+    def missing(self, phrases: Iterable[str]) -> list[str]:
+        """The normalized phrases, without repeats, that have no cached clip yet."""
+        wanted = dict.fromkeys(normalize_phrase(p) for p in phrases)
+        return [p for p in wanted if not self.path_for(p).exists()]
 
+    def prerender(self, phrases: Iterable[str], batch: int = _BATCH) -> None:
+        """Render every phrase not cached yet, ``batch`` phrases per child process.
+
+        The cache is locked one batch at a time: a call that needs a clip while a long list is
+        being rendered ahead waits for one batch, not for the whole list.
         Raises ValueError for a blank phrase, AudioError if synthesis fails.
         """
-        wanted = list(dict.fromkeys(normalize_phrase(p) for p in phrases))
-        with self._lock:
-            missing = [p for p in wanted if not self.path_for(p).exists()]
-            for start in range(0, len(missing), _BATCH):
-                self._render(missing[start : start + _BATCH])
+        missing = self.missing(phrases)
+        for start in range(0, len(missing), batch):
+            with self._lock:
+                left = [p for p in missing[start : start + batch] if not self.path_for(p).exists()]
+                if left:
+                    self._render(left)
 
     def chime(self) -> Path:
         """The cached "ding-dong" WAV, same format as the clips.

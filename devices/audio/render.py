@@ -20,6 +20,8 @@ from devices.audio.wavs import read_wav, trim_silence, wav_bytes
 
 log = logging.getLogger(__name__)
 
+SILENT_TRIES = 3  # attempts at a phrase whose synthesis came out silent
+
 
 def render(outdir: Path, phrases: list[str], voice: str, rate: int) -> None:
     """Synthesise phrases into outdir; AudioError on the first failure.
@@ -42,14 +44,23 @@ def render(outdir: Path, phrases: list[str], voice: str, rate: int) -> None:
         engine.setProperty("rate", rate)
         for index, phrase in enumerate(phrases):
             raw = outdir / f".raw-{os.getpid()}-{index}.wav"
-            try:
-                engine.save_to_file(phrase, str(raw))
-                engine.runAndWait()
-                if errors:
-                    raise AudioError(f"Sintesis suara gagal: {errors[0]}")
-                clip = trim_silence(read_wav(raw))
-            finally:
-                raw.unlink(missing_ok=True)
+            for attempt in range(1, SILENT_TRIES + 1):
+                try:
+                    engine.save_to_file(phrase, str(raw))
+                    engine.runAndWait()
+                    if errors:
+                        raise AudioError(f"Sintesis suara gagal: {errors[0]}")
+                    clip = trim_silence(read_wav(raw))
+                    break
+                except AudioError:
+                    # the espeak driver writes the file when synthesis ends and drops the samples
+                    # that came with that last callback: a short phrase synthesised in one
+                    # callback now and then comes out empty; synthesising it again gives it
+                    if errors or attempt == SILENT_TRIES:
+                        raise
+                    log.warning("clip of %r came out silent; synthesising it again", phrase)
+                finally:
+                    raw.unlink(missing_ok=True)
             write_atomic(outdir / clip_filename(phrase, voice, rate), wav_bytes(clip))
             log.debug("rendered %r (%.2f s)", phrase, clip.duration)
 

@@ -15,6 +15,8 @@ can ever occur must stay finite and small:
 """
 
 import re
+import string
+from collections.abc import Iterable
 
 MAX_NUMBER = 999_999
 
@@ -133,3 +135,21 @@ def call_phrases(ticket_label: str, destination: str) -> list[str]:
         CALL_DIRECTION,
         *destination_phrases(destination),
     ]
+
+
+def fixed_phrases(destinations: Iterable[str], max_ticket: int = 999) -> list[str]:
+    """Every phrase a call can use with ticket numbers up to ``max_ticket`` (any letters A-Z) and
+    these destinations, in a stable order without repeats: the clip set to render ahead.
+
+    For A001..Z999 and "Loket 1".."Loket 9" that is 66 phrases, plus the words of the poli names.
+    Raises ValueError for a destination with no words or a ``max_ticket`` outside 0..999 999.
+    """
+    if not 0 <= max_ticket <= MAX_NUMBER:
+        raise ValueError(f"max_ticket {max_ticket} outside 0..{MAX_NUMBER}")
+    numbers = range(max_ticket + 1) if max_ticket < 1000 else (*range(1000), 1000, 2000)
+    phrases = [CALL_INTRO, CALL_DIRECTION, *string.ascii_uppercase]
+    for n in numbers:  # 1000 and 2000 bring "seribu" and "ribu"; the rest repeat below-thousand clips
+        phrases.extend(number_clips(n))
+    for destination in destinations:
+        phrases.extend(destination_phrases(destination))
+    return list(dict.fromkeys(phrases))

@@ -82,8 +82,12 @@ def status():
 
 STREAMS_PER_CLIENT = 6  # a TV, a kiosk and a few staff tabs; one host cannot take every stream
 # (the node's own screens, on 127.0.0.1, share only the overall cap: its HDMI TV and touchscreen)
-STREAM_SECONDS = 25  # each stream ends and the browser reconnects: a gone client frees its thread
+# A stream lives long: a TV reconnecting misses nothing (Last-Event-ID) but gets what it missed
+# late, so streams end seldom. A gone client still frees its thread within KEEPALIVE_SECONDS: the
+# keep-alive comment is a write, and writing to a closed connection ends the stream.
+STREAM_SECONDS = 15 * 60
 KEEPALIVE_SECONDS = 5
+RETRY_MS = 250  # how soon the browser reconnects after a stream ended
 STREAMED = (
     events.Event,
     ScanRecorded,
@@ -132,9 +136,13 @@ def stream():
     """Server-sent events: queue changes, calls, scans and device status, as they happen.
 
     Each stream holds a server thread, so streams are capped (503 above the cap; the browser
-    retries) and last at most STREAM_SECONDS, leaving threads for the kiosk and staff actions.
+    retries), leaving threads for the kiosk and staff actions. A stream lasts at most
+    ``EVENT_STREAM_SECONDS`` (app config; STREAM_SECONDS by default); it holds no database
+    connection while it waits.
     """
     r = rt()
+    lifetime = float(current_app.config.get("EVENT_STREAM_SECONDS", STREAM_SECONDS))
+    clock = current_app.config.get("EVENT_STREAM_CLOCK", time.monotonic)
     # a reconnecting EventSource sends the id of the last event it got; a new page sends none
     # (a page's first connection names the moment it was built instead: ?since=N)
     header = request.headers.get("Last-Event-ID", "") or request.args.get("since", "")
@@ -150,7 +158,7 @@ def stream():
         r.streams_per_client[who] = r.streams_per_client.get(who, 0) + 1
     sub = r.bus.subscribe(*STREAMED)
     stopping = r.stop
-    deadline = time.monotonic() + STREAM_SECONDS
+    deadline = clock() + lifetime
     missed = r.bus.since(last_id, STREAMED) if last_id else []
 
     def frame(posted) -> str:
@@ -158,13 +166,14 @@ def stream():
         return f"id: {posted.id}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
 
     def body():
-        yield "retry: 1000\n\n"
+        r.db.release()  # back to the pool: a TV waits for minutes without touching the database
+        yield f"retry: {RETRY_MS}\n\n"
         sent = last_id
         for posted in missed:  # what happened while this screen was reconnecting
             yield frame(posted)
             sent = posted.id
         idle = 0.0
-        while not stopping.is_set() and time.monotonic() < deadline:
+        while not stopping.is_set() and clock() < deadline:
             posted = sub.get(timeout=1.0)
             if posted is None:
                 idle += 1.0

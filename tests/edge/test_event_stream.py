@@ -145,3 +145,55 @@ def test_an_id_from_before_a_restart_does_not_silence_the_stream(app):
         assert [t for _, t, _ in frames(resp, 1)] == ["scan"]
     finally:
         resp.close()
+
+
+class FakeClock:
+    """The stream's monotonic clock, moved by the test."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_stream_stays_open_past_the_old_25_s_end_and_asks_for_a_quick_reconnect(app):
+    clock = FakeClock()
+    app.config["EVENT_STREAM_CLOCK"] = clock
+    bus = app.extensions["rosma"].bus
+    resp = app.test_client().get("/api/events", buffered=False)
+    try:
+        chunks = iter(resp.response)
+        first = next(chunks)
+        assert (first.decode() if isinstance(first, bytes) else first) == "retry: 250\n\n"
+        clock.now += 5 * 60  # well past where a stream used to end and leave the TV waiting a second
+        bus.publish(SCAN)
+        assert [t for _, t, _ in frames(resp, 1)] == ["scan"]  # still the same stream
+    finally:
+        resp.close()
+
+
+def test_a_stream_ends_at_its_lifetime_and_frees_its_slot(app):
+    rt = app.extensions["rosma"]
+    rt.stream_slots = threading.BoundedSemaphore(1)
+    clock = FakeClock()
+    app.config.update(EVENT_STREAM_CLOCK=clock, EVENT_STREAM_SECONDS=600)
+    resp = app.test_client().get("/api/events", buffered=False)
+    chunks = iter(resp.response)
+    next(chunks)  # the retry line: the stream is running
+    clock.now += 601
+    assert list(chunks) == []  # it ends by itself (the browser reconnects with Last-Event-ID)
+    resp.close()
+    again = app.test_client().get("/api/events", buffered=False)
+    assert again.status_code == 200
+    again.close()
+
+
+def test_a_waiting_stream_holds_no_database_connection(app):
+    rt = app.extensions["rosma"]
+    resp = app.test_client().get("/api/events", buffered=False)
+    try:
+        next(iter(resp.response))
+        assert rt.db.is_closed()  # this thread's connection went back to the pool
+    finally:
+        resp.close()

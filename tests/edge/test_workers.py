@@ -15,6 +15,7 @@ from devices.printer import FakePrinter
 from edge import db as edge_db
 from edge.bus import Bus
 from edge.config import from_dict
+from edge.core import speech
 from edge.models import Announcement, PrintJob
 from edge.notices import Announced, AnnouncementFailed, DeviceChanged, PrintFailed, TicketPrinted
 from edge.services import QueueService
@@ -273,3 +274,30 @@ def test_a_ticket_the_printer_cannot_render_is_failed_and_the_next_one_prints(en
     assert wait_for(sub, lambda m: isinstance(m, PrintFailed)).final
     wait_for(sub, lambda m: isinstance(m, TicketPrinted) and m.label == good.label)
     assert [j.status for j in PrintJob.select().order_by(PrintJob.id)] == ["failed", "printed"]
+
+
+def test_after_prerender_a_call_renders_no_clip(env, tmp_path):
+    svc, bus, status, stop = env
+    sub = bus.subscribe()
+    worker, fake = announcer(svc, bus, status, stop, tmp_path)
+    clips = worker.announcer.clips
+    destinations = [c["name"] for c in svc.counters()]
+    assert worker.prerender(destinations) == 66 + 2  # "poli", "umum"
+    assert clips.missing(speech.fixed_phrases(destinations)) == []
+    rendered = clips.renders
+    for _ in range(2):
+        svc.issue_walkin("UMUM")
+    worker.start()
+    svc.call_next("loket-1")
+    t = svc.call_next("poli-UMUM") or svc.call_next("loket-2")
+    wait_for(sub, lambda m: isinstance(m, Announced) and m.label == t.label, timeout=60)
+    assert len(fake.played) == 2
+    assert clips.renders == rendered  # nothing synthesised on the call path
+    assert worker.prerender(destinations) == 0  # a restart finds them cached
+
+
+def test_prerender_with_the_voice_off_renders_nothing(env, tmp_path):
+    svc, bus, status, stop = env
+    worker = AnnouncerWorker(stop, bus, status, "none", tmp_path / "clips", svc.clock)
+    assert worker.prerender(["Loket 1"]) == 0
+    assert not (tmp_path / "clips").exists()

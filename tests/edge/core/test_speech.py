@@ -213,3 +213,20 @@ def test_core_imports_only_standard_library():
             assert node.level == 0, "relative import in a pure core module"
             imported.add(node.module.split(".")[0])
     assert imported <= sys.stdlib_module_names, imported - sys.stdlib_module_names
+
+
+def test_the_fixed_phrases_cover_every_call_up_to_999():
+    destinations = [f"Loket {i}" for i in range(1, 10)] + ["Poli Umum", "Poli Gigi", "KIA"]
+    fixed = set(speech.fixed_phrases(destinations))
+    for letter in "AZ":
+        for n in range(1, 1000):
+            for destination in destinations:
+                assert set(speech.call_phrases(f"{letter}{n:03d}", destination)) <= fixed
+    assert len(speech.fixed_phrases([f"Loket {i}" for i in range(1, 10)])) == 66
+
+
+def test_the_fixed_phrases_have_no_repeats_and_refuse_a_wordless_destination():
+    phrases = speech.fixed_phrases(["Poli Umum", "Poli Gigi"])
+    assert len(phrases) == len(set(phrases)) and phrases.count("poli") == 1
+    with pytest.raises(ValueError):
+        speech.fixed_phrases(["--"])
