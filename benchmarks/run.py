@@ -177,10 +177,7 @@ def bench_real_processes_if_postgres() -> None:
         ("bench_edge_latency", "The edge's call, print and voice paths"),
         ("bench_central_tput", "Central's reservations against pgbench on the same server"),
     ):
-        try:
-            module = importlib.import_module(f"benchmarks.{name}")
-        except ImportError:
-            continue
+        module = importlib.import_module(f"benchmarks.{name}")
         print(f"\n{title} (python -m benchmarks.{name}):\n", flush=True)
         module.main()
 
