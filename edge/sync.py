@@ -67,6 +67,10 @@ WINDOW = 4  # batches in flight at once
 ACK_TIMEOUT_S = 10.0  # until an ack was timed
 ACK_MIN_S = 3.0  # the adapted timeout is never shorter
 ACK_FACTOR = 3.0  # times the time an ack takes
+# Events the broker gave to no one (no sync worker subscribed): one batch is sent again this soon,
+# then twice as late each time nobody hears it, up to the cap, until central speaks again.
+UNHEARD_RETRY_S = 0.5
+UNHEARD_RETRY_MAX_S = 30.0
 PULL_EVERY_S = 300.0
 STALL_S = 60.0  # a sync thread that has not looped for this long is stuck (watchdog)
 HEALTH_EVERY_S = 60.0  # the node's health is published at least this often while connected
@@ -103,6 +107,9 @@ class SyncClient:
         self.progress_at = 0.0  # monotonic: the last ack that moved on (or the oldest batch's send)
         self.ack_s = 0.0  # how long an ack takes, smoothed (0: not timed yet)
         self.resends = 0  # batches sent again after a timeout
+        self.unheard = 0  # event batches the broker gave to no one
+        self.retry_at = 0.0  # monotonic: not before this are batches sent again after nobody heard them
+        self.retry_s = 0.0  # the delay of the next such retry (0: central was heard last)
         self.clock = time.monotonic  # of the ack timing (tests move it)
         self.lock = threading.Lock()
         self.alive_at = {"sync": time.monotonic(), "sync-bus": time.monotonic()}
@@ -123,6 +130,7 @@ class SyncClient:
         transport.on_disconnect = self._on_disconnect
         transport.on_message = self._on_message
         transport.on_refused = self._on_refused
+        transport.on_unheard = self._on_unheard
         self.threads = [
             threading.Thread(target=self._pump, name="sync", daemon=True),
             threading.Thread(target=self._watch_bus, name="sync-bus", daemon=True),
@@ -173,6 +181,30 @@ class SyncClient:
         log.error("the broker refused %s on %s: %s (check this node's broker ACL)", operation, topic, reason)
         self.status.set("sync", False, "Server pusat menolak pesan dari node ini; hubungi admin Dinkes")
 
+    def _on_unheard(self, topic: str) -> None:
+        """A batch reached no sync worker (central's workers are down or, after a broker restart,
+        not yet subscribed again: Mosquitto does not keep shared subscriptions across a restart).
+        Nothing is on its way, so waiting for its ack timeout would only stall the backlog: what
+        is in flight is forgotten and sent again shortly, or as soon as central speaks."""
+        if not topic.endswith("/" + topics.UP_EVENTS):
+            return  # a pull is repeated by central's first push; presence, health, snapshot are retained
+        with self.lock:
+            self.unheard += 1
+            if self.in_flight:
+                log.info(
+                    "no sync worker got events %d..%d; sending them again", self.in_flight[0][0], self.in_flight[-1][1]
+                )
+            self.in_flight = []
+            now = self.clock()
+            if not self.retry_s:
+                self.retry_s = UNHEARD_RETRY_S
+            elif now >= self.retry_at:  # the probe was not heard either (not the rest of one burst)
+                self.retry_s = min(UNHEARD_RETRY_MAX_S, self.retry_s * 2)
+            else:
+                return
+            self.retry_at = now + self.retry_s
+        self.wake.set()
+
     def _on_message(self, msg: Message) -> None:
         try:
             topic = topics.parse(msg.topic)
@@ -182,6 +214,9 @@ class SyncClient:
             handler = self.handlers.get(type(body))
             if handler is None:
                 raise messages.MessageError(f"{topic.kind} is not for an edge")
+            with self.lock:
+                self.retry_at = self.retry_s = 0.0  # central is listening again
+            self.wake.set()
             handler(body)
             self._synced()
         except (ValueError, messages.MessageError) as exc:
@@ -383,7 +418,9 @@ class SyncClient:
         last_pull = time.monotonic()
         while not self.stop.is_set():
             self.alive_at["sync"] = time.monotonic()
-            self.wake.wait(timeout=2.0)
+            with self.lock:
+                retry_in = self.retry_at - self.clock()  # a batch nobody heard is due again
+            self.wake.wait(timeout=min(2.0, retry_in) if retry_in > 0 else 2.0)
             self.wake.clear()
             if not self.connected.is_set():
                 continue
@@ -422,6 +459,8 @@ class SyncClient:
                 )
                 self.resends += len(self.in_flight)
                 self.in_flight = []
+            if self.retry_s and (self.in_flight or now < self.retry_at):
+                return False  # nobody heard the last batch: one at a time, after the delay
             if len(self.in_flight) >= WINDOW:
                 return False
             after = self.in_flight[-1][1] if self.in_flight else 0
@@ -431,13 +470,17 @@ class SyncClient:
         batch = messages.EventBatch(
             tuple(messages.EventRecord(r.seq, r.type, r.at, json.loads(r.data), r.v) for r in rows), self.incarnation
         )
+        entry = (rows[0].seq, rows[-1].seq, self.clock())
+        with self.lock:  # in flight before it is sent: its PUBACK or ack may come back at once
+            if not self.in_flight:
+                self.progress_at = entry[2]
+            self.in_flight.append(entry)
         if not self._publish(topics.UP_EVENTS, batch):
+            with self.lock:
+                if entry in self.in_flight:
+                    self.in_flight.remove(entry)
             log.warning("could not publish events; will retry")
             return False
-        with self.lock:
-            if not self.in_flight:
-                self.progress_at = self.clock()
-            self.in_flight.append((rows[0].seq, rows[-1].seq, self.clock()))
         log.info("sent events %d..%d", rows[0].seq, rows[-1].seq)
         return True
 

@@ -107,6 +107,9 @@ class Transport(ABC):
     - ``on_refused(operation, topic, reason)``: the broker refused a QoS >= 1 ``publish``
       (PUBACK reason >= 0x80, e.g. "Not authorized"), a ``subscribe`` (SUBACK reason >= 0x80),
       or the login (``"connect"``, topic ``""``: CONNACK reason >= 0x80; it keeps retrying).
+    - ``on_unheard(topic)``: the broker took a QoS >= 1 ``publish`` but no subscription matched
+      it (MQTT 5 PUBACK 0x10 "No matching subscribers"): nobody has the message, not even a
+      queue. An MQTT 3.1.1 broker has no way to say so; the caller's own acks still decide.
     """
 
     def __init__(self) -> None:
@@ -114,6 +117,7 @@ class Transport(ABC):
         self.on_disconnect: Callable[[str], None] = _ignore
         self.on_message: Callable[[Message], None] = _ignore
         self.on_refused: Callable[[str, str, str], None] = _ignore
+        self.on_unheard: Callable[[str], None] = _ignore
 
     @abstractmethod
     def start(self) -> None:

@@ -315,31 +315,36 @@ class MemoryBroker:
             if qos:  # QoS 0 has no PUBACK to carry the refusal
                 self._work.append(partial(t._refused, OP_PUBLISH, topic, NOT_AUTHORIZED))
             return True
-        self._accept(username, Message(topic, bytes(payload), retain), qos)
+        if not self._accept(username, Message(topic, bytes(payload), retain), qos) and qos:
+            # Mosquitto's PUBACK 16 "No matching subscribers"
+            self._work.append(partial(t._unheard, topic))
         return True
 
-    def _accept(self, username: str, msg: Message, qos: int) -> None:
+    def _accept(self, username: str, msg: Message, qos: int) -> bool:
+        """Route a published message; False when no subscription matched it."""
         self.published.append((username, msg))
         for drop in self._drops:
             if topic_matches(drop[0], msg.topic):
                 drop[1] -= 1
                 self._drops = [d for d in self._drops if d[1] > 0]
                 self.dropped.append((username, msg))
-                return
+                return True  # lost on the way: the sender cannot tell
         if msg.retain:
             if msg.payload:
                 self._retained[msg.topic] = (Message(msg.topic, msg.payload, True), qos)
             else:
                 self._retained.pop(msg.topic, None)
-        self._route(Message(msg.topic, msg.payload, False), qos)
+        return self._route(Message(msg.topic, msg.payload, False), qos)
 
-    def _route(self, msg: Message, qos: int) -> None:
+    def _route(self, msg: Message, qos: int) -> bool:
         self._expire_sessions()
+        matched = False
         groups: dict[tuple[str, str], list[tuple[_Session, int]]] = {}
         for session in list(self._sessions.values()):
             for topic_filter, sub_qos in session.subs.items():
                 if not topic_matches(topic_filter, msg.topic):
                     continue
+                matched = True
                 group, inner = split_filter(topic_filter)
                 if group is None:
                     if self._can_read(session.username, msg.topic):
@@ -355,6 +360,7 @@ class MemoryBroker:
             session, sub_qos = members[turn % len(members)]
             if self._can_read(session.username, msg.topic):
                 self._deliver(session, msg, min(qos, sub_qos))
+        return matched
 
     def _can_read(self, username: str, topic: str) -> bool:
         return self.read_acl is None or self.read_acl(username, topic)
@@ -442,6 +448,9 @@ class MemoryTransport(Transport):
 
     def _message_callback(self, msg: Message) -> None:
         self.on_message(msg)
+
+    def _unheard(self, topic: str) -> None:
+        self.on_unheard(topic)
 
     def _refused(self, op: str, topic: str, reason: str) -> None:
         if op == OP_CONNECT:

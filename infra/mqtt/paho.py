@@ -8,7 +8,8 @@ doubling delay from ``reconnect_min`` to ``reconnect_max``; that also covers a r
 Refusals: with MQTT v5 Mosquitto answers a publish its ACL denies with PUBACK 135 "Not
 authorized" (QoS 1 only: a QoS 0 publish is dropped without a word). paho reports acks by
 message id, so the topics of QoS >= 1 publishes and of subscriptions are remembered by mid
-until the ack arrives.
+until the ack arrives. A PUBACK 16 "No matching subscribers" (a success code: the broker took
+the message and gave it to nobody) is reported through ``on_unheard``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 # Acks tracked at once. paho holds at most max_inflight (20) QoS 1 messages on the wire plus
 # MAX_QUEUED waiting; anything beyond this is an ack that never came (dropped oldest first).
 MAX_TRACKED = 4096
+NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, delivered to no one
 MAX_QUEUED = 1000  # QoS >= 1 messages paho may hold in RAM while waiting for the in-flight window
 
 
@@ -227,11 +229,13 @@ class PahoTransport(Transport):
             for reason in early:
                 if reason.is_failure:
                     self._refused(op, topic, reason)
+                elif op == OP_PUBLISH and reason.value == NO_MATCHING_SUBSCRIBERS:
+                    self._call(self.on_unheard, topic)
 
     def _settle(self, pending: dict[int, str], mid: int, reasons: tuple[ReasonCode, ...]) -> str | None:
         with self._lock:
             topic = pending.pop(mid, None)
-            if topic is None and any(r.is_failure for r in reasons):
+            if topic is None and any(r.is_failure or r.value == NO_MATCHING_SUBSCRIBERS for r in reasons):
                 self._early[mid] = reasons
                 while len(self._early) > MAX_TRACKED:
                     del self._early[next(iter(self._early))]
@@ -313,6 +317,9 @@ class PahoTransport(Transport):
         topic = self._settle(self._pending_pub, mid, (reason_code,))
         if topic is not None and reason_code.is_failure:
             self._refused(OP_PUBLISH, topic, reason_code)
+        elif topic is not None and reason_code.value == NO_MATCHING_SUBSCRIBERS:
+            log.debug("nobody subscribes to %s: the broker delivered it to no one", topic)
+            self._call(self.on_unheard, topic)
 
     def _on_subscribe(self, client, userdata, mid: int, reason_codes: list[ReasonCode], properties) -> None:
         topic_filter = self._settle(self._pending_sub, mid, tuple(reason_codes))

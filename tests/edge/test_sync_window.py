@@ -83,3 +83,44 @@ def test_when_acks_stop_what_is_in_flight_is_sent_again_from_the_first_unacked_r
     assert sent(central)[-1] == (101, 200) and node.resends == 2
     central.send("ack", messages.Ack(300, node.incarnation))  # central had them: its ack names 300 again
     assert all(delivered())
+
+
+def test_batches_nobody_heard_are_sent_again_soon_one_at_a_time_until_central_answers(broker, node, clock):  # noqa: F811
+    """After a broker restart the sync workers' shared subscriptions are gone until they subscribe
+    again: the broker gives the batches to no one (PUBACK 16) and the edge does not wait out the
+    ack timeout; while nobody listens it probes with one batch, ever later."""
+    outbox(300)
+    node.start(threads=False)
+    assert node.send_batch() is True  # reaches no one; the broker says so at once here
+    assert node.in_flight == [] and node.unheard == 1
+    clock.now += edge_sync.UNHEARD_RETRY_S - 0.1
+    assert node.send_batch() is False  # not at once: the workers are on their way
+    clock.now += 0.1
+    assert node.send_batch() is True and node.send_batch() is False  # one probe
+    assert node.unheard == 2 and node.retry_s == 2 * edge_sync.UNHEARD_RETRY_S
+    clock.now += 2 * edge_sync.UNHEARD_RETRY_S
+    central = Central(broker)  # a worker subscribes
+    assert node.send_batch() is True and node.send_batch() is False  # the probe is heard; no ack yet
+    central.send("ack", messages.Ack(100, node.incarnation))  # central speaks: the window opens
+    assert node.send_batch() and node.send_batch() and not node.send_batch()
+    assert sent(central) == [(1, 100), (101, 200), (201, 300)]
+    central.send("ack", messages.Ack(300, node.incarnation))
+    assert all(delivered()) and node.resends == 0
+
+
+def test_nobody_hearing_backs_off_to_the_cap(broker, node, clock):  # noqa: F811
+    outbox(10)
+    node.start(threads=False)
+    for _ in range(20):
+        clock.now += edge_sync.UNHEARD_RETRY_MAX_S
+        node.send_batch()
+    assert node.retry_s == edge_sync.UNHEARD_RETRY_MAX_S and node.in_flight == [] and node.unheard == 20
+
+
+def test_the_rest_of_a_burst_nobody_heard_does_not_stretch_the_delay(broker, node, clock):  # noqa: F811
+    outbox(10)
+    node.start(threads=False)
+    node.send_batch()
+    node._on_unheard(topics.up(NODE, topics.UP_EVENTS))  # PUBACKs of the other batches of that burst
+    node._on_unheard(topics.up(NODE, topics.UP_EVENTS))
+    assert node.retry_s == edge_sync.UNHEARD_RETRY_S

@@ -30,6 +30,7 @@ class Client:
         transport.on_disconnect = lambda reason: self.events.append(("disconnect", reason))
         transport.on_message = lambda m: self.events.append(("message", m))
         transport.on_refused = lambda op, topic, reason: self.events.append(("refused", op, topic, reason))
+        transport.on_unheard = lambda topic: self.events.append(("unheard", topic))
 
     @property
     def messages(self) -> list[Message]:
@@ -345,6 +346,20 @@ def test_shared_subscription_queues_for_absent_members(broker, client):
     client("pkm-a").t.publish(EVENTS_A, b"m0")
 
     assert broker.queued("central") == [Message(EVENTS_A, b"m0")]
+
+
+def test_a_qos1_publish_no_subscription_matches_is_reported_unheard(broker, client):
+    """Like Mosquitto's PUBACK 16; a QoS 0 publish has no PUBACK, a queued one was heard."""
+    node = client("pkm-a")
+    node.t.publish(EVENTS_A, b"m0")
+    node.t.publish(EVENTS_A, b"m1", qos=0)
+    assert node.events == [("connect",), ("unheard", EVENTS_A)]
+
+    worker = client("central", topics.all_up_filter(share_group="sync"))
+    worker.t.stop()  # absent, its session kept: the message waits in its queue
+    node.t.publish(EVENTS_A, b"m2")
+    assert node.events == [("connect",), ("unheard", EVENTS_A)]
+    assert broker.queued("central") == [Message(EVENTS_A, b"m2")]
 
 
 def test_shared_dollar_filter_receives_nothing_like_mosquitto(client):

@@ -47,11 +47,13 @@ class Recorder:
         self.disconnects: list[str] = []
         self.messages: list[Message] = []
         self.refused: list[tuple[str, str, str]] = []
+        self.unheard: list[str] = []
         self._read = 0
         transport.on_connect = self._on_connect
         transport.on_disconnect = self._on_disconnect
         transport.on_message = self._on_message
         transport.on_refused = self._on_refused
+        transport.on_unheard = self._on_unheard
 
     def wait(self, what: str, ready: Callable[[], bool], timeout: float = TIMEOUT) -> None:
         with self.cond:
@@ -93,6 +95,11 @@ class Recorder:
     def _on_refused(self, op: str, topic: str, reason: str) -> None:
         with self.cond:
             self.refused.append((op, topic, reason))
+            self.cond.notify_all()
+
+    def _on_unheard(self, topic: str) -> None:
+        with self.cond:
+            self.unheard.append(topic)
             self.cond.notify_all()
 
 
@@ -295,6 +302,41 @@ def test_publish_the_acl_denies_calls_on_refused(central, connected, caplog):
     assert f"broker refused publish on {EVENTS_B}: Not authorized" in caplog.messages
     assert central.receive_until(b"marker") == [Message(EVENTS_A, b"marker")]
     assert node.t.connected, "a refused publish does not cost the connection"
+
+
+def test_a_publish_nobody_subscribes_to_is_reported_unheard(connected):
+    """Mosquitto answers PUBACK 16 "No matching subscribers": the sender learns nobody got it."""
+    node = connected("pkm-a")
+
+    assert node.t.publish(EVENTS_A, b"nobody listens") is True
+    node.wait("PUBACK 16", lambda: node.unheard)
+
+    assert node.unheard == [EVENTS_A] and node.refused == []
+    worker = connected("central", SHARED)  # a sync worker on the shared subscription
+    assert worker.t.publish(PROBE, b"worker-ready")  # its SUBSCRIBE went first
+    worker.receive_until(b"worker-ready")
+    assert node.t.publish(EVENTS_A, b"heard")
+    assert worker.receive_until(b"heard")[-1] == Message(EVENTS_A, b"heard")
+    assert node.t.publish(EVENTS_A, b"marker")  # PUBACKs come in order: "heard" was answered before
+    worker.receive_until(b"marker")
+    node.wait("the marker's PUBACK", lambda: not node.t._pending_pub)
+    assert node.unheard == [EVENTS_A], "a message a subscriber got is not reported"
+
+
+def test_shared_subscriptions_are_gone_after_a_broker_restart_and_publishes_say_so(broker, connected):
+    """Mosquitto 2.0.11 restores a persisted session's plain subscriptions, not its shared ones:
+    until the worker subscribes again, the edges' batches reach no one (and PUBACK 16 says so)."""
+    worker = connected("central", SHARED, STATUS_A)
+    assert worker.t.publish(STATUS_A, b"worker-ready")
+    worker.receive_until(b"worker-ready")
+    worker.t.stop()
+    broker.stop()
+    broker.run(broker.directory / mb.CONFIG_NAME)
+    node = connected("pkm-a")
+
+    assert node.t.publish(EVENTS_A, b"lost")
+    node.wait("PUBACK 16", lambda: node.unheard)
+    assert node.unheard == [EVENTS_A]
 
 
 def test_denied_qos0_publish_is_silent(central, connected):
