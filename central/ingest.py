@@ -36,6 +36,7 @@ from central.models import (
     database,
     utcnow,
 )
+from infra.bulk import insert_rows
 from protocol import events, messages
 from protocol.events import (
     BpjsMembershipChecked,
@@ -115,7 +116,7 @@ def _store_and_apply(node: Node, incarnation: str, records: list[messages.EventR
         rows = _apply_all(node, incarnation, records, registry, None)
     finally:
         _current.batch = None
-    EdgeEvent.insert_many([row.__data__ for row in rows]).execute()
+    insert_rows(EdgeEvent, [row.__data__ for row in rows])
 
 
 def _apply_all(
@@ -194,7 +195,7 @@ class _Batch:
     def flush(self) -> None:
         if self.issues:
             issues, self.issues = self.issues, []
-            Visit.insert_many(issues).on_conflict_ignore().execute()
+            insert_rows(Visit, issues, ignore_conflicts=True)
 
 
 class _Current(threading.local):
