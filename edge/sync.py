@@ -64,7 +64,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 WINDOW = 4  # batches in flight at once
-ACK_TIMEOUT_S = 10.0  # until an ack was timed
+ACK_TIMEOUT_S = 30.0  # until an ack was timed: a reconnect storm queues first acks for seconds,
+# and a batch nobody got is known at once (PUBACK 16), so this only covers a message lost on the way
 ACK_MIN_S = 3.0  # the adapted timeout is never shorter
 ACK_FACTOR = 3.0  # times the time an ack takes
 # Events the broker gave to no one (no sync worker subscribed): one batch is sent again this soon,
