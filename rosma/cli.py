@@ -251,6 +251,9 @@ def staff_cmd(args) -> int:
 
 
 def edge_run(args) -> int:
+    from edge import memory
+
+    memory.tune_malloc()  # before the imports and the start-up work fill the heap
     from edge import config as econfig
     from infra.config import ConfigError
 

@@ -112,6 +112,17 @@ def test_a_connection_in_a_transaction_is_not_given_back(runtime):
 def test_malloc_arenas_are_capped_on_glibc():
     import platform
 
-    from edge.app import limit_malloc_arenas
+    from edge.memory import limit_malloc_arenas
 
     assert limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_malloc_mmap_threshold_is_fixed_on_glibc():
+    import platform
+
+    from edge import memory
+
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert memory.fix_mmap_threshold() is glibc
+    assert memory.tune_malloc() is glibc
+    memory.trim()  # never raises, whatever it gives back
