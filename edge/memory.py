@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import sys
 
 MALLOC_ARENAS = 2
 MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value, kept fixed
@@ -27,6 +28,20 @@ MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value, kept fixed
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
+
+
+# peewee's optional drivers for the database servers; the edge speaks SQLite only
+SERVER_DRIVERS = ("psycopg2", "psycopg2cffi", "psycopg", "pymysql", "MySQLdb")
+
+
+def skip_server_drivers() -> list[str]:
+    """Make the server drivers not yet imported unimportable in this process, so peewee finds
+    none (its SQLite support is unchanged). For the edge's own process only: a process that
+    also runs central code needs psycopg2. Returns the modules it kept out."""
+    skipped = [name for name in SERVER_DRIVERS if name not in sys.modules]
+    for name in skipped:
+        sys.modules[name] = None  # an import of it raises ImportError, as if not installed
+    return skipped
 
 
 @functools.cache
