@@ -78,7 +78,8 @@ def test_every_pooled_connection_is_durable_and_has_a_small_cache(runtime):
         t.start()
     for t in ts:
         t.join()
-    assert conns == [("wal", 2, -2000)] * 4  # 2: FULL
+    assert conns == [("wal", 2, edge_db.PRAGMAS["cache_size"])] * 4  # 2: FULL
+    assert -edge_db.PRAGMAS["cache_size"] * edge_db.POOL_SIZE <= 8 * 1024  # KiB: at most 8 MB of page cache
 
 
 def test_a_worker_gives_its_connection_back_between_jobs(runtime):
