@@ -62,6 +62,26 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _rss_split_mb(pid: int) -> dict:
+    """The edge's resident memory split as /proc/<pid>/smaps_rollup splits it: anonymous (heap,
+    thread stacks, caches) and file-backed (the interpreter, shared libraries, mapped files)."""
+    fields = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                fields[key] = int(value.split()[0]) / 1024
+    anon = fields.get("Anonymous", 0.0)
+    return {"rss_anon_mb": anon, "rss_file_mb": fields.get("Rss", 0.0) - anon, "threads": _threads(pid)}
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _sqlite_fds(pid: int) -> int:
     """Open file descriptors of ``pid`` on its database file (one per SQLite connection)."""
     n = 0
@@ -264,7 +284,7 @@ def _tickets(system, staff, n: int) -> dict:
             list(pool.map(lambda i: _issue(system, tabs[i % 4]), range(start, min(n, start + 100))))
             if start == 0:
                 rss_100 = _rss_mb(pid)
-    return {"rss_100_mb": rss_100, "rss_mb": _rss_mb(pid), "sqlite_connections": _sqlite_fds(pid)}
+    return {"rss_100_mb": rss_100, "rss_mb": _rss_mb(pid), **_rss_split_mb(pid), "sqlite_connections": _sqlite_fds(pid)}
 
 
 def _tv(system, staff, calls: int, seconds: float) -> dict:
@@ -374,6 +394,11 @@ def main() -> None:
         f"| edge RSS after {TICKETS} tickets (after 100: {r['rss_100_mb']:.0f} MB)"
         f" | {r['rss_mb']:.0f} MB | <= {g['rss_mb']:.0f} MB | {_verdict(r['rss_mb'], g['rss_mb'])} |"
     )
+    print(
+        f"| of which anonymous (heap, stacks, caches) / file-backed (interpreter, libraries)"
+        f" | {r['rss_anon_mb']:.0f} / {r['rss_file_mb']:.0f} MB | | |"
+    )
+    print(f"| threads of the edge process after them | {r['threads']:.0f} | | |")
     print(f"| SQLite connections the edge holds open after them | {r['sqlite_connections']:.0f} | | |")
     print(f"| fsync of the edge's disk (write + fsync 512 B, median of 100) | {r['fsync_ms']:.2f} ms | | reference |")
     print(f"\n(load average at the end: {r['load']:.2f})")

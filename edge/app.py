@@ -7,7 +7,6 @@ outside ``create_app``, which only assembles the Flask app around it.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import secrets
 import threading
@@ -17,6 +16,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from edge import db as edge_db
+from edge import memory
 from edge.bus import Bus
 from edge.config import EdgeConfig
 from edge.services import QueueService
@@ -32,23 +32,6 @@ log = logging.getLogger(__name__)
 WEB_THREADS = 32
 MAX_BODY = 16 * 1024  # the largest form or JSON a kiosk or staff page sends is a few hundred bytes
 STREAM_SLOTS = WEB_THREADS - 8
-
-
-MALLOC_ARENAS = 2  # glibc's default is 8 per core: with the node's ~40 threads that is tens of MB
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does), before the threads start: each thread
-    that allocates otherwise may get an arena of its own whose freed memory stays in the process.
-    Returns False where the C library is not glibc (nothing changes there)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
-
-
-M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def _secret_key(data_dir: str) -> bytes:
@@ -77,6 +60,11 @@ def mqtt_settings(config: EdgeConfig) -> Settings:
         tls_key=config.mqtt_key,
         protocol=config.mqtt_protocol,
     )
+
+
+def _prerender(announcer: AnnouncerWorker, destinations: list[str]) -> None:
+    announcer.prerender(destinations)
+    memory.trim()  # the start-up work is done: its freed memory goes back to the system
 
 
 class Runtime:
@@ -111,7 +99,7 @@ class Runtime:
     def start(self, transport: Transport | None = None) -> Runtime:
         from edge.sync import SyncClient
 
-        limit_malloc_arenas()  # before the workers, the sync client and the web threads start
+        memory.tune_malloc()  # before the workers, the sync client and the web threads start
         c = self.config
         self.workers = [
             PrinterWorker(self.stop, self.service, self.status, c.printer_uri, c.printer_profile),
@@ -126,7 +114,7 @@ class Runtime:
         destinations = [counter["name"] for counter in self.service.counters()]
         self.db.release()
         announcer = next(w for w in self.workers if isinstance(w, AnnouncerWorker))
-        threading.Thread(target=announcer.prerender, args=(destinations,), name="clips", daemon=True).start()
+        threading.Thread(target=_prerender, args=(announcer, destinations), name="clips", daemon=True).start()
         if transport is None:
             from infra.mqtt.paho import PahoTransport
 

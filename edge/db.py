@@ -35,13 +35,16 @@ PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 10000,
     # KiB of page cache per connection: a day's database is a few MB and the OS caches the file
-    # too, so a small cache per connection costs little time and keeps the node's memory flat
-    "cache_size": -2000,
+    # too (a page missing here is a read from memory, not from the SD card), so a small cache
+    # per connection costs little time. Each connection's cache fills up to this as the day's
+    # tickets grow the file: connections x cache is the node's SQLite memory by evening.
+    "cache_size": -512,
 }
 KEEP_BACKUPS = 5
-# Connections open at most: the worker and sync threads keep one each while they run, requests
-# share the rest (one waits for a free connection rather than opening another)
-POOL_SIZE = 16
+# Connections open at most: the worker and sync threads take one each while they work, requests
+# share the rest (one waits for a free connection rather than opening another). Only one of them
+# writes at a time anyway (BEGIN IMMEDIATE), and a request holds its connection for a few ms.
+POOL_SIZE = 8
 POOL_WAIT_S = 30
 
 # Every transaction takes the write lock when it begins (BEGIN IMMEDIATE). In WAL mode one that

@@ -251,6 +251,10 @@ def staff_cmd(args) -> int:
 
 
 def edge_run(args) -> int:
+    from edge import memory
+
+    memory.tune_malloc()  # before the imports and the start-up work fill the heap
+    memory.skip_server_drivers()  # before peewee is imported: this process never uses them
     from edge import config as econfig
     from infra.config import ConfigError
 

@@ -12,10 +12,14 @@ command reference, DLE EOT):
 
 python-escpos' paper_status() cannot be used as is: it returns 2 ("paper
 adequate") when the printer answers nothing.
+
+python-escpos' device classes are imported when a printer is first connected: importing
+``escpos.printer`` loads every backend it has (pyusb, pyserial, CUPS, LP), and a node uses one.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -23,7 +27,6 @@ import time
 from abc import abstractmethod
 
 from escpos.escpos import Escpos
-from escpos.printer import Network, Serial, Usb
 
 from devices.printer.base import (
     ERR_COVER_OPEN,
@@ -293,6 +296,8 @@ class UsbPrinter(EscposPrinter):
         )
 
     def _connect(self, timeout: float) -> Escpos:
+        from escpos.printer import Usb
+
         # timeout=0 in python-escpos means "wait forever"; pass a finite one (ms).
         device = Usb(
             self.vendor,
@@ -323,12 +328,18 @@ class UsbPrinter(EscposPrinter):
                 raise
 
 
-class _StatusSerial(Serial):
-    """python-escpos Serial whose status read ends with the one-byte answer."""
+@functools.cache
+def _status_serial() -> type[Escpos]:
+    from escpos.printer import Serial
 
-    def _read(self) -> bytes:
-        # Serial._read asks for 16 bytes, so it always sat out the whole timeout.
-        return self.device.read(1)
+    class _StatusSerial(Serial):
+        """python-escpos Serial whose status read ends with the one-byte answer."""
+
+        def _read(self) -> bytes:
+            # Serial._read asks for 16 bytes, so it always sat out the whole timeout.
+            return self.device.read(1)
+
+    return _StatusSerial
 
 
 class SerialPrinter(EscposPrinter):
@@ -346,7 +357,7 @@ class SerialPrinter(EscposPrinter):
         self.path, self.baudrate, self.dsrdtr = path, baudrate, dsrdtr
 
     def _connect(self, timeout: float) -> Escpos:
-        device = _StatusSerial(
+        device = _status_serial()(
             self.path,
             baudrate=self.baudrate,
             timeout=min(STATUS_TIMEOUT, self.timeout),
@@ -379,6 +390,8 @@ class NetworkPrinter(EscposPrinter):
         self.host, self.port = host, port
 
     def _connect(self, timeout: float) -> Escpos:
+        from escpos.printer import Network
+
         device = Network(self.host, port=self.port, timeout=self.timeout, profile=self.profile)
         # Connect ourselves: Network.open() leaks its socket when the connection fails.
         sock = socket.create_connection((self.host, self.port), timeout=timeout)

@@ -10,7 +10,6 @@ from functools import cache
 
 from escpos.capabilities import BaseProfile, get_profile
 from escpos.escpos import Escpos
-from escpos.printer import Dummy
 from PIL import Image
 from qrcode import QRCode
 from qrcode.constants import ERROR_CORRECT_M
@@ -157,6 +156,25 @@ def _qr_image(text: str, width: int) -> Image.Image | None:
     return code.make_image().get_image().convert("RGB")
 
 
+class _Buffer(Escpos):
+    """The commands sent to it, collected (python-escpos' ``Dummy``, without importing
+    ``escpos.printer``, which imports every device backend: USB, serial, CUPS, LP)."""
+
+    def __init__(self, profile: str) -> None:
+        super().__init__(profile=profile)
+        self._parts: list[bytes] = []
+
+    def _raw(self, msg: bytes) -> None:
+        self._parts.append(msg)
+
+    @property
+    def output(self) -> bytes:
+        return b"".join(self._parts)
+
+    def close(self) -> None:
+        pass
+
+
 def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
     """Render a ticket to ESC/POS bytes for the given python-escpos profile.
 
@@ -166,7 +184,7 @@ def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
     for an unknown profile or one without a known paper width.
     """
     profile_geometry(profile)
-    printer = Dummy(profile=profile)
+    printer = _Buffer(profile)
     write_ticket(printer, layout)
     return printer.output
 
@@ -174,7 +192,7 @@ def render_ticket(layout: TicketLayout, profile: str = "TM-T20II") -> bytes:
 def write_ticket(p: Escpos, layout: TicketLayout) -> None:
     """Send the ticket's commands to any python-escpos printer (uses its profile).
 
-    render_ticket() is this on a Dummy; raises ValueError like render_ticket.
+    render_ticket() is this on a buffer; raises ValueError like render_ticket.
     """
     width, columns = _geometry(p.profile, p.profile.profile_data.get("name", "?"))
     p.hw("INIT")

@@ -7,7 +7,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import serial
 
 from devices.scanner.base import ScannerPort
-from devices.scanner.evdev_scanner import EvdevScanner
 from devices.scanner.fake import NullScanner
 from devices.scanner.serial_scanner import SerialScanner
 
@@ -50,6 +49,8 @@ def open_scanner(uri: str) -> ScannerPort:
         unknown = ", ".join(sorted(set(query) - allowed))
         raise ValueError(f"Scanner URI {uri!r}: unknown option(s) {unknown}")
     if scheme == "evdev":
+        from devices.scanner.evdev_scanner import EvdevScanner  # python-evdev only for this scanner
+
         return EvdevScanner(path)
     try:
         baudrate = int(query.get("baudrate", "9600"))

@@ -78,7 +78,8 @@ def test_every_pooled_connection_is_durable_and_has_a_small_cache(runtime):
         t.start()
     for t in ts:
         t.join()
-    assert conns == [("wal", 2, -2000)] * 4  # 2: FULL
+    assert conns == [("wal", 2, edge_db.PRAGMAS["cache_size"])] * 4  # 2: FULL
+    assert -edge_db.PRAGMAS["cache_size"] * edge_db.POOL_SIZE <= 8 * 1024  # KiB: at most 8 MB of page cache
 
 
 def test_a_worker_gives_its_connection_back_between_jobs(runtime):
@@ -112,6 +113,17 @@ def test_a_connection_in_a_transaction_is_not_given_back(runtime):
 def test_malloc_arenas_are_capped_on_glibc():
     import platform
 
-    from edge.app import limit_malloc_arenas
+    from edge.memory import limit_malloc_arenas
 
     assert limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_malloc_mmap_threshold_is_fixed_on_glibc():
+    import platform
+
+    from edge import memory
+
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert memory.fix_mmap_threshold() is glibc
+    assert memory.tune_malloc() is glibc
+    memory.trim()  # never raises, whatever it gives back
