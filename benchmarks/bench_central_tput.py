@@ -17,6 +17,12 @@ may hold only half a slot). A phase ends early when its patients have booked eve
 
 ``ROSMA_BENCH_SOURCE``: a directory holding another copy of the source tree, run as central
 instead of this one (to compare with an earlier commit in the same way).
+``ROSMA_BENCH_WEB_PROCESSES``: central's ``web_processes`` (default 1).
+
+Besides the rates, each phase reports the CPU time spent per booking (user + system, from
+``/proc/<pid>/stat`` over the phase, divided by the bookings made): by central (all its
+processes), by its PostgreSQL backends, and by this benchmark's own client threads. On a
+machine with C cores no rate can exceed C x 1000 ms / (the three together).
 """
 
 from __future__ import annotations
@@ -52,6 +58,33 @@ REPEATS = 3
 GOAL = 0.30
 PUSKESMAS = "ciawi"
 PIN = "482913"
+WEB_PROCESSES = int(os.environ.get("ROSMA_BENCH_WEB_PROCESSES", "1"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pids) -> float:
+    """User + system CPU seconds of the processes ``pids`` (all their threads), so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        out += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the database of ``url``."""
+    name = urlparse(url).path.lstrip("/")
+    return [pid for (pid,) in _sql(PG_URL, f"SELECT pid FROM pg_stat_activity WHERE datname = '{name}'")]
 
 
 def _with_db(url: str, name: str) -> str:
@@ -140,6 +173,8 @@ class Central:
             "trusted_proxies": ["127.0.0.1"],
             "log_level": "WARNING",
         }
+        if WEB_PROCESSES != 1:  # (a source tree from before the setting refuses the key)
+            settings["web_processes"] = WEB_PROCESSES
         cfg.write_text("".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in settings.items()))
         env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(base / "escpos"), "PYTHONUNBUFFERED": "1"}
         source = os.environ.get("ROSMA_BENCH_SOURCE")
@@ -164,6 +199,10 @@ class Central:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+    def pids(self) -> list[int]:
+        """The central process and its web processes."""
+        return [self.proc.pid, *children(self.proc.pid)]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -284,8 +323,12 @@ def _targets(port: int) -> list[list[dict]]:
     return dates
 
 
-def book_phase(port: int, patients: list[dict], targets: list[list[dict]], clients: int, seconds: float) -> float:
-    """Reservations per second with ``clients`` concurrent clients, each with its own patients."""
+def book_phase(
+    central: Central, db_url: str, patients: list[dict], targets: list[list[dict]], clients: int, seconds: float
+) -> dict:
+    """Reservations per second with ``clients`` concurrent clients, each with its own patients, and
+    the CPU milliseconds per booking of central, of its PostgreSQL backends and of the clients."""
+    port = central.port
     jobs = [
         (p, {**targets[k][p["i"] % len(targets[k])], "payer": "UMUM"}) for k in range(len(targets)) for p in patients
     ]
@@ -312,15 +355,21 @@ def book_phase(port: int, patients: list[dict], targets: list[list[dict]], clien
     threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
+    pg_pids = backends(db_url)
+    cpu0 = (cpu_s(central.pids()), cpu_s(pg_pids), time.process_time())
     begin = time.perf_counter()
     stop_at[0] = begin + seconds
     start_gate.wait()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - begin
+    pg_now = backends(db_url)
+    cpu1 = (cpu_s(central.pids()), cpu_s(pg_pids) + cpu_s(set(pg_now) - set(pg_pids)), time.process_time())
     if failures:
         raise RuntimeError(f"{len(failures)} bookings failed, e.g. {failures[:3]}")
-    return sum(done) / elapsed
+    n = max(1, sum(done))
+    ms = [(b - a) * 1000 / n for a, b in zip(cpu0, cpu1, strict=True)]
+    return {"rate": sum(done) / elapsed, "central_ms": ms[0], "pg_ms": ms[1], "client_ms": ms[2]}
 
 
 def run(seconds: float = SECONDS, patients: int = PATIENTS, repeats: int = REPEATS) -> dict:
@@ -338,11 +387,14 @@ def run(seconds: float = SECONDS, patients: int = PATIENTS, repeats: int = REPEA
             targets = _targets(central.port)
             people = _patients(central.port, app_url, patients)
             res: dict[int, list[float]] = {c: [] for c in CLIENTS}
+            cpu: dict[int, list[dict]] = {c: [] for c in CLIENTS}
             tps: dict[int, list[float]] = {c: [] for c in CLIENTS}
             for _ in range(repeats):
                 for c in CLIENTS:
                     _reset(app_url)
-                    res[c].append(book_phase(central.port, people, targets, c, seconds))
+                    phase = book_phase(central, app_url, people, targets, c, seconds)
+                    res[c].append(phase["rate"])
+                    cpu[c].append(phase)
                     tps[c].append(pgbench_tps(bench_url, c, seconds))
             central.stop()
             central = None
@@ -354,20 +406,33 @@ def run(seconds: float = SECONDS, patients: int = PATIENTS, repeats: int = REPEA
     rows = []
     for c in CLIENTS:
         r, t = statistics.median(res[c]), statistics.median(tps[c])
-        rows.append({"clients": c, "reservations_s": r, "tps": t, "ratio": r / t if t else 0.0, "goal": GOAL})
-    return {"seconds": seconds, "patients": patients, "repeats": repeats, "rows": rows, "raw": {"res": res, "tps": tps}}
+        ms = {k: statistics.median(p[k] for p in cpu[c]) for k in ("central_ms", "pg_ms", "client_ms")}
+        rows.append({"clients": c, "reservations_s": r, "tps": t, "ratio": r / t if t else 0.0, "goal": GOAL, **ms})
+    return {
+        "seconds": seconds,
+        "patients": patients,
+        "repeats": repeats,
+        "web_processes": WEB_PROCESSES,
+        "cores": os.cpu_count(),
+        "rows": rows,
+        "raw": {"res": res, "tps": tps, "cpu": cpu},
+    }
 
 
 def table(result: dict) -> str:
     lines = [
-        "| clients | reservations/s | pgbench -N TPS | ratio | goal |",
-        "|---|---|---|---|---|",
+        "| clients | reservations/s | pgbench -N TPS | ratio | goal | CPU ms/booking: central | PostgreSQL |"
+        " client | ceiling res/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         mark = "" if row["ratio"] >= row["goal"] else " MISSING"
+        spent = row["central_ms"] + row["pg_ms"] + row["client_ms"]
+        ceiling = result["cores"] * 1000 / spent if spent else 0.0
         lines.append(
             f"| {row['clients']} | {row['reservations_s']:.1f} | {row['tps']:.0f} | {row['ratio']:.3f} |"
-            f" ≥ {row['goal']:.2f}{mark} |"
+            f" ≥ {row['goal']:.2f}{mark} | {row['central_ms']:.1f} | {row['pg_ms']:.1f} | {row['client_ms']:.1f} |"
+            f" {ceiling:.0f} |"
         )
     return "\n".join(lines)
 
@@ -376,7 +441,8 @@ def main() -> None:
     result = run()
     print(
         f"Central bookings (POST /api/v1/reservations) vs pgbench -N, same server, median of "
-        f"{result['repeats']} x {result['seconds']:.0f} s"
+        f"{result['repeats']} x {result['seconds']:.0f} s; {result['web_processes']} web process(es), "
+        f"{result['cores']} cores"
     )
     print()
     print(table(result))

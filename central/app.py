@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from peewee import InterfaceError, OperationalError, SqliteDatabase
 from werkzeug.exceptions import HTTPException
 
@@ -145,6 +145,9 @@ def _init_headers(app: Flask, https: bool = False) -> None:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if https:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        worker = current_app.extensions["rosma"].worker
+        if worker:  # several web processes: which one answered (for the operator, and the tests)
+            response.headers["X-Rosma-Process"] = str(worker)
         if request.endpoint != "static" and "Cache-Control" not in response.headers:
             # Pages and API answers hold personal data: keep them out of shared and disk caches.
             response.headers["Cache-Control"] = "no-store"

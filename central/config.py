@@ -98,6 +98,12 @@ class CentralConfig:
         "open connections one address may hold (a trusted proxy's are not counted: it limits per client); 0 = no cap",
         check=lambda v: None if v >= 0 else "must be 0 or more",
     )
+    web_processes: int = setting(
+        1,
+        "processes serving the site on the one port (rosma central run forks them and restarts one that dies); "
+        "the embedded sync worker and phone streams run in the first only; more than 1 needs PostgreSQL",
+        check=lambda v: None if 1 <= v <= 64 else "must be 1 to 64",
+    )
     mqtt_host: str = setting("127.0.0.1", "MQTT broker host")
     mqtt_port: int = setting(1883, "MQTT broker port", check=_port)
     mqtt_username: str = setting("central", "broker username of the central sync worker")
@@ -207,6 +213,8 @@ class CentralConfig:
         problem = mqtt_tls(self)
         if problem:
             raise ConfigError(problem)
+        if self.web_processes > 1 and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("config field web_processes: more than 1 needs a postgresql:// database_url")
         if self.android_cert_sha256 and not self.android_package:
             raise ConfigError("config field android_cert_sha256: needs android_package")
 

@@ -12,6 +12,8 @@ import base64
 import datetime as dt
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 from central import feed
@@ -22,6 +24,15 @@ from protocol.qrpass import SigningKey
 log = logging.getLogger(__name__)
 
 _DIR: list[Path] = []  # bound like the database: by the runtime that owns the configuration
+
+# The signing key, kept by each process once loaded (reading and decoding it was a tenth of a
+# booking's time). It is looked up again when the keys directory changes (a rotation writes the
+# new key's file), when another database is bound, and at least every CACHE_S: a rotation by
+# another process (``rosma keys rotate``) is seen within that. Signing with the previous key
+# meanwhile is harmless: edges trust it for days after a rotation.
+CACHE_S = 30.0
+_cache: dict = {"stamp": None, "key": None, "at": 0.0}
+_cache_lock = threading.Lock()
 
 
 def bind(directory: str | os.PathLike[str]) -> None:
@@ -34,6 +45,7 @@ def bind(directory: str | os.PathLike[str]) -> None:
     for existing in path.glob("qr-*.key"):
         keep_private(existing)
     _DIR[:] = [path]
+    forget()
     for row in SigningKeyRow.select().where(SigningKeyRow.private_b64 != ""):
         target = _file(row.kid)
         if not target.exists():
@@ -65,11 +77,39 @@ def _create() -> SigningKey:
 
 def active_key() -> SigningKey:
     """The key that signs new passes; made on first use."""
+    stamp = (database.obj, _dir_stamp())  # the database object itself, not its id: ids are reused
+    with _cache_lock:
+        if (
+            _cache["stamp"] is not None
+            and _cache["stamp"][0] is stamp[0]
+            and _cache["stamp"][1] == stamp[1]
+            and _cache["key"] is not None
+            and time.monotonic() - _cache["at"] < CACHE_S
+        ):
+            return _cache["key"]
     row = SigningKeyRow.select().where(SigningKeyRow.signs).order_by(SigningKeyRow.id.desc()).first()
-    if row is None:
+    if row is None:  # not cached: the transaction it was made in may yet roll back
         with database.atomic():
             return _create()
-    return _load(row.kid)
+    with _cache_lock:
+        cached = _cache["key"]
+    key = cached if cached is not None and cached.kid == row.kid else _load(row.kid)
+    with _cache_lock:
+        _cache.update(stamp=stamp, key=key, at=time.monotonic())
+    return key
+
+
+def forget() -> None:
+    """Drop the cached signing key (after a rotation, or another directory bound)."""
+    with _cache_lock:
+        _cache.update(stamp=None, key=None, at=0.0)
+
+
+def _dir_stamp() -> int | None:
+    try:
+        return _DIR[0].stat().st_mtime_ns if _DIR else None
+    except OSError:
+        return None
 
 
 def trusted() -> list[SigningKeyRow]:
@@ -101,5 +141,6 @@ def rotate(booking_days: int) -> tuple[str, str]:
         for place in Puskesmas.select():
             for row in SigningKeyRow.select().where(SigningKeyRow.kid.in_([old.kid, new.kid])):
                 feed.append(place.id, feed.key_change(row))
+    forget()
     log.warning("QR signing key rotated: %s signs from now, %s is trusted until %s", new.kid, old.kid, until)
     return old.kid, new.kid

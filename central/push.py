@@ -25,6 +25,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -78,7 +79,10 @@ def _vapid_path() -> Path:
     return keys._file("vapid").with_name("vapid.pem")
 
 
-def _vapid():
+def ensure_vapid() -> Path:
+    """Make the Web Push (VAPID) key pair unless it exists. Several processes (web processes, sync
+    workers) may race to make it: the file appears at once and whole (a hard link of a finished
+    file, which fails if another process linked first), so every process uses the same key."""
     from py_vapid import Vapid
 
     path = _vapid_path()
@@ -86,10 +90,21 @@ def _vapid():
         if not path.exists():
             v = Vapid()
             v.generate_keys()
-            pem = v.private_pem().decode()
-            write_private_file(path, pem)
-            log.info("made the Web Push (VAPID) key pair %s", path)
-        return Vapid.from_file(str(path))
+            draft = write_private_file(path.with_name(f".vapid.{os.getpid()}.pem"), v.private_pem().decode())
+            try:
+                os.link(draft, path)
+                log.info("made the Web Push (VAPID) key pair %s", path)
+            except FileExistsError:
+                pass  # another process made it first: use that one
+            finally:
+                draft.unlink()
+    return path
+
+
+def _vapid():
+    from py_vapid import Vapid
+
+    return Vapid.from_file(str(ensure_vapid()))
 
 
 def public_key() -> str:

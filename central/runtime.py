@@ -36,6 +36,7 @@ class CentralRuntime:
         push.configure(config.push_services, config.push_contact, self.notifier)
         self.sync = None
         self.streams = None
+        self.worker = 0  # which of several web processes this is (rosma.prefork); 0: the only one
         from central import feed
 
         upgraded = feed.backfill_back_office()  # nodes from before the back office: their site and poli
@@ -70,6 +71,14 @@ class CentralRuntime:
         if self.streams.error is not None:  # the port is taken: the site runs on, the phones poll nothing
             log.error("phone streams are not served: %s", self.streams.error)
         return self.streams
+
+    def before_fork(self) -> None:
+        """Make what the web processes would otherwise race to make (the QR signing key, the Web
+        Push key), then close every database connection: a forked process must open its own."""
+        keys.active_key()
+        push.ensure_vapid()
+        self.db.close()
+        central_db.close_pool(self.db)
 
     def problems(self) -> list[str]:
         """What is wrong right now (empty when healthy): database, schema, embedded sync."""

@@ -261,26 +261,7 @@ def reserve(
         from central import bpjs_membership
 
         membership = bpjs_membership.check_for_booking(patient.id, place, number, day=today, client=client)
-    # the booking counts before it is made (atomically: parallel requests cannot all pass the
-    # check), and is given back if it is then refused (full slot, already booked, ...)
-    counted: list[tuple[limits.Limit, str]] = []
-    try:
-        for limit, who in ((limits.BOOK_ACCOUNT, str(patient.id)), (limits.BOOK_CLIENT, client)):
-            limits.hit(limit, who)
-            counted.append((limit, who))
-    except limits.Limited as exc:
-        for limit, who in counted:
-            limits.release(limit, who)
-        log.info("reservation refused patient=%s: booking too fast", patient.id)
-        raise TooManyBookings(
-            f"Terlalu banyak reservasi dalam waktu singkat. Coba lagi dalam {exc.minutes} menit."
-        ) from None
-    try:
-        return _book(patient, place, poli, day, slot, payer, number, today, source, membership)
-    except BaseException:
-        for limit, who in counted:
-            limits.release(limit, who)
-        raise
+    return _book(patient, place, poli, day, slot, payer, number, today, source, membership, client=client)
 
 
 def _place_and_poli(puskesmas_code: str, poli_code: str) -> tuple[Puskesmas | None, Poli | None]:
@@ -333,10 +314,35 @@ def _counts(patient, place, poli, day, slot, today, fresh_since) -> tuple[int, i
     return tuple(int(n or 0) for n in row)
 
 
-def _book(patient, place, poli, day, slot, payer, number, today, source="web", membership=None) -> Reservation:
+def _count_booking(patient: Patient, client: str) -> None:
+    """Count the booking against the account's and the address's limits, inside the booking's
+    transaction: the counts commit with the reservation, and a refusal (full slot, already booked,
+    or the limit itself) rolls them back. The bucket rows stay locked until then, so parallel
+    requests cannot all pass the check."""
+    try:
+        limits.hit(limits.BOOK_ACCOUNT, str(patient.id))
+        limits.hit(limits.BOOK_CLIENT, client)
+    except limits.Limited as exc:
+        log.info("reservation refused patient=%s: booking too fast", patient.id)
+        raise TooManyBookings(
+            f"Terlalu banyak reservasi dalam waktu singkat. Coba lagi dalam {exc.minutes} menit."
+        ) from None
+
+
+def _lock_patient_and_poli(patient_id: int, poli_id: int) -> None:
+    """``lock_row`` of the patient, then of the poli, in one statement."""
+    if database.for_update:
+        Patient.select(Patient.id).join(Poli, on=(Poli.id == poli_id)).where(Patient.id == patient_id).for_update(
+            of=(Patient, Poli)
+        ).execute()
+
+
+def _book(
+    patient, place, poli, day, slot, payer, number, today, source="web", membership=None, client=""
+) -> Reservation:
     with write_transaction():
-        lock_row(Patient, patient.id)
-        lock_row(Poli, poli.id)
+        _count_booking(patient, client)
+        _lock_patient_and_poli(patient.id, poli.id)
         fresh_since = utcnow() - FRESH_ACCOUNT
         upcoming, already, taken, fresh = _counts(patient, place, poli, day, slot, today, fresh_since)
         if upcoming >= MAX_ACTIVE:

@@ -39,24 +39,47 @@ def central_run(args) -> int:
         return _refuse(exc)
     runtime.seed_if_empty()
     app = create_app(cfg, runtime)
-    if cfg.embedded_sync:
-        runtime.start_sync()
-    if cfg.stream_embedded:
-        runtime.start_streams()
     from central.web.proxy import trusted
 
-    serve(
-        app,
-        cfg.http_host,
-        cfg.http_port,
-        healthy=runtime.healthy,
-        on_stop=runtime.close,
-        per_client=cfg.http_connections_per_client,
-        exempt=trusted(cfg.trusted_proxies),
-        proxy_headers=bool(cfg.trusted_proxies),  # TrustedProxies reads and removes them
-        max_body=MAX_BODY,
+    def run(sockets=None, notifier=None, first: bool = True) -> int:
+        if cfg.embedded_sync and first:
+            runtime.start_sync()
+        if cfg.stream_embedded and first:
+            runtime.start_streams()
+        serve(
+            app,
+            cfg.http_host,
+            cfg.http_port,
+            healthy=runtime.healthy,
+            on_stop=runtime.close,
+            per_client=cfg.http_connections_per_client,
+            exempt=trusted(cfg.trusted_proxies),
+            proxy_headers=bool(cfg.trusted_proxies),  # TrustedProxies reads and removes them
+            max_body=MAX_BODY,
+            sockets=sockets,
+            notifier=notifier,
+        )
+        return 0
+
+    if cfg.web_processes == 1:
+        return run()
+    from rosma import prefork
+
+    try:
+        sock = prefork.listen(cfg.http_host, cfg.http_port)
+    except OSError as exc:
+        return _refuse(OSError(f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc.strerror}"))
+    runtime.before_fork()
+
+    def worker(index: int, notifier) -> int:
+        runtime.worker = index
+        # the embedded sync worker and the phone streams run once, in the first process
+        return run([sock], notifier, first=index == 1)
+
+    logging.getLogger("rosma").info(
+        "serving http://%s:%s with %d web processes", cfg.http_host, cfg.http_port, cfg.web_processes
     )
-    return 0
+    return prefork.run(cfg.web_processes, worker)
 
 
 def central_sync(args) -> int:

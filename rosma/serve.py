@@ -29,6 +29,8 @@ def serve(
     exempt: Callable[[str], bool] = lambda address: False,
     proxy_headers: bool = False,
     max_body: int = 64 * 1024,
+    sockets: list | None = None,
+    notifier=None,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; then call ``on_stop``.
 
@@ -41,11 +43,15 @@ def serve(
     ``TrustedProxies``); otherwise waitress removes them. A request body larger than
     ``max_body`` is refused (413) before it is read: waitress would otherwise spool up to 1 GiB
     of it to disk first.
+
+    ``sockets``: listen on these already bound sockets instead of ``host``/``port`` (a web process
+    of ``rosma.prefork``, which shares one socket between processes). ``notifier``: where READY
+    and WATCHDOG go instead of systemd (there: the supervising parent).
     """
+    where = {"sockets": sockets} if sockets else {"host": host, "port": port}
     server = create_server(
         app,
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         channel_timeout=60,
         connection_limit=CONNECTIONS,
@@ -53,7 +59,7 @@ def serve(
         clear_untrusted_proxy_headers=not proxy_headers,
     )
     cap_per_client(server, per_client, exempt)
-    notifier = sdnotify.SystemdNotifier()
+    notifier = notifier or sdnotify.SystemdNotifier()
     stop = threading.Event()
 
     def shutdown(signum, frame):

@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -136,6 +137,7 @@ class System:
         printer: str = "file",
         central_settings: dict | None = None,
         broker: str = "mosquitto",
+        sync_workers: int = 1,
     ):
         self.base = base
         self.central_settings = central_settings or {}
@@ -149,6 +151,8 @@ class System:
         self.stream_port = free_port()  # the phones' live queue streams (central.streams)
         self.edge_port = free_port()
         self.central_pw = secrets.token_urlsafe(16)
+        # more than one ``rosma central sync`` on the shared subscription: each its own broker user
+        self.sync_users = {f"central-{i}": secrets.token_urlsafe(16) for i in range(1, sync_workers)}
         self.broker_kind = broker  # "mosquitto", or "rabbitmq": RabbitMQ's MQTT plugin (MQTT 3.1.1)
         if broker == "rabbitmq":
             from provisioning.rabbitmq import LocalRabbitMQ
@@ -156,7 +160,11 @@ class System:
             self.broker = LocalRabbitMQ(base / "broker", {"central": self.central_pw})
             self.central_settings = {"mqtt_protocol": 4, **self.central_settings}
         else:
-            self.broker = LocalBroker(base / "broker", {"central": self.central_pw})
+            self.broker = LocalBroker(
+                base / "broker",
+                {"central": self.central_pw, **self.sync_users},
+                central_user=["central", *self.sync_users],
+            )
         self.printer_dir = base / "printer"
         self.audio_dir = base / "audio"
         self.printer_dir.mkdir()
@@ -277,6 +285,19 @@ class System:
 
             self.broker.add_users({self.node_id: self.node_pw})
             edge_config.write(self.edge_cfg, dataclasses.replace(edge_config.load(self.edge_cfg), mqtt_protocol=4))
+        if self.sync_users:  # provisioning wrote the ACL for "central" alone: give the others theirs
+            from provisioning import broker as mosquitto
+
+            mosquitto.write_acl_file(self.broker.directory / mosquitto.ACL_NAME, self.broker.central_user)
+            os.kill(self.broker.pid, signal.SIGHUP)
+            for i, (user, pw) in enumerate(self.sync_users.items(), start=1):
+                cfg = self.base / f"central-sync-{i}.toml"
+                text = self.central_cfg.read_text()
+                cfg.write_text(
+                    "".join(line + "\n" for line in text.splitlines() if not line.startswith("mqtt_password"))
+                    + f"mqtt_username = {toml_value(user)}\nmqtt_password = {toml_value(pw)}\n"
+                )
+                self.rosma(f"sync-{i}", "central", "sync", "--config", str(cfg))
         self.start_edge()
         return self
 
