@@ -24,7 +24,7 @@ test:
 	$(VENV)/bin/ruff format --check .
 	ROSMA_TEST_PG_URL="$${ROSMA_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" \
 	ESCPOS_CAPABILITIES_PICKLE_DIR="$(CURDIR)/var/escpos" \
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --durations=15 $(PYTEST_ARGS)
 
 ## make bench: throughput and latency figures for docs/benchmarks.md
 bench: setup

@@ -50,6 +50,7 @@ def bench_issuance(tmp: Path, synchronous: str, n: int) -> list[float]:
             "node_id": "pkm-bench",
             "puskesmas_code": "bench",
             "data_dir": str(tmp / synchronous),
+            "qr_public_keys": {"56475aa75463474c": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="},
             "polis": [{"code": "UMUM", "name": "Poli Umum", "prefix": "U"}],
         }
     )
